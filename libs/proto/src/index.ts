@@ -1,0 +1,12 @@
+// The generated contracts, re-exported under one name. Everything here comes from proto/ via
+// `nx run proto:generate`; edit the .proto files, never the generated code.
+export * from './gen/ts-proto/sessiontunnel/v1/tunnel';
+export {
+  ExchangeRequest,
+  ExchangeResponse,
+  RelayOpen,
+  RelayServiceService,
+  RelayServiceClient,
+  type RelayServiceServer,
+} from './gen/ts-proto/sessiontunnel/v1/relay';
+export { descriptorSetBase64 } from './gen/descriptor-set';

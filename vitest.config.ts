@@ -1,0 +1,22 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { defineConfig } from 'vitest/config';
+
+// The same path aliases as tsconfig.base.json, so tests import libraries by their public name.
+const paths: Record<string, string[]> = JSON.parse(readFileSync(resolve(__dirname, 'tsconfig.base.json'), 'utf8'))
+  .compilerOptions.paths;
+const alias = Object.fromEntries(Object.entries(paths).map(([name, [target]]) => [name, resolve(__dirname, target)]));
+
+export default defineConfig({
+  resolve: { alias },
+  test: {
+    include: ['apps/*/src/**/*.spec.ts', 'libs/*/src/**/*.spec.ts', 'e2e/**/*.spec.ts', 'tools/**/*.spec.ts'],
+    environment: 'node',
+    // End-to-end files start real processes; two cores are all there is.
+    fileParallelism: true,
+    maxWorkers: 2,
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    pool: 'forks',
+  },
+});
