@@ -4,6 +4,7 @@
 // without shipping .proto files beside its bundle.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,9 +17,22 @@ mkdirSync(gen, { recursive: true });
 execFileSync(buf, ['lint'], { cwd: root, stdio: 'inherit' });
 execFileSync(buf, ['generate'], { cwd: root, stdio: 'inherit' });
 
+// Our contracts plus grpc.health.v1 and grpc.reflection.v1(alpha), compiled by buf so that every
+// type name is fully qualified (protobufjs's descriptors are not, and grpcurl/buf curl cannot link
+// them). Concatenated FileDescriptorSets are one valid set: `file` is a repeated field.
+const require = createRequire(import.meta.url);
+const healthRoot = join(dirname(require.resolve('grpc-health-check/package.json')), 'proto');
+const reflectionRoot = join(dirname(require.resolve('@grpc/reflection')), '../proto');
 const descriptorFile = join(gen, 'descriptor-set.binpb');
-execFileSync(buf, ['build', '--as-file-descriptor-set', '-o', descriptorFile], { cwd: root, stdio: 'inherit' });
-const b64 = readFileSync(descriptorFile).toString('base64');
+const parts = [
+  [['build', '--as-file-descriptor-set', '-o', descriptorFile]],
+  [['build', healthRoot, '--as-file-descriptor-set', '-o', descriptorFile]],
+  [['build', reflectionRoot, '--path', join(reflectionRoot, 'grpc/reflection'), '--as-file-descriptor-set', '-o', descriptorFile]],
+].map(([args]) => {
+  execFileSync(buf, args, { cwd: root, stdio: 'inherit' });
+  return readFileSync(descriptorFile);
+});
+const b64 = Buffer.concat(parts).toString('base64');
 rmSync(descriptorFile);
 writeFileSync(
   join(gen, 'descriptor-set.ts'),

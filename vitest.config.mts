@@ -3,9 +3,9 @@ import { resolve } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 // The same path aliases as tsconfig.base.json, so tests import libraries by their public name.
-const paths: Record<string, string[]> = JSON.parse(readFileSync(resolve(__dirname, 'tsconfig.base.json'), 'utf8'))
+const paths: Record<string, string[]> = JSON.parse(readFileSync(resolve(import.meta.dirname, 'tsconfig.base.json'), 'utf8'))
   .compilerOptions.paths;
-const alias = Object.fromEntries(Object.entries(paths).map(([name, [target]]) => [name, resolve(__dirname, target)]));
+const alias = Object.fromEntries(Object.entries(paths).map(([name, [target]]) => [name, resolve(import.meta.dirname, target)]));
 
 export default defineConfig({
   resolve: { alias },

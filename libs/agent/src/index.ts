@@ -1,0 +1,12 @@
+export { AgentSupervisor, brokerTarget } from './agent-supervisor';
+export type { AgentSupervisorOptions, AgentExit } from './agent-supervisor';
+export { AgentConnection } from './agent-connection';
+export type { ConnectionOutcome, AgentConnectionOptions } from './agent-connection';
+export { ReconnectBackoff, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, BACKOFF_STABLE_MS } from './reconnect-backoff';
+export { systemClock } from './clock';
+export type { Clock } from './clock';
+export { forwardablePath } from './path-policy';
+export { EXIT_OK, EXIT_CONFIG, EXIT_TOKEN_REFUSED } from './exit-codes';
+export { loadAgentConfig, AGENT_SETTINGS } from './agent-config';
+export type { AgentConfig } from './agent-config';
+export { runAgent, AGENT_VERSION } from './run-agent';

@@ -1,0 +1,20 @@
+/**
+ * The agent forwards only the OpenAI API of its model server. It must never become an open
+ * proxy into the session's network: no absolute URLs, no paths outside /v1/, no dot segments
+ * that a server might normalise into somewhere else.
+ */
+export function forwardablePath(path: string): boolean {
+  if (!path.startsWith('/v1/') && path !== '/v1') return false;
+  if (path.includes('\\') || path.includes('\0')) return false;
+  const decoded = safeDecode(path);
+  if (decoded === undefined) return false;
+  return !decoded.split('/').some((segment) => segment === '..' || segment === '.');
+}
+
+function safeDecode(path: string): string | undefined {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,263 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { AgentFrame, BrokerFrame, ConnectRequest, ConnectResponse, Register } from '@st/proto';
+import type { Logger } from '@st/logging';
+import {
+  DEFAULT_MAX_CHUNK_BYTES,
+  DEFAULT_PING_INTERVAL_MS,
+  DEFAULT_RECEIVE_WINDOW,
+  FrameSender,
+  PROTOCOL_VERSION,
+  TunnelError,
+  errorFromExchangeCode,
+} from '@st/tunnel-protocol';
+import { BrokerExchange, type ExchangeStream } from './broker-exchange';
+import type { Exchange, ExchangeRequestHead, ExchangeSink } from './exchange-api';
+import { ExchangeIdAllocator } from './exchange-id-allocator';
+
+export type AgentCall = grpc.ServerDuplexStream<ConnectRequest, ConnectResponse>;
+
+/** What the broker knows about the tunnel an agent serves (from its token). */
+export interface SessionTunnel {
+  id: string;
+  userId: string;
+  upstreamUrl: string;
+}
+
+export interface AgentSessionOptions {
+  brokerId: string;
+  /** Bytes of response body the agent may send per exchange before waiting for credit. */
+  receiveWindow?: number;
+  maxChunkBytes?: number;
+  pingIntervalMs?: number;
+}
+
+/**
+ * One connected agent stream: the only reader of the stream (one receive loop, switching on the
+ * frame kind), the only writer (through a batching FrameSender), and the owner of the exchanges
+ * multiplexed over it. Nothing slow runs in the receive loop: frames are handed to exchanges,
+ * whose sinks only write to sockets.
+ */
+export class AgentSession implements ExchangeStream {
+  readonly tunnel: SessionTunnel;
+  readonly connectionId: string;
+  private readonly logger: Logger;
+  private readonly exchanges = new Map<number, BrokerExchange>();
+  private readonly ids = new ExchangeIdAllocator();
+  private readonly sender: FrameSender<BrokerFrame>;
+  private readonly onClosed: (session: AgentSession) => void;
+  private readonly options: Required<AgentSessionOptions>;
+  private registered: Register | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private lastHeard = Date.now();
+  private pingNonce = 0;
+  private draining = false;
+  private closed = false;
+  agentWindow = DEFAULT_RECEIVE_WINDOW;
+
+  constructor(
+    private readonly call: AgentCall,
+    tunnel: SessionTunnel,
+    connectionId: string,
+    options: AgentSessionOptions,
+    logger: Logger,
+    onReady: (session: AgentSession) => void,
+    onClosed: (session: AgentSession) => void,
+  ) {
+    this.tunnel = tunnel;
+    this.connectionId = connectionId;
+    this.logger = logger;
+    this.onClosed = onClosed;
+    this.options = {
+      brokerId: options.brokerId,
+      receiveWindow: options.receiveWindow ?? DEFAULT_RECEIVE_WINDOW,
+      maxChunkBytes: options.maxChunkBytes ?? DEFAULT_MAX_CHUNK_BYTES,
+      pingIntervalMs: options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS,
+    };
+    this.sender = new FrameSender<BrokerFrame>(
+      {
+        writeBatch: (frames) => this.call.write({ frames }),
+        onceDrain: (listener) => this.call.once('drain', listener),
+      },
+      brokerFrameSize,
+    );
+    this.call.on('data', (message: ConnectRequest) => {
+      this.lastHeard = Date.now();
+      for (const frame of message.frames) this.dispatch(frame, onReady);
+    });
+    this.call.on('end', () => this.close('the agent closed its stream'));
+    this.call.on('error', (err: Error) => this.close(`the agent's stream failed: ${err.message}`));
+    this.call.on('close', () => this.close('the agent disconnected'));
+  }
+
+  get brokerWindow(): number {
+    return this.options.receiveWindow;
+  }
+
+  get maxChunkBytes(): number {
+    return this.options.maxChunkBytes;
+  }
+
+  /** Open exchanges: the load used to choose between several streams of one tunnel. */
+  get load(): number {
+    return this.exchanges.size;
+  }
+
+  /** True while new exchanges may be routed here. */
+  get available(): boolean {
+    return this.registered !== undefined && !this.draining && !this.closed;
+  }
+
+  get agentVersion(): string {
+    return this.registered?.agentVersion ?? '';
+  }
+
+  open(head: ExchangeRequestHead, sink: ExchangeSink): Exchange {
+    const id = this.ids.allocate((candidate) => this.exchanges.has(candidate));
+    const exchange = new BrokerExchange(id, this, sink);
+    this.exchanges.set(id, exchange);
+    exchange.start(head);
+    return exchange;
+  }
+
+  send(frame: BrokerFrame): void {
+    this.sender.send(frame);
+  }
+
+  remove(id: number): void {
+    this.exchanges.delete(id);
+  }
+
+  /** Asks the agent to reconnect (broker shutting down); no new exchanges are routed here. */
+  drain(reason: string): void {
+    if (this.closed) return;
+    this.draining = true;
+    this.send({ frame: { $case: 'drain', value: { reason } } });
+  }
+
+  /**
+   * Ends the stream and fails every exchange on it, so that no caller waits for an answer that
+   * cannot come (konnectivity leaked exactly these).
+   */
+  close(reason: string, status?: { code: grpc.status; details: string }): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    const lost = [...this.exchanges.values()];
+    this.exchanges.clear();
+    for (const exchange of lost) {
+      exchange.fail(
+        new TunnelError(
+          'upstream_reset',
+          `the agent of tunnel ${this.tunnel.id} disconnected in the middle of the answer (${reason}); the request was not completed`,
+        ),
+      );
+    }
+    this.sender.close();
+    this.logger.info({ reason, failedExchanges: lost.length }, 'agent stream closed');
+    this.onClosed(this);
+    try {
+      if (status) this.call.emit('error', status);
+      else this.call.end();
+    } catch {
+      // The call may already be gone; there is nothing left to tell the agent.
+    }
+  }
+
+  private dispatch(frame: AgentFrame, onReady: (session: AgentSession) => void): void {
+    const f = frame.frame;
+    if (!f) return; // An unknown frame kind from a newer agent: ignore it (see tunnel.proto).
+    if (!this.registered) {
+      if (f.$case !== 'register') {
+        this.close('first frame was not Register', {
+          code: 3 /* INVALID_ARGUMENT */,
+          details: 'the first frame on the tunnel stream must be Register: upgrade st-agent',
+        });
+        return;
+      }
+      this.onRegister(f.value);
+      onReady(this);
+      return;
+    }
+    switch (f.$case) {
+      case 'head':
+        this.exchanges.get(f.value.exchangeId)?.onHead(f.value);
+        break;
+      case 'data':
+        this.exchanges.get(f.value.exchangeId)?.onData(f.value);
+        break;
+      case 'error':
+        this.exchanges
+          .get(f.value.exchangeId)
+          ?.fail(errorFromExchangeCode(f.value.code, f.value.message));
+        break;
+      case 'credit':
+        this.exchanges.get(f.value.exchangeId)?.onCredit(f.value.bytes);
+        break;
+      case 'ping':
+        this.send({ frame: { $case: 'pong', value: { nonce: f.value.nonce } } });
+        break;
+      case 'pong':
+        break; // lastHeard was updated on receipt
+      case 'draining':
+        this.draining = true;
+        this.logger.info({ graceMs: f.value.graceMs }, 'agent is draining; no new exchanges go to it');
+        break;
+      case 'register':
+        this.logger.warn('agent sent Register twice; ignored');
+        break;
+    }
+  }
+
+  private onRegister(register: Register): void {
+    this.registered = register;
+    this.agentWindow = register.receiveWindow > 0 ? register.receiveWindow : DEFAULT_RECEIVE_WINDOW;
+    this.send({
+      frame: {
+        $case: 'welcome',
+        value: {
+          protocolVersion: Math.min(PROTOCOL_VERSION, register.protocolVersion || PROTOCOL_VERSION),
+          tunnelId: this.tunnel.id,
+          upstreamUrl: this.tunnel.upstreamUrl,
+          brokerId: this.options.brokerId,
+          receiveWindow: this.options.receiveWindow,
+          maxChunkBytes: this.options.maxChunkBytes,
+          pingIntervalMs: this.options.pingIntervalMs,
+        },
+      },
+    });
+    this.logger.info(
+      {
+        agentVersion: register.agentVersion,
+        protocolVersion: register.protocolVersion,
+        hostname: register.hostname,
+        capabilities: register.capabilities,
+        upstream: register.upstreamOverride || this.tunnel.upstreamUrl,
+        upstreamOverridden: register.upstreamOverride !== '',
+      },
+      'agent registered',
+    );
+    this.pingTimer = setInterval(() => this.ping(), this.options.pingIntervalMs);
+    this.pingTimer.unref();
+  }
+
+  /** An agent whose receive loop is stuck answers no pings; its stream is then useless. */
+  private ping(): void {
+    if (Date.now() - this.lastHeard > this.options.pingIntervalMs * 2.5) {
+      this.close('the agent answered no ping for too long', {
+        code: 4 /* DEADLINE_EXCEEDED */,
+        details: 'the agent answered no ping: reconnect',
+      });
+      return;
+    }
+    this.send({ frame: { $case: 'ping', value: { nonce: ++this.pingNonce } } });
+  }
+}
+
+/** Body bytes a frame carries, for batch sizing. */
+function brokerFrameSize(frame: BrokerFrame): number {
+  const f = frame.frame;
+  if (!f) return 0;
+  if (f.$case === 'data') return f.value.chunk.length + 16;
+  if (f.$case === 'open') return f.value.body.length + 256;
+  return 16;
+}

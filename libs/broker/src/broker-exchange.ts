@@ -1,0 +1,123 @@
+import type { BrokerFrame, Data, ResponseHead } from '@st/proto';
+import { ReceiveWindow, SendWindow, TunnelError } from '@st/tunnel-protocol';
+import type { Exchange, ExchangeRequestHead, ExchangeSink } from './exchange-api';
+
+/** What an exchange needs from the stream it lives on. */
+export interface ExchangeStream {
+  send(frame: BrokerFrame): void;
+  /** Forgets the exchange (it ended). */
+  remove(id: number): void;
+  readonly agentWindow: number;
+  readonly brokerWindow: number;
+  readonly maxChunkBytes: number;
+}
+
+/**
+ * The broker's side of one exchange on an agent stream: sends the request (respecting the
+ * agent's credit), forwards the answer to the sink, and returns credit as the sink's consumer
+ * drains. Owned by its AgentSession, which is the only caller of the on* methods.
+ */
+export class BrokerExchange implements Exchange {
+  private readonly sendWindow: SendWindow;
+  private readonly receiveWindow: ReceiveWindow;
+  private done = false;
+  private headSeen = false;
+
+  constructor(
+    readonly id: number,
+    private readonly stream: ExchangeStream,
+    private readonly sink: ExchangeSink,
+  ) {
+    this.sendWindow = new SendWindow(stream.agentWindow);
+    this.receiveWindow = new ReceiveWindow(stream.brokerWindow);
+  }
+
+  /** Sends the Open frame, with as much of the body as the window and chunk size allow. */
+  start(head: ExchangeRequestHead): void {
+    const { body } = head;
+    const first = Math.min(body.length, this.stream.maxChunkBytes, this.sendWindow.bytes);
+    this.sendWindow.take(first);
+    const whole = first === body.length;
+    this.stream.send({
+      frame: {
+        $case: 'open',
+        value: {
+          exchangeId: this.id,
+          requestId: head.requestId,
+          method: head.method,
+          path: head.path,
+          query: head.query,
+          headers: head.headers,
+          body: whole ? body : body.subarray(0, first),
+          end: whole && head.end,
+        },
+      },
+    });
+    if (!whole) void this.write(body.subarray(first), head.end);
+  }
+
+  async write(chunk: Uint8Array, end: boolean): Promise<void> {
+    let offset = 0;
+    do {
+      if (this.done) return;
+      if (this.sendWindow.bytes <= 0) {
+        await this.sendWindow.whenOpen();
+        continue;
+      }
+      const size = this.sendWindow.take(Math.min(chunk.length - offset, this.stream.maxChunkBytes));
+      const last = offset + size >= chunk.length;
+      this.sendData(chunk.subarray(offset, offset + size), last && end);
+      offset += size;
+    } while (offset < chunk.length);
+  }
+
+  release(bytes: number): void {
+    if (this.done) return;
+    const credit = this.receiveWindow.consume(bytes);
+    if (credit > 0) this.stream.send({ frame: { $case: 'credit', value: { exchangeId: this.id, bytes: credit } } });
+  }
+
+  cancel(reason: string): void {
+    if (this.done) return;
+    this.stream.send({ frame: { $case: 'cancel', value: { exchangeId: this.id, reason } } });
+    this.finish();
+  }
+
+  onHead(head: ResponseHead): void {
+    if (this.done) return;
+    this.headSeen = true;
+    if (head.end) this.finish();
+    this.sink.head(head.status, head.headers, head.body, head.end);
+  }
+
+  onData(data: Data): void {
+    if (this.done) return;
+    if (!this.headSeen) {
+      this.fail(new TunnelError('protocol', 'the agent sent response data before the response head'));
+      return;
+    }
+    if (data.end) this.finish();
+    this.sink.data(data.chunk, data.end);
+  }
+
+  onCredit(bytes: number): void {
+    this.sendWindow.grant(bytes);
+  }
+
+  /** Ends the exchange with an error the caller sees (agent error, stream lost, …). */
+  fail(error: TunnelError): void {
+    if (this.done) return;
+    this.finish();
+    this.sink.error(error);
+  }
+
+  private sendData(chunk: Uint8Array, end: boolean): void {
+    this.stream.send({ frame: { $case: 'data', value: { exchangeId: this.id, chunk, end } } });
+  }
+
+  private finish(): void {
+    this.done = true;
+    this.sendWindow.release();
+    this.stream.remove(this.id);
+  }
+}

@@ -1,0 +1,159 @@
+import { randomUUID } from 'node:crypto';
+import { status } from '@grpc/grpc-js';
+import { bearerFromMetadata } from '@st/grpc-kit';
+import type { Logger } from '@st/logging';
+import type { TunnelServiceServer } from '@st/proto';
+import { TunnelError } from '@st/tunnel-protocol';
+import { type AgentAuthenticator, upstreamUrlOf } from './agent-authenticator';
+import { type AgentCall, AgentSession, type AgentSessionOptions } from './agent-session';
+import {
+  CLOSED_EXCHANGE,
+  type Exchange,
+  type ExchangeOpener,
+  type ExchangeRequestHead,
+  type ExchangeSink,
+  type ExchangeTarget,
+} from './exchange-api';
+import { TunnelRegistry } from './tunnel-registry';
+
+export interface BrokerOptions {
+  authenticator: AgentAuthenticator;
+  logger: Logger;
+  /** Names this broker in agents' logs ("st-server on host:port"). */
+  brokerId: string;
+  session?: Omit<AgentSessionOptions, 'brokerId'>;
+  /** How long an admitted agent has to send Register. */
+  registerTimeoutMs?: number;
+}
+
+/**
+ * The broker role: admits agents (TunnelService.Connect), keeps their streams in the registry,
+ * and opens exchanges on them for the gateway, in-process (this class is the gateway's
+ * ExchangeOpener when both roles share a process) or through RelayService.
+ */
+export class Broker implements ExchangeOpener {
+  readonly registry = new TunnelRegistry();
+  private readonly logger: Logger;
+  private shuttingDown = false;
+
+  constructor(private readonly options: BrokerOptions) {
+    this.logger = options.logger;
+  }
+
+  /** The grpc-js implementation of sessiontunnel.v1.TunnelService. */
+  readonly tunnelService: TunnelServiceServer = {
+    connect: (call: AgentCall) => {
+      this.acceptAgent(call).catch((err: unknown) => {
+        this.logger.error({ err }, 'admitting an agent failed');
+        endCall(call, status.INTERNAL, 'the broker failed to admit the agent; it will retry');
+      });
+    },
+  };
+
+  open(target: ExchangeTarget, head: ExchangeRequestHead, sink: ExchangeSink): Exchange {
+    const session = this.registry.pick(target.tunnelId);
+    if (!session || session.tunnel.userId !== target.userId) {
+      // An agent of someone else's tunnel answers exactly like no agent at all.
+      queueMicrotask(() => sink.error(noAgentError(target.tunnelId, this.shuttingDown)));
+      return CLOSED_EXCHANGE;
+    }
+    return session.open(head, sink);
+  }
+
+  /** True when the tunnel has a live agent stream (its status is then `running`). */
+  isConnected(tunnelId: string): boolean {
+    return this.registry.isConnected(tunnelId);
+  }
+
+  /** Drops every stream of a tunnel at once (tunnel stopped or deleted, token rotated). */
+  disconnectTunnel(tunnelId: string, reason: string): void {
+    for (const session of this.registry.sessionsOf(tunnelId)) {
+      session.close(reason, { code: status.PERMISSION_DENIED, details: reason });
+    }
+  }
+
+  /**
+   * Tells every agent to reconnect elsewhere (or later), lets open exchanges finish for up to
+   * `graceMs`, then closes what is left. Agents reconnect on their own once a broker is back.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    this.shuttingDown = true;
+    const sessions = this.registry.all();
+    for (const s of sessions) s.drain('broker shutting down');
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline && sessions.some((s) => s.load > 0)) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    for (const s of sessions) {
+      s.close('broker shutting down', { code: status.UNAVAILABLE, details: 'broker shutting down: reconnect' });
+    }
+  }
+
+  private async acceptAgent(call: AgentCall): Promise<void> {
+    const peer = call.getPeer();
+    if (this.shuttingDown) {
+      endCall(call, status.UNAVAILABLE, 'broker shutting down: reconnect');
+      return;
+    }
+    const token = bearerFromMetadata(call.metadata);
+    if (!token) {
+      endCall(
+        call,
+        status.UNAUTHENTICATED,
+        'no agent token: set ST_TUNNEL_TOKEN to the token shown when the tunnel was created',
+      );
+      return;
+    }
+    const tunnel = await this.options.authenticator.authenticateAgentToken(token);
+    if (!tunnel) {
+      this.logger.warn({ peer }, 'agent refused: unknown agent token');
+      endCall(
+        call,
+        status.UNAUTHENTICATED,
+        'the agent token is not valid: its tunnel was deleted or the token was replaced; create the tunnel again (or rotate its token) and give st-agent the new token',
+      );
+      return;
+    }
+    if (tunnel.state === 'stopped') {
+      endCall(call, status.FAILED_PRECONDITION, `tunnel ${tunnel.id} is stopped: start the tunnel (and its session) and the agent will connect`);
+      return;
+    }
+    const connectionId = randomUUID().slice(0, 8);
+    const logger = this.logger.child({ tunnelId: tunnel.id, connectionId, peer });
+    const session = new AgentSession(
+      call,
+      { id: tunnel.id, userId: tunnel.userId, upstreamUrl: upstreamUrlOf(tunnel) },
+      connectionId,
+      { brokerId: this.options.brokerId, ...this.options.session },
+      logger,
+      (s) => {
+        clearTimeout(registerTimer);
+        this.registry.add(s);
+      },
+      (s) => {
+        clearTimeout(registerTimer);
+        this.registry.remove(s);
+      },
+    );
+    const registerTimer = setTimeout(() => {
+      session.close('no Register frame in time', {
+        code: status.DEADLINE_EXCEEDED,
+        details: 'the agent sent no Register frame in time',
+      });
+    }, this.options.registerTimeoutMs ?? 10_000);
+    registerTimer.unref();
+  }
+}
+
+function noAgentError(tunnelId: string, shuttingDown: boolean): TunnelError {
+  return new TunnelError(
+    'no_agent',
+    shuttingDown
+      ? `tunnel ${tunnelId} is not available: the broker is restarting; retry in a few seconds`
+      : `tunnel ${tunnelId} has no connected agent: start st-agent in the session (or check its logs: token, broker address, network)`,
+  );
+}
+
+function endCall(call: AgentCall, code: status, details: string): void {
+  call.emit('error', { code, details });
+}

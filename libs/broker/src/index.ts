@@ -1,0 +1,12 @@
+export { Broker } from './broker';
+export type { BrokerOptions } from './broker';
+export { AgentSession } from './agent-session';
+export { TunnelRegistry } from './tunnel-registry';
+export { createRelayService } from './relay-service';
+export { RemoteExchangeOpener } from './remote-exchange-opener';
+export type { RemoteExchangeOpenerOptions } from './remote-exchange-opener';
+export { grpcStatusFor, tunnelErrorFromGrpc } from './grpc-error-table';
+export { upstreamUrlOf } from './agent-authenticator';
+export type { AgentAuthenticator } from './agent-authenticator';
+export { CLOSED_EXCHANGE } from './exchange-api';
+export type { Exchange, ExchangeOpener, ExchangeRequestHead, ExchangeSink, ExchangeTarget } from './exchange-api';

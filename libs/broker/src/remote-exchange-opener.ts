@@ -1,0 +1,100 @@
+import * as grpc from '@grpc/grpc-js';
+import { CLIENT_KEEPALIVE_OPTIONS, MESSAGE_SIZE_OPTIONS, bearerMetadata } from '@st/grpc-kit';
+import { type ExchangeResponse, RelayServiceClient } from '@st/proto';
+import { TunnelError, errorFromExchangeCode } from '@st/tunnel-protocol';
+import type { Exchange, ExchangeOpener, ExchangeRequestHead, ExchangeSink, ExchangeTarget } from './exchange-api';
+import { tunnelErrorFromGrpc } from './grpc-error-table';
+
+/** Response bytes read from the relay call but not yet consumed before reading pauses. */
+const UNRELEASED_LIMIT = 256 * 1024;
+
+export interface RemoteExchangeOpenerOptions {
+  /** The broker's gRPC address, `host:port`. */
+  address: string;
+  serviceToken: string;
+}
+
+/**
+ * The gateway's ExchangeOpener when the broker runs in another process: one RelayService.Exchange
+ * call per exchange over one shared HTTP/2 channel. Back-pressure is gRPC's: the call is paused
+ * while the gateway's client has not consumed what was read.
+ */
+export class RemoteExchangeOpener implements ExchangeOpener {
+  private readonly client: RelayServiceClient;
+  private readonly metadata: grpc.Metadata;
+
+  constructor(options: RemoteExchangeOpenerOptions) {
+    this.client = new RelayServiceClient(options.address, grpc.credentials.createInsecure(), {
+      ...CLIENT_KEEPALIVE_OPTIONS,
+      ...MESSAGE_SIZE_OPTIONS,
+    });
+    this.metadata = bearerMetadata(options.serviceToken);
+  }
+
+  open(target: ExchangeTarget, head: ExchangeRequestHead, sink: ExchangeSink): Exchange {
+    const call = this.client.exchange(this.metadata);
+    let finished = false;
+    let unreleased = 0;
+    const finish = () => {
+      finished = true;
+    };
+    call.on('data', (response: ExchangeResponse) => {
+      const f = response.frame;
+      if (!f || finished) return;
+      switch (f.$case) {
+        case 'head':
+          unreleased += f.value.body.length;
+          if (f.value.end) finish();
+          sink.head(f.value.status, f.value.headers, f.value.body, f.value.end);
+          break;
+        case 'data':
+          unreleased += f.value.chunk.length;
+          if (f.value.end) finish();
+          sink.data(f.value.chunk, f.value.end);
+          break;
+        case 'error':
+          finish();
+          sink.error(errorFromExchangeCode(f.value.code, f.value.message));
+          break;
+      }
+      if (!finished && unreleased > UNRELEASED_LIMIT) call.pause();
+    });
+    call.on('error', (err: grpc.ServiceError) => {
+      if (finished) return;
+      finish();
+      const kind = err.metadata?.get('st-error-kind')[0];
+      sink.error(tunnelErrorFromGrpc(err.code, err.details, typeof kind === 'string' ? kind : undefined));
+    });
+    call.on('end', () => {
+      if (finished) return;
+      finish();
+      sink.error(new TunnelError('upstream_reset', 'the broker ended the exchange before the answer was complete'));
+    });
+    call.write({ frame: { $case: 'open', value: { tunnelId: target.tunnelId, userId: target.userId, request: { ...head, exchangeId: 0 } } } });
+    if (head.end) call.end();
+
+    return {
+      write: (chunk, end) =>
+        new Promise<void>((resolve) => {
+          if (finished) return resolve();
+          const ok = call.write({ frame: { $case: 'data', value: { exchangeId: 0, chunk, end } } });
+          if (end) call.end();
+          if (ok) resolve();
+          else call.once('drain', () => resolve());
+        }),
+      release: (bytes) => {
+        unreleased -= bytes;
+        if (unreleased <= UNRELEASED_LIMIT / 2) call.resume();
+      },
+      cancel: () => {
+        if (finished) return;
+        finish();
+        call.cancel();
+      },
+    };
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

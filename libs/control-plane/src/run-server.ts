@@ -1,0 +1,79 @@
+import { ConfigError, describeSettings } from '@st/config';
+import { createLogger } from '@st/logging';
+import { SqliteStore } from '@st/store';
+import { ControlPlane } from './control-plane';
+import { prepareDemo } from './demo-bootstrap';
+import { type Role, SERVER_SETTINGS, loadServerConfig } from './server-config';
+
+/**
+ * The whole life of an st-server process: config, logger, control plane, signals. The apps'
+ * main.ts files call this with the roles they stand for.
+ */
+export async function runServer(name: string, argv: string[], fixedRoles?: Role[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`Usage: ${name} [demo-init] [options]\n\nSettings (flag, environment variable, meaning):\n${describeSettings(SERVER_SETTINGS)}\n`);
+    return;
+  }
+  const subcommand = argv[0] === 'demo-init' ? argv.shift() : undefined;
+  let config;
+  try {
+    config = loadServerConfig({ argv });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${name}: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (fixedRoles) config.role = fixedRoles;
+  const logger = createLogger({ name });
+
+  if (subcommand === 'demo-init') {
+    // Prints the demo's fresh secrets as JSON for tools/dev/start-demo.mjs; nothing is logged.
+    const store = SqliteStore.open({ dataDir: config.dataDir });
+    const demo = await prepareDemo(store);
+    await store.close();
+    process.stdout.write(`${JSON.stringify(demo)}\n`);
+    return;
+  }
+
+  let plane: ControlPlane;
+  try {
+    plane = await ControlPlane.start(config, logger);
+  } catch (err) {
+    logger.fatal({ err: (err as Error).message }, 'st-server could not start');
+    process.stderr.write(`${name}: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  logger.info(
+    { roles: config.role, grpcPort: plane.grpcPort, httpPort: plane.httpPort, publicUrl: plane.publicUrl, dataDir: config.dataDir },
+    'st-server ready',
+  );
+  process.stdout.write(
+    `${name} ready: gateway ${plane.httpPort !== undefined ? plane.publicUrl : '-'} grpc ${plane.grpcPort !== undefined ? `${config.host}:${plane.grpcPort}` : '-'}\n`,
+  );
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting at once');
+      process.exit(130);
+    }
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    const hard = setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, config.shutdownGraceMs + 1500);
+    hard.unref();
+    plane.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

@@ -1,0 +1,168 @@
+import type { ServerResponse } from 'node:http';
+import type { Exchange, ExchangeSink } from '@st/broker';
+import type { Logger } from '@st/logging';
+import type { Header } from '@st/proto';
+import { TunnelError, fromWireHeaders, headerValue } from '@st/tunnel-protocol';
+import { httpErrorFor } from './http-error-table';
+import { sendTunnelError } from './openai-error';
+
+export interface ResponderOptions {
+  requestId: string;
+  tunnelId: string;
+  /** No response head within this long → 504 and the exchange is cancelled. */
+  firstByteTimeoutMs: number;
+  /** No body bytes for this long in an answer that has started → the stream ends with an error. */
+  idleTimeoutMs: number;
+  logger: Logger;
+}
+
+/** Content types whose every write is flushed at once (cloudflared learned this the hard way). */
+const STREAMING_TYPES = /^(text\/event-stream|application\/x-ndjson|application\/grpc)/i;
+
+/**
+ * Writes one exchange's answer to the HTTP response: headers as soon as they come, every chunk as
+ * it arrives (no buffering, no compression), credit back to the agent as the client drains, and
+ * an error the client can see when the answer breaks off: never a clean end of a broken stream.
+ */
+export class ExchangeResponder implements ExchangeSink {
+  private exchange: Exchange | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private timerKind: 'first-byte' | 'idle' | undefined;
+  private sse = false;
+  private finished = false;
+  private unreleased = 0;
+  private waitingDrain = false;
+  private startedAt = performance.now();
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly options: ResponderOptions,
+  ) {
+    this.arm(options.firstByteTimeoutMs, 'first-byte');
+    res.on('close', () => {
+      if (!this.finished) this.abandon();
+    });
+  }
+
+  attach(exchange: Exchange): void {
+    this.exchange = exchange;
+  }
+
+  head(status: number, headers: Header[], body: Uint8Array, end: boolean): void {
+    if (this.finished) return;
+    const out = fromWireHeaders(headers);
+    out['x-request-id'] = this.options.requestId;
+    const contentType = headerValue(headers, 'content-type') ?? '';
+    this.sse = STREAMING_TYPES.test(contentType);
+    if (this.sse) {
+      // Proxies in front of us buffer event streams unless told not to.
+      out['cache-control'] = 'no-cache';
+      out['x-accel-buffering'] = 'no';
+      delete out['content-length'];
+    }
+    this.res.writeHead(status, out);
+    if (end) {
+      this.done(status);
+      this.res.end(body);
+      this.exchange?.release(body.length);
+      return;
+    }
+    this.arm(this.options.idleTimeoutMs, 'idle');
+    if (body.length > 0) this.write(body);
+    else this.res.flushHeaders();
+  }
+
+  data(chunk: Uint8Array, end: boolean): void {
+    if (this.finished) return;
+    if (end) {
+      this.done(this.res.statusCode);
+      this.res.end(chunk.length > 0 ? chunk : undefined);
+      return;
+    }
+    this.arm(this.options.idleTimeoutMs, 'idle');
+    this.write(chunk);
+  }
+
+  error(error: TunnelError): void {
+    if (this.finished) return;
+    this.done(this.res.headersSent ? this.res.statusCode : httpErrorFor(error.kind).status, error);
+    if (!this.res.headersSent) {
+      sendTunnelError(this.res, error, this.options.requestId);
+      return;
+    }
+    if (this.sse) {
+      // The OpenAI clients raise an error for a `data: {"error":…}` event; ending without
+      // [DONE] alone would look like a short but complete answer to some of them.
+      const mapped = httpErrorFor(error.kind);
+      const event = { error: { message: error.message, type: mapped.type, param: null, code: mapped.code } };
+      this.res.end(`data: ${JSON.stringify(event)}\n\n`);
+    } else {
+      // A body of known length or plain chunks: cutting the connection is the only signal left.
+      this.res.destroy(error);
+    }
+  }
+
+  private write(chunk: Uint8Array): void {
+    const ok = this.res.write(chunk);
+    if (ok && !this.waitingDrain) {
+      this.exchange?.release(chunk.length);
+      return;
+    }
+    // The client reads slower than the model writes: hold the agent's credit until it drains.
+    this.unreleased += chunk.length;
+    if (!this.waitingDrain) {
+      this.waitingDrain = true;
+      this.res.once('drain', () => {
+        this.waitingDrain = false;
+        const n = this.unreleased;
+        this.unreleased = 0;
+        this.exchange?.release(n);
+      });
+    }
+  }
+
+  private arm(ms: number, which: 'first-byte' | 'idle'): void {
+    // Re-arming the same deadline on every chunk is a refresh, not a new timer.
+    if (this.timer && this.timerKind === which) {
+      this.timer.refresh();
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timerKind = which;
+    this.timer = setTimeout(() => this.expire(which, ms), ms);
+  }
+
+  private expire(which: 'first-byte' | 'idle', ms: number): void {
+    if (this.finished) return;
+    const message =
+      which === 'first-byte'
+        ? `the model server behind tunnel ${this.options.tunnelId} did not answer within ${ms} ms (ST_FIRST_BYTE_TIMEOUT_MS): it may be overloaded or still loading`
+        : `the model server behind tunnel ${this.options.tunnelId} sent nothing for ${ms} ms in the middle of the answer (ST_IDLE_TIMEOUT_MS)`;
+    this.exchange?.cancel(`${which} deadline passed`);
+    this.error(new TunnelError('upstream_timeout', message));
+  }
+
+  /** The client went away before the answer was complete: stop the model. */
+  private abandon(): void {
+    this.finished = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.exchange?.cancel('client disconnected');
+    this.options.logger.info(
+      { requestId: this.options.requestId, tunnelId: this.options.tunnelId, ms: Math.round(performance.now() - this.startedAt) },
+      'client disconnected; exchange cancelled',
+    );
+  }
+
+  private done(status: number, error?: TunnelError): void {
+    this.finished = true;
+    if (this.timer) clearTimeout(this.timer);
+    const fields = {
+      requestId: this.options.requestId,
+      tunnelId: this.options.tunnelId,
+      status,
+      ms: Math.round(performance.now() - this.startedAt),
+    };
+    if (error) this.options.logger.warn({ ...fields, kind: error.kind, message: error.message }, 'exchange failed');
+    else this.options.logger.debug(fields, 'exchange done');
+  }
+}

@@ -1,0 +1,11 @@
+export { GrpcServerHost } from './grpc-server-host';
+export type { GrpcServerHostOptions } from './grpc-server-host';
+export { ReflectionServer } from './reflection';
+export {
+  CLIENT_KEEPALIVE_OPTIONS,
+  CLIENT_KEEPALIVE_TIME_MS,
+  CLIENT_KEEPALIVE_TIMEOUT_MS,
+  SERVER_KEEPALIVE_OPTIONS,
+  MESSAGE_SIZE_OPTIONS,
+} from './channel-options';
+export { bearerFromMetadata, bearerMetadata } from './bearer-metadata';

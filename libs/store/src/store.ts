@@ -1,0 +1,97 @@
+/** A person or service account that owns API keys and tunnels. */
+export interface User {
+  id: string;
+  name: string;
+  /** ISO 8601, UTC. */
+  createdAt: string;
+}
+
+/** What may be shown about an API key; the key itself is only ever returned at creation. */
+export interface ApiKeyInfo {
+  id: string;
+  userId: string;
+  /** The first characters of the key, so a user can tell keys apart without revealing them. */
+  hint: string;
+  createdAt: string;
+}
+
+export type TunnelState = 'started' | 'stopped';
+
+/** A named route from the gateway to a model server inside one compute session. */
+export interface Tunnel {
+  id: string;
+  userId: string;
+  name: string;
+  /** Host the agent dials inside the session; default `localhost`. */
+  remoteHost: string;
+  /** Port the agent dials inside the session; default 8000. */
+  remotePort: number;
+  /** Whether the remote speaks the OpenAI API; default true. */
+  openai: boolean;
+  /** default `started`. */
+  state: TunnelState;
+  createdAt: string;
+}
+
+export interface NewTunnel {
+  userId: string;
+  name: string;
+  remoteHost?: string;
+  remotePort?: number;
+  openai?: boolean;
+}
+
+export const TUNNEL_DEFAULTS = { remoteHost: 'localhost', remotePort: 8000, openai: true, state: 'started' } as const;
+
+/**
+ * Persistent state of Session Tunnels. Asynchronous so that a networked backend (PostgreSQL) can
+ * implement it; secrets are never stored, only their digests, so each secret is returned once.
+ * Methods taking a `userId` next to an id only ever see that user's rows: another user's tunnel
+ * behaves exactly like a missing one, so ids cannot be probed across users.
+ */
+export interface Store {
+  /** @throws StoreConflictError when the name is taken. */
+  createUser(name: string): Promise<User>;
+  getUser(id: string): Promise<User | null>;
+  getUserByName(name: string): Promise<User | null>;
+  /** @throws StoreNotFoundError when the user does not exist. */
+  createApiKey(userId: string): Promise<{ info: ApiKeyInfo; apiKey: string }>;
+  /** Keys that still work (not revoked), oldest first. */
+  listApiKeys(userId: string): Promise<ApiKeyInfo[]>;
+  /** False when the key is missing, already revoked or belongs to another user. */
+  revokeApiKey(userId: string, keyId: string): Promise<boolean>;
+  /** How many keys were revoked. */
+  revokeAllApiKeys(userId: string): Promise<number>;
+  /** The key's owner; null for an unknown, revoked or malformed key. */
+  authenticateApiKey(apiKey: string): Promise<User | null>;
+  /**
+   * @throws StoreConflictError when the user already has a tunnel of that name.
+   * @throws StoreNotFoundError when the user does not exist.
+   */
+  createTunnel(t: NewTunnel): Promise<{ tunnel: Tunnel; agentToken: string }>;
+  /** The new token; the old one stops working at once. @throws StoreNotFoundError */
+  rotateAgentToken(tunnelId: string): Promise<string>;
+  getTunnel(id: string): Promise<Tunnel | null>;
+  /** Null when missing or owned by someone else. */
+  getTunnelForUser(userId: string, id: string): Promise<Tunnel | null>;
+  getTunnelByName(userId: string, name: string): Promise<Tunnel | null>;
+  /** Ordered by createdAt, then id. */
+  listTunnels(userId: string): Promise<Tunnel[]>;
+  /** The updated tunnel; null when missing or owned by someone else. */
+  setTunnelState(userId: string, id: string, state: TunnelState): Promise<Tunnel | null>;
+  /** Also invalidates the tunnel's agent token. False when missing or owned by someone else. */
+  deleteTunnel(userId: string, id: string): Promise<boolean>;
+  /** The tunnel the token belongs to, whatever its state; null for unknown or malformed tokens. */
+  authenticateAgentToken(token: string): Promise<Tunnel | null>;
+  close(): Promise<void>;
+}
+
+/** A unique name is already taken; the message names it and how to proceed. */
+export class StoreConflictError extends Error {
+  override readonly name = 'StoreConflictError';
+}
+
+/** A row an operation needs (the user of a new key, the tunnel to rotate) does not exist. */
+export class StoreNotFoundError extends Error {
+  override readonly name = 'StoreNotFoundError';
+}

@@ -1,0 +1,7 @@
+export { TunnelError, errorFromExchangeCode, exchangeCodeFor } from './tunnel-error';
+export type { TunnelErrorKind } from './tunnel-error';
+export { FrameSender, MAX_BATCH_BYTES, MAX_FRAMES_PER_BATCH } from './frame-sender';
+export type { FrameTransport } from './frame-sender';
+export { SendWindow, ReceiveWindow } from './send-window';
+export { toWireHeaders, fromWireHeaders, headerValue, isHopByHop } from './http-headers';
+export * from './protocol-constants';
