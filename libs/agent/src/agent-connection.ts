@@ -75,7 +75,13 @@ export class AgentConnection {
           if (frame.frame?.$case === 'welcome') {
             welcomed = true;
             this.onWelcome(frame.frame.value);
-          } else this.dispatch(frame);
+          } else {
+            try {
+              this.dispatch(frame);
+            } catch (err) {
+              this.options.logger.error({ err, frame: frame.frame?.$case }, 'handling a broker frame failed');
+            }
+          }
         }
       });
       call.on('error', (err: grpc.ServiceError) => settle(err.code, err.details || err.message));

@@ -82,11 +82,20 @@ export class AgentSession implements ExchangeStream {
     );
     this.call.on('data', (message: ConnectRequest) => {
       this.lastHeard = Date.now();
-      for (const frame of message.frames) this.dispatch(frame, onReady);
+      for (const frame of message.frames) {
+        try {
+          this.dispatch(frame, onReady);
+        } catch (err) {
+          // A bug in one exchange's handling must not take the stream (and everyone's answers) down.
+          this.failFrame(frame, err);
+        }
+      }
     });
     this.call.on('end', () => this.close('the agent closed its stream'));
     this.call.on('error', (err: Error) => this.close(`the agent's stream failed: ${err.message}`));
     this.call.on('close', () => this.close('the agent disconnected'));
+    // grpc-js reports a peer that vanished (RST_STREAM, dead connection) only as 'cancelled'.
+    this.call.on('cancelled', () => this.close('the agent connection was lost'));
   }
 
   get brokerWindow(): number {
@@ -206,6 +215,17 @@ export class AgentSession implements ExchangeStream {
         this.logger.warn('agent sent Register twice; ignored');
         break;
     }
+  }
+
+  private failFrame(frame: AgentFrame, err: unknown): void {
+    const f = frame.frame;
+    const id = f && 'exchangeId' in f.value ? f.value.exchangeId : undefined;
+    this.logger.error({ err, exchangeId: id, frame: f?.$case }, 'handling an agent frame failed');
+    if (id === undefined) return;
+    const exchange = this.exchanges.get(id);
+    if (!exchange) return;
+    exchange.fail(new TunnelError('internal', 'the broker failed to relay the answer; see its log'));
+    this.send({ frame: { $case: 'cancel', value: { exchangeId: id, reason: 'broker error' } } });
   }
 
   private onRegister(register: Register): void {

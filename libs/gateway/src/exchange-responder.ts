@@ -60,7 +60,14 @@ export class ExchangeResponder implements ExchangeSink {
       out['x-accel-buffering'] = 'no';
       delete out['content-length'];
     }
-    this.res.writeHead(status, out);
+    try {
+      this.res.writeHead(status, out);
+    } catch (err) {
+      // Node refuses header names or values a model server may still send (control characters).
+      this.exchange?.cancel('invalid response head');
+      this.error(new TunnelError('protocol', `the model server sent a response head that HTTP cannot carry: ${(err as Error).message}`));
+      return;
+    }
     if (end) {
       this.done(status);
       this.res.end(body);

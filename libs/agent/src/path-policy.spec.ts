@@ -1,0 +1,14 @@
+import { describe, expect, it } from 'vitest';
+import { forwardablePath } from './path-policy';
+
+describe('forwardablePath', () => {
+  it('forwards the OpenAI API', () => {
+    for (const p of ['/v1/chat/completions', '/v1/models', '/v1/models/mock%2Fmodel', '/v1']) expect(forwardablePath(p), p).toBe(true);
+  });
+
+  it('refuses everything that could reach elsewhere in the session', () => {
+    for (const p of ['/', '/metrics', '/v2/x', '/v1/../admin', '/v1/%2e%2e/admin', '/v1/./x', 'http://evil/v1/x', '/v1\\..\\x', '/v1/%zz', '/v10/x']) {
+      expect(forwardablePath(p), p).toBe(false);
+    }
+  });
+});

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { ConfigError, loadConfig } from './load-config';
+import { byteSize, port } from './schema-helpers';
+
+const schema = z.object({ httpPort: port(8080), maxBody: byteSize(1024), name: z.string().default('x') });
+const sources = {
+  httpPort: { env: 'T_PORT', flag: 'port', help: 'port' },
+  maxBody: { env: 'T_MAX', help: 'max' },
+  name: { env: 'T_NAME', flag: 'name', help: 'name' },
+};
+
+describe('loadConfig', () => {
+  it('applies flags over environment over file over defaults', () => {
+    expect(loadConfig(schema, sources, { env: {}, argv: [] })).toEqual({ httpPort: 8080, maxBody: 1024, name: 'x' });
+    expect(loadConfig(schema, sources, { env: { T_PORT: '9000', T_MAX: '20m' }, argv: [], file: { name: 'f' } })).toEqual({
+      httpPort: 9000,
+      maxBody: 20 * 1024 * 1024,
+      name: 'f',
+    });
+    expect(loadConfig(schema, sources, { env: { T_PORT: '9000' }, argv: ['--port', '9100'] }).httpPort).toBe(9100);
+  });
+
+  it('names the setting, its variable and the bad value', () => {
+    expect(() => loadConfig(schema, sources, { env: { T_PORT: 'abc' }, argv: [] })).toThrow(/T_PORT \/ --port: .*got "abc"/);
+    expect(() => loadConfig(schema, sources, { env: { T_PORT: '70000' }, argv: [] })).toThrow(ConfigError);
+    expect(() => loadConfig(schema, sources, { env: { T_MAX: 'lots' }, argv: [] })).toThrow(/T_MAX: expected a size/);
+  });
+
+  it('rejects unknown flags instead of ignoring a typo', () => {
+    expect(() => loadConfig(schema, sources, { env: {}, argv: ['--prot', '1'] })).toThrow(/--help/);
+  });
+});

@@ -1,0 +1,19 @@
+import { describe, expect, it } from 'vitest';
+import { isJsonRequest, validateJson } from './request-body';
+
+describe('request body checks', () => {
+  it('validates JSON objects and says where JSON breaks', () => {
+    expect(validateJson(Buffer.from('{"model":"m"}'))).toBeUndefined();
+    expect(validateJson(Buffer.from('{"model":'))?.kind).toBe('bad_request');
+    expect(validateJson(Buffer.from('{"model":'))?.message).toMatch(/not valid JSON/);
+    expect(validateJson(Buffer.from('[1,2]'))?.message).toMatch(/JSON object/);
+    expect(validateJson(Buffer.alloc(0))?.message).toMatch(/empty/);
+  });
+
+  it('treats JSON content types (and none) as JSON, multipart as a stream', () => {
+    expect(isJsonRequest(undefined)).toBe(true);
+    expect(isJsonRequest('application/json; charset=utf-8')).toBe(true);
+    expect(isJsonRequest('application/vnd.api+json')).toBe(true);
+    expect(isJsonRequest('multipart/form-data; boundary=x')).toBe(false);
+  });
+});
