@@ -22,6 +22,7 @@ export class BrokerExchange implements Exchange {
   private readonly receiveWindow: ReceiveWindow;
   private done = false;
   private headSeen = false;
+  private writing: Promise<void> = Promise.resolve();
 
   constructor(
     readonly id: number,
@@ -56,7 +57,13 @@ export class BrokerExchange implements Exchange {
     if (!whole) void this.write(body.subarray(first), head.end);
   }
 
-  async write(chunk: Uint8Array, end: boolean): Promise<void> {
+  /** Body writes run one after another, so chunks keep their order whoever calls. */
+  write(chunk: Uint8Array, end: boolean): Promise<void> {
+    this.writing = this.writing.then(() => this.writeNow(chunk, end));
+    return this.writing;
+  }
+
+  private async writeNow(chunk: Uint8Array, end: boolean): Promise<void> {
     let offset = 0;
     do {
       if (this.done) return;

@@ -35,9 +35,12 @@ export class Broker implements ExchangeOpener {
   readonly registry = new TunnelRegistry();
   private readonly logger: Logger;
   private shuttingDown = false;
+  /** Names this broker to agents; set again once the port is bound (ST_GRPC_PORT may be 0). */
+  brokerId: string;
 
   constructor(private readonly options: BrokerOptions) {
     this.logger = options.logger;
+    this.brokerId = options.brokerId;
   }
 
   /** The grpc-js implementation of sessiontunnel.v1.TunnelService. */
@@ -54,7 +57,9 @@ export class Broker implements ExchangeOpener {
     const session = this.registry.pick(target.tunnelId);
     if (!session || session.tunnel.userId !== target.userId) {
       // An agent of someone else's tunnel answers exactly like no agent at all.
-      queueMicrotask(() => sink.error(noAgentError(target.tunnelId, this.shuttingDown)));
+      const streams = this.registry.sessionsOf(target.tunnelId).filter((s) => s.tunnel.userId === target.userId);
+      const error = streams.length > 0 ? drainingError(target.tunnelId) : noAgentError(target.tunnelId, this.shuttingDown);
+      queueMicrotask(() => sink.error(error));
       return CLOSED_EXCHANGE;
     }
     return session.open(head, sink);
@@ -124,7 +129,7 @@ export class Broker implements ExchangeOpener {
       call,
       { id: tunnel.id, userId: tunnel.userId, upstreamUrl: upstreamUrlOf(tunnel) },
       connectionId,
-      { brokerId: this.options.brokerId, ...this.options.session },
+      { brokerId: this.brokerId, ...this.options.session },
       logger,
       (s) => {
         clearTimeout(registerTimer);
@@ -151,6 +156,13 @@ function noAgentError(tunnelId: string, shuttingDown: boolean): TunnelError {
     shuttingDown
       ? `tunnel ${tunnelId} is not available: the broker is restarting; retry in a few seconds`
       : `tunnel ${tunnelId} has no connected agent: start st-agent in the session (or check its logs: token, broker address, network)`,
+  );
+}
+
+function drainingError(tunnelId: string): TunnelError {
+  return new TunnelError(
+    'draining',
+    `the agent of tunnel ${tunnelId} is stopping and takes no new requests: retry once it is back (systemd restarts it, or start st-agent again)`,
   );
 }
 

@@ -7,6 +7,7 @@ const KIND_TO_STATUS: Record<TunnelErrorKind, status> = {
   not_found: status.NOT_FOUND,
   tunnel_stopped: status.FAILED_PRECONDITION,
   no_agent: status.UNAVAILABLE,
+  broker_unavailable: status.UNAVAILABLE,
   draining: status.UNAVAILABLE,
   upstream_unreachable: status.UNAVAILABLE,
   upstream_reset: status.ABORTED,
@@ -18,6 +19,11 @@ const KIND_TO_STATUS: Record<TunnelErrorKind, status> = {
   protocol: status.INTERNAL,
   internal: status.INTERNAL,
 };
+
+/** grpc-js's connection errors end in an empty "Resolution note:"; drop that noise. */
+function cleanGrpcDetails(details: string): string {
+  return details.replace(/\s*Resolution note:\s*$/, '').replace(/\.$/, '');
+}
 
 /** A grpc-js service error for a TunnelError: the code, and the message as details. */
 export function grpcStatusFor(error: TunnelError): { code: status; details: string } {
@@ -38,7 +44,9 @@ export function tunnelErrorFromGrpc(code: status, details: string, kind?: string
     case status.FAILED_PRECONDITION:
       return new TunnelError('tunnel_stopped', details);
     case status.UNAVAILABLE:
-      return new TunnelError('no_agent', details);
+      // Every UNAVAILABLE the broker itself sends carries st-error-kind; one without it comes
+      // from grpc-js: the broker is down or unreachable.
+      return new TunnelError('broker_unavailable', `the gateway cannot reach the broker: ${cleanGrpcDetails(details)}; start the broker or check ST_BROKER_ADDRESS`);
     case status.DEADLINE_EXCEEDED:
       return new TunnelError('upstream_timeout', details);
     case status.CANCELLED:

@@ -8,6 +8,15 @@ import { tunnelErrorFromGrpc } from './grpc-error-table';
 /** Response bytes read from the relay call but not yet consumed before reading pauses. */
 const UNRELEASED_LIMIT = 256 * 1024;
 
+/**
+ * Most request-body bytes in one relay message. A larger body follows the Open in Data frames:
+ * ST_MAX_BODY (20 MiB by default) is above gRPC's 16 MiB message limit, and a body sent whole
+ * failed as a 502 in the split layout although the single-process layout forwarded it.
+ */
+const RELAY_CHUNK_BYTES = 64 * 1024;
+
+const EMPTY = new Uint8Array(0);
+
 export interface RemoteExchangeOpenerOptions {
   /** The broker's gRPC address, `host:port`. */
   address: string;
@@ -22,6 +31,7 @@ export interface RemoteExchangeOpenerOptions {
 export class RemoteExchangeOpener implements ExchangeOpener {
   private readonly client: RelayServiceClient;
   private readonly metadata: grpc.Metadata;
+  private readonly address: string;
 
   constructor(options: RemoteExchangeOpenerOptions) {
     this.client = new RelayServiceClient(options.address, grpc.credentials.createInsecure(), {
@@ -29,6 +39,7 @@ export class RemoteExchangeOpener implements ExchangeOpener {
       ...MESSAGE_SIZE_OPTIONS,
     });
     this.metadata = bearerMetadata(options.serviceToken);
+    this.address = options.address;
   }
 
   open(target: ExchangeTarget, head: ExchangeRequestHead, sink: ExchangeSink): Exchange {
@@ -63,25 +74,42 @@ export class RemoteExchangeOpener implements ExchangeOpener {
       if (finished) return;
       finish();
       const kind = err.metadata?.get('st-error-kind')[0];
-      sink.error(tunnelErrorFromGrpc(err.code, err.details, typeof kind === 'string' ? kind : undefined));
+      const error = tunnelErrorFromGrpc(err.code, err.details, typeof kind === 'string' ? kind : undefined);
+      if (error.kind === 'broker_unavailable') error.message = error.message.replace('the broker', `the broker at ${this.address}`);
+      sink.error(error);
     });
     call.on('end', () => {
       if (finished) return;
       finish();
       sink.error(new TunnelError('upstream_reset', 'the broker ended the exchange before the answer was complete'));
     });
-    call.write({ frame: { $case: 'open', value: { tunnelId: target.tunnelId, userId: target.userId, request: { ...head, exchangeId: 0 } } } });
-    if (head.end) call.end();
+    const writeData = (chunk: Uint8Array, end: boolean) =>
+      new Promise<void>((resolve) => {
+        if (finished) return resolve();
+        const ok = call.write({ frame: { $case: 'data', value: { exchangeId: 0, chunk, end } } });
+        if (end) call.end();
+        if (ok) resolve();
+        else call.once('drain', () => resolve());
+      });
+    /** Sends body bytes as Data frames of at most RELAY_CHUNK_BYTES, one after the other. */
+    const write = async (body: Uint8Array, end: boolean) => {
+      let offset = 0;
+      do {
+        const chunk = body.subarray(offset, offset + RELAY_CHUNK_BYTES);
+        offset += chunk.length;
+        await writeData(chunk, end && offset >= body.length);
+      } while (offset < body.length);
+    };
+
+    // A typical chat request rides whole in the Open; a large body follows it in Data frames.
+    const inline = head.body.length <= RELAY_CHUNK_BYTES;
+    const request = { ...head, exchangeId: 0, body: inline ? head.body : EMPTY, end: inline && head.end };
+    call.write({ frame: { $case: 'open', value: { tunnelId: target.tunnelId, userId: target.userId, request } } });
+    if (!inline) void write(head.body, head.end);
+    else if (head.end) call.end();
 
     return {
-      write: (chunk, end) =>
-        new Promise<void>((resolve) => {
-          if (finished) return resolve();
-          const ok = call.write({ frame: { $case: 'data', value: { exchangeId: 0, chunk, end } } });
-          if (end) call.end();
-          if (ok) resolve();
-          else call.once('drain', () => resolve());
-        }),
+      write,
       release: (bytes) => {
         unreleased -= bytes;
         if (unreleased <= UNRELEASED_LIMIT / 2) call.resume();

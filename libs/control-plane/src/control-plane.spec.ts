@@ -92,6 +92,19 @@ describe('control plane in one process', () => {
     }
   });
 
+  it('says which broker a split gateway cannot reach', async () => {
+    const orphan = await ControlPlane.start(config({ ST_ROLE: 'gateway', ST_BROKER_ADDRESS: '127.0.0.1:1' }), logger);
+    try {
+      const res = await fetch(`${orphan.tunnelBaseUrl(demo.tunnelId)}/models`, { headers: { authorization: `Bearer ${demo.apiKey}` } });
+      expect(res.status).toBe(503);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('broker_unavailable');
+      expect(body.error.message).toMatch(/cannot reach the broker at 127\.0\.0\.1:1: .*ECONNREFUSED.*ST_BROKER_ADDRESS/);
+    } finally {
+      await orphan.stop();
+    }
+  });
+
   it('stops an agent whose token was replaced, with the documented exit code', async () => {
     await plane.store.rotateAgentToken(demo.tunnelId);
     plane.broker!.disconnectTunnel(demo.tunnelId, 'token rotated');

@@ -47,6 +47,7 @@ export class ControlPlane {
         grpcHost.addService('sessiontunnel.v1.TunnelService', TunnelServiceService, broker.tunnelService);
         grpcHost.addService('sessiontunnel.v1.RelayService', RelayServiceService, createRelayService(broker, serviceToken, logger));
         grpcPort = await grpcHost.listen(config.host, config.grpcPort);
+        broker.brokerId = `st-server@${config.host}:${grpcPort}`;
       }
       if (roles.has('gateway')) {
         let opener: ExchangeOpener | undefined = broker;

@@ -6,6 +6,7 @@ const TABLE: Record<TunnelErrorKind, { status: number; type: string; code: strin
   not_found: { status: 404, type: 'invalid_request_error', code: 'tunnel_not_found' },
   tunnel_stopped: { status: 503, type: 'service_unavailable', code: 'tunnel_stopped' },
   no_agent: { status: 503, type: 'service_unavailable', code: 'tunnel_not_connected' },
+  broker_unavailable: { status: 503, type: 'service_unavailable', code: 'broker_unavailable' },
   draining: { status: 503, type: 'service_unavailable', code: 'tunnel_draining' },
   upstream_unreachable: { status: 502, type: 'upstream_error', code: 'upstream_unreachable' },
   upstream_reset: { status: 502, type: 'upstream_error', code: 'upstream_reset' },

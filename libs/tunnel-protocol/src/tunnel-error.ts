@@ -10,6 +10,7 @@ export type TunnelErrorKind =
   | 'not_found' // no such tunnel for this caller (also: someone else's tunnel)
   | 'tunnel_stopped' // the tunnel or its session is stopped
   | 'no_agent' // started, but no agent is connected
+  | 'broker_unavailable' // a gateway cannot reach its broker (split layout)
   | 'draining' // the agent or broker is going away and takes no new exchanges
   | 'upstream_unreachable' // the agent cannot connect to the model server
   | 'upstream_reset' // the answer broke off in the middle (model server or agent gone)

@@ -1,0 +1,18 @@
+export { ManagedProcess, spawnProcess, killAllProcesses } from './managed-process';
+export type { ExitInfo, OutputLine, ProcessEnv, SpawnOptions } from './managed-process';
+export { REPO_ROOT, builtApp } from './built-apps';
+export type { AppName } from './built-apps';
+export {
+  AGENT_CONNECTED,
+  cleanupAll,
+  demoInit,
+  makeTempDir,
+  mockStats,
+  startAgent,
+  startMockModel,
+  startServer,
+  startStack,
+  waitForTunnel,
+} from './stack';
+export type { DemoCredentials, MockModel, Server, Stack, StackOptions } from './stack';
+export { closedPort, portIsFree, rssBytes, waitUntil } from './system-probes';

@@ -1,0 +1,81 @@
+// Starts the product's binaries exactly as a user would: the mock model server, st-server (after
+// `demo-init` in a temp data dir) and st-agent dialling it, all on 127.0.0.1.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { waitForHttp } from './ssh-tunnel.mjs';
+
+const execFileP = promisify(execFile);
+
+export const APPS = ['mock-model', 'server', 'agent'];
+
+export function binPath(root, app) {
+  const name = app === 'mock-model' ? 'st-mock-model' : `st-${app}`;
+  return join(root, 'apps', app, 'bin', `${name}.js`);
+}
+
+/** Apps whose bundle is missing (the bench needs `npx nx run-many -t build` first). */
+export function missingBuilds(root) {
+  return APPS.filter((app) => !existsSync(join(root, 'apps', app, 'dist', 'main.js')));
+}
+
+function baseEnv(extra) {
+  // The product's settings come only from what the bench sets, not from the caller's shell.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ST_') && k !== 'NODE_OPTIONS'));
+  return { ...env, ST_LOG_LEVEL: 'warn', ...extra };
+}
+
+export async function startMock(procs, root) {
+  const entry = procs.spawn('st-mock-model', process.execPath, [binPath(root, 'mock-model')], {
+    cwd: root,
+    env: baseEnv({ ST_MOCK_PORT: '0', ST_MOCK_HOST: '127.0.0.1', ST_MOCK_TOKEN_DELAY_MS: '0', ST_MOCK_FIRST_TOKEN_DELAY_MS: '0', ST_MOCK_MAX_TOKENS: '16' }),
+  });
+  const m = await procs.waitForLine(entry, /st-mock-model listening on (http:\/\/127\.0\.0\.1:(\d+))/, 15_000);
+  return { entry, url: m[1], port: Number(m[2]) };
+}
+
+/**
+ * st-server + st-agent. `nodeArgsFor(name)` gives node flags for 'st-server' / 'st-agent' (e.g.
+ * --cpu-prof with a directory per process). Returns the entries,
+ * the gateway origin, the tunnel's path prefix and the caller's headers.
+ */
+export async function startTunnel(procs, root, upstreamUrl, { nodeArgsFor = () => [] } = {}) {
+  const dataDir = procs.tmpDir('data');
+  const serverBin = binPath(root, 'server');
+  const { stdout } = await execFileP(process.execPath, [serverBin, 'demo-init'], {
+    cwd: root,
+    env: baseEnv({ ST_DATA_DIR: dataDir }),
+    timeout: 30_000,
+  });
+  const demo = JSON.parse(stdout.trim().split('\n').pop());
+  for (const key of ['tunnelId', 'apiKey', 'agentToken']) {
+    if (typeof demo[key] !== 'string') throw new Error(`st-server demo-init printed no ${key}: ${stdout}`);
+  }
+
+  const server = procs.spawn('st-server', process.execPath, [...nodeArgsFor('st-server'), serverBin], {
+    cwd: root,
+    env: baseEnv({ ST_DATA_DIR: dataDir, ST_HOST: '127.0.0.1', ST_HTTP_PORT: '0', ST_GRPC_PORT: '0', ST_SHUTDOWN_GRACE_MS: '1000' }),
+  });
+  const m = await procs.waitForLine(server, /st-server ready: gateway (http:\/\/127\.0\.0\.1:\d+) grpc 127\.0\.0\.1:(\d+)/, 20_000);
+  const gateway = m[1];
+  const grpcPort = Number(m[2]);
+
+  const agent = procs.spawn('st-agent', process.execPath, [...nodeArgsFor('st-agent'), binPath(root, 'agent')], {
+    cwd: root,
+    env: baseEnv({
+      ST_BROKER_URL: `http://127.0.0.1:${grpcPort}`,
+      ST_TUNNEL_TOKEN: demo.agentToken,
+      ST_UPSTREAM_URL: upstreamUrl,
+      ST_DRAIN_GRACE_MS: '1000',
+    }),
+  });
+  const prefix = `/t/${demo.tunnelId}`;
+  const headers = { authorization: `Bearer ${demo.apiKey}` };
+  try {
+    await waitForHttp(`${gateway}${prefix}/v1/models`, agent, 20_000, headers);
+  } catch (err) {
+    throw new Error(`the tunnel did not start serving: ${err.message}\n  st-server said: ${server.tail.trim() || '(nothing)'}`);
+  }
+  return { server, agent, gateway, prefix, headers, tunnelId: demo.tunnelId };
+}

@@ -1,0 +1,335 @@
+#!/usr/bin/env node
+// `npm run bench`: one run, three ways to reach the same mock model server, side by side.
+//   direct  client → mock model server
+//   tunnel  client → st-server gateway → broker → gRPC stream → st-agent → mock
+//   ssh -R  client → sshd (reverse-forwarded port) → SSH connection → ssh client → mock
+// Measures small-request latency at c=1 and c=64, requests/s at c=64, SSE chunks/s of a
+// 2,000-token answer and MB/s of a ~17 MB streamed answer; prints a table with ratios and the
+// targets (✓/✗, informative only: the exit code is 0 whenever the bench itself ran).
+//
+// Environment:
+//   BENCH_QUICK=1        smoke run with few requests (a few seconds of load)
+//   BENCH_ROUNDS=n       interleaved rounds for the c=1 and c=64 phases (default 4 and 2; 1 when quick)
+//   BENCH_QUIET_WAIT_S=n wait up to n s for other jobs to leave the CPUs idle first (default 60; 0 when quick)
+//   BENCH_JSON=file      also write the figures as JSON
+//   BENCH_NO_SSH=1       skip the ssh -R column
+//   BENCH_PROFILE=c64|c1|stream|sse   profile the tunnel instead: st-server and st-agent run under
+//                        --cpu-prof during that phase only, then the hot spots are printed
+//   BENCH_PROFILE_TOP=n  functions listed per profile (default 25)
+import { fork } from 'node:child_process';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CpuMeter } from './lib/cpu-meter.mjs';
+import { report as profileReport, summarise as summariseProfile } from './lib/cpuprofile.mjs';
+import { closedLoopPhase, streamPhase } from './lib/phases.mjs';
+import { ProcessSet, descendants, memoryOf } from './lib/procs.mjs';
+import { renderReport } from './lib/report.mjs';
+import { missingBuilds, startMock, startTunnel } from './lib/stack.mjs';
+import { startSshTunnel } from './lib/ssh-tunnel.mjs';
+import { fmt, percentile } from './lib/stats.mjs';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '..', '..');
+const QUICK = process.env.BENCH_QUICK === '1';
+const PROFILE = process.env.BENCH_PROFILE ? (process.env.BENCH_PROFILE === '1' ? 'c64' : process.env.BENCH_PROFILE) : undefined;
+const TIME_BUDGET_MS = 5.5 * 60_000;
+
+const CFG = QUICK
+  ? {
+      c1: { rounds: 1, warmupCount: 30, count: 200 },
+      c64: { rounds: 1, warmupMs: 300, durationMs: 1000 },
+      sse: { tokens: 2000, warmups: 1, runs: 3 },
+      big: { bytes: 17e6, warmups: 0, runs: 1 },
+      quietWaitS: 0,
+      profileMs: 2000,
+    }
+  : {
+      c1: { rounds: 4, warmupCount: 300, count: 2000 },
+      c64: { rounds: 2, warmupMs: 1000, durationMs: 5000 },
+      sse: { tokens: 2000, warmups: 3, runs: 9 },
+      big: { bytes: 17e6, warmups: 1, runs: 5 },
+      quietWaitS: 60,
+      profileMs: 8000,
+    };
+if (process.env.BENCH_ROUNDS) {
+  const n = Math.max(1, Math.min(10, Number(process.env.BENCH_ROUNDS) || 1));
+  CFG.c1.rounds = n;
+  CFG.c64.rounds = n;
+}
+if (process.env.BENCH_QUIET_WAIT_S !== undefined) CFG.quietWaitS = Math.max(0, Math.min(300, Number(process.env.BENCH_QUIET_WAIT_S) || 0));
+
+const log = (msg) => process.stderr.write(`[bench] ${msg}\n`);
+const procs = new ProcessSet();
+
+// ---- lifecycle: every child dies with us, whatever happens --------------------------------------
+
+let shuttingDown = false;
+async function shutdown(code) {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  try {
+    await procs.stopAll(1500);
+  } finally {
+    procs.cleanupTmp();
+    process.exit(code);
+  }
+}
+process.on('exit', () => {
+  procs.killAllSync();
+  procs.cleanupTmp();
+});
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    log(`${sig}: stopping every process the bench started`);
+    void shutdown(130);
+  });
+}
+process.on('uncaughtException', (err) => {
+  if (!shuttingDown) log(`failed: ${err.stack ?? err}`);
+  void shutdown(1);
+});
+process.on('unhandledRejection', (err) => {
+  if (!shuttingDown) log(`failed: ${err?.stack ?? err}`);
+  void shutdown(1);
+});
+const watchdog = setTimeout(() => {
+  log(`the bench ran past its ${TIME_BUDGET_MS / 1000} s budget: aborting`);
+  void shutdown(1);
+}, TIME_BUDGET_MS);
+watchdog.unref();
+
+// ---- load generator (separate process) ----------------------------------------------------------
+
+function startLoadgen() {
+  const child = fork(join(HERE, 'loadgen.mjs'), [], {
+    serialization: 'advanced',
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: [],
+    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS')),
+  });
+  const entry = procs.adopt('loadgen', child);
+  const pending = new Map();
+  let nextId = 1;
+  child.on('message', (msg) => {
+    const p = pending.get(msg.id);
+    if (!p) return;
+    pending.delete(msg.id);
+    clearTimeout(p.timer);
+    if (msg.ok) p.resolve(msg.result);
+    else p.reject(new Error(`load generator: ${msg.error}`));
+  });
+  child.on('exit', (code, signal) => {
+    for (const p of pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new Error(`the load generator exited (code ${code}, signal ${signal})`));
+    }
+    pending.clear();
+  });
+  const rpc = (cmd, args = {}, timeoutMs = 120_000) =>
+    new Promise((resolvePromise, reject) => {
+      const id = nextId++;
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new Error(`load generator: ${cmd} took longer than ${timeoutMs} ms`));
+      }, timeoutMs);
+      pending.set(id, { resolve: resolvePromise, reject, timer });
+      child.send({ id, cmd, ...args });
+    });
+  return { entry, rpc };
+}
+
+// ---- main ---------------------------------------------------------------------------------------
+
+/** Waits (bounded) until other jobs on the machine leave the CPUs mostly idle. */
+async function waitForQuiet(meter) {
+  if (CFG.quietWaitS <= 0) return undefined;
+  const deadline = Date.now() + CFG.quietWaitS * 1000;
+  let load = await meter.foreignLoad(1000);
+  if (load <= 0.2) return undefined;
+  log(`other jobs are using ${Math.round(load * 100)}% of a core; waiting up to ${CFG.quietWaitS} s for a quieter machine ...`);
+  while (load > 0.2 && Date.now() < deadline) load = await meter.foreignLoad(2000);
+  return load > 0.2
+    ? `the machine never became quiet (other jobs used ${Math.round(load * 100)}% of a core before the measurements started)`
+    : undefined;
+}
+
+async function main() {
+  const missing = missingBuilds(ROOT);
+  if (missing.length > 0) {
+    log(`not built: ${missing.map((a) => `apps/${a}/dist/main.js`).join(', ')}; run \`npx nx run-many -t build\` first`);
+    await shutdown(1);
+    return;
+  }
+  if (PROFILE) return profile();
+
+  const t0 = performance.now();
+  log(`${QUICK ? 'QUICK smoke run' : 'full run'} on ${cpus().length} CPUs, node ${process.version}`);
+  const mock = await startMock(procs, ROOT);
+  log(`mock model server at ${mock.url}`);
+  const tunnel = await startTunnel(procs, ROOT, mock.url);
+  log(`tunnel ${tunnel.tunnelId} serving at ${tunnel.gateway}${tunnel.prefix}/v1`);
+
+  let ssh;
+  let sshWhy;
+  if (process.env.BENCH_NO_SSH === '1') sshWhy = 'skipped (BENCH_NO_SSH=1)';
+  else {
+    try {
+      ssh = await startSshTunnel(procs, mock.port, { log });
+      log(`ssh -R tunnel: 127.0.0.1:${ssh.port} → sshd → ssh → ${mock.url}`);
+    } catch (err) {
+      sshWhy = err.message;
+      log(`ssh -R baseline unavailable: ${sshWhy}`);
+    }
+  }
+
+  const { entry: loadgen, rpc } = startLoadgen();
+  const targets = {
+    direct: { origin: mock.url, prefix: '', headers: {} },
+    tunnel: { origin: tunnel.gateway, prefix: tunnel.prefix, headers: tunnel.headers },
+  };
+  if (ssh) targets.ssh = { origin: `http://127.0.0.1:${ssh.port}`, prefix: '', headers: {} };
+  await rpc('setup', { targets });
+  const paths = Object.keys(targets);
+
+  // Sanity: every path reaches the same model server and gets the same answer.
+  const contentOf = (p) => {
+    try {
+      return JSON.parse(p.text).choices[0].message.content;
+    } catch {
+      return undefined;
+    }
+  };
+  const probes = {};
+  for (const path of paths) probes[path] = await rpc('probe', { path });
+  const reference = contentOf(probes.direct);
+  for (const path of [...paths]) {
+    const p = probes[path];
+    if (p.status === 200 && reference !== undefined && contentOf(p) === reference) continue;
+    const msg = `the ${path} path did not return the direct answer (HTTP ${p.status}${p.error ? `, ${p.error}` : ''}: ${String(p.text).slice(0, 200)})`;
+    if (path !== 'ssh') throw new Error(msg);
+    sshWhy = msg;
+    paths.splice(paths.indexOf('ssh'), 1);
+    log(msg);
+  }
+
+  // Size the big answer: tokens such that the SSE body is ~17 MB.
+  const sample = await rpc('probe', { path: 'direct', maxTokens: 5000, stream: true });
+  if (sample.status !== 200 || !(sample.bytes > 0)) throw new Error(`the mock did not stream a sample answer: HTTP ${sample.status} ${sample.error ?? ''}`);
+  const bigTokens = Math.min(1_000_000, Math.round((5000 * CFG.big.bytes) / sample.bytes));
+  log(`big answer: ${bigTokens} tokens ≈ ${(((sample.bytes / 5000) * bigTokens) / 1e6).toFixed(1)} MB of SSE`);
+
+  const meter = new CpuMeter(() => [process.pid, ...procs.entries.filter((e) => !e.exited).map((e) => e.child.pid)]);
+  const proxyPids = {
+    direct: [],
+    tunnel: [tunnel.server.child.pid, tunnel.agent.child.pid],
+    ssh: ssh ? [ssh.sshd.child.pid, ssh.ssh.child.pid] : [],
+  };
+  const ctx = {
+    rpc,
+    meter,
+    groups: (path) => ({ proxy: proxyPids[path], mock: [mock.entry.child.pid], client: [loadgen.child.pid] }),
+  };
+  const quietWait = await waitForQuiet(meter);
+  if (quietWait) log(quietWait);
+
+  const results = {};
+  log(`c=1: ${CFG.c1.warmupCount} warm-up + ${CFG.c1.count} requests per path in ${CFG.c1.rounds} interleaved rounds`);
+  results.c1 = await closedLoopPhase(ctx, paths, { concurrency: 1, ...CFG.c1 });
+  log(`c=64: ${CFG.c64.warmupMs} ms warm-up + ${CFG.c64.durationMs} ms timed per path in ${CFG.c64.rounds} rounds`);
+  results.c64 = await closedLoopPhase(ctx, paths, { concurrency: 64, ...CFG.c64 });
+  log(`SSE: ${CFG.sse.tokens}-token answers, ${CFG.sse.runs} per path (median)`);
+  results.sse = await streamPhase(ctx, paths, CFG.sse);
+  log(`big: ${bigTokens}-token answers, ${CFG.big.runs} per path (median)`);
+  results.big = await streamPhase(ctx, paths, { tokens: bigTokens, warmups: CFG.big.warmups, runs: CFG.big.runs });
+
+  // Peak memory, read while the processes are still alive.
+  const mem = {
+    server: memoryOf(tunnel.server.child.pid),
+    agent: memoryOf(tunnel.agent.child.pid),
+    mock: memoryOf(mock.entry.child.pid),
+  };
+  if (ssh) {
+    const sshdPids = [ssh.sshd.child.pid, ...descendants(ssh.sshd.child.pid)];
+    mem.sshd = { hwm: sshdPids.reduce((sum, pid) => sum + (memoryOf(pid).hwm ?? 0), 0) };
+    mem.ssh = memoryOf(ssh.ssh.child.pid);
+  }
+  const elapsedS = (performance.now() - t0) / 1000;
+  await rpc('close').catch(() => {});
+
+  const died = procs.entries.filter((e) => e.exited && e.name !== 'loadgen').map((e) => `${e.name} (exit code ${e.code}, signal ${e.signal}): ${e.tail.trim().split('\n').slice(-2).join(' | ') || 'no output'}`);
+  process.stdout.write(renderReport({ results, paths, sshWhy, cfg: CFG, quick: QUICK, bigTokens, elapsedS, mem, quietWait, died }));
+  if (process.env.BENCH_JSON) {
+    const json = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, quick: QUICK, cfg: CFG, paths, sshWhy, bigTokens, results, mem };
+    writeFileSync(process.env.BENCH_JSON, `${JSON.stringify(json, null, 2)}\n`);
+    log(`figures written to ${process.env.BENCH_JSON}`);
+  }
+  await shutdown(0);
+}
+
+/** BENCH_PROFILE: st-server and st-agent under --cpu-prof while one tunnel phase runs. */
+async function profile() {
+  const phase = PROFILE;
+  if (!['c1', 'c64', 'stream', 'sse'].includes(phase)) throw new Error(`BENCH_PROFILE must be 1 (= c64), c1, c64, stream or sse, not ${phase}`);
+  const outDir = mkdtempSync(join(tmpdir(), 'st-bench-profile-'));
+  log(`profiling the tunnel during "${phase}" (${CFG.profileMs} ms); profiles in ${outDir}`);
+  const mock = await startMock(procs, ROOT);
+  // One directory per process, so each profile is found by its process name.
+  const nodeArgs = (name) => ['--cpu-prof', `--cpu-prof-dir=${join(outDir, name)}`, '--cpu-prof-interval=250'];
+  const tunnel = await startTunnel(procs, ROOT, mock.url, { nodeArgsFor: nodeArgs });
+  const { rpc } = startLoadgen();
+  await rpc('setup', { targets: { tunnel: { origin: tunnel.gateway, prefix: tunnel.prefix, headers: tunnel.headers } } });
+  const nowUs = () => Number(process.hrtime.bigint() / 1000n);
+  let requests = 0;
+  // Warm-up outside the profiled window (connections, JIT), then the window itself.
+  if (phase === 'c1' || phase === 'c64') await rpc('latency', { path: 'tunnel', concurrency: phase === 'c1' ? 1 : 64, durationMs: 500 });
+  else await rpc('stream', { path: 'tunnel', maxTokens: phase === 'sse' ? 2000 : 20_000 });
+  const meter = new CpuMeter(() => [process.pid, ...procs.entries.filter((e) => !e.exited).map((e) => e.child.pid)]);
+  const before = meter.snapshot();
+  const fromUs = nowUs();
+  const until = performance.now() + CFG.profileMs;
+  if (phase === 'c1' || phase === 'c64') {
+    const concurrency = phase === 'c1' ? 1 : 64;
+    const r = await rpc('latency', { path: 'tunnel', concurrency, durationMs: CFG.profileMs });
+    requests = r.completed;
+    log(`c=${concurrency}: ${r.completed} requests, ${fmt(r.completed / (r.elapsedMs / 1000), 0)} req/s, p50 ${fmt(percentile(r.latencies, 50), 2)} ms, ${r.errors} errors`);
+  } else {
+    const tokens = phase === 'sse' ? 2000 : 100_000;
+    while (performance.now() < until) {
+      const r = await rpc('stream', { path: 'tunnel', maxTokens: tokens });
+      requests++;
+      if (r.error) log(`stream error: ${r.error}`);
+    }
+    log(`${requests} streams of ${tokens} tokens`);
+  }
+  const toUs = nowUs();
+  const foreign = CpuMeter.delta(before, meter.snapshot()).foreignCores;
+  log(`other jobs on the machine used ${Math.round(foreign * 100)}% of a core meanwhile${foreign > 0.15 ? ' (shares below are still valid; absolute times are inflated)' : ''}`);
+  await rpc('close').catch(() => {});
+  // A graceful stop, so that node writes the profiles.
+  await procs.stop(tunnel.agent, 15_000);
+  await procs.stop(tunnel.server, 15_000);
+  for (const name of ['st-server', 'st-agent']) {
+    const dir = join(outDir, name);
+    const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+    if (files.length === 0) {
+      log(`no profile written for ${name}`);
+      continue;
+    }
+    const file = join(dir, files[0]);
+    process.stdout.write(`\n${profileReport(summariseProfile(file, { fromUs, toUs }), {
+        title: `${name} (${file})`,
+        top: Number(process.env.BENCH_PROFILE_TOP) || 25,
+        requests,
+      })}\n`);
+  }
+  process.stdout.write(`\nprofiles kept in ${outDir} (open them in Chrome DevTools or speedscope)\n`);
+  await shutdown(0);
+}
+
+main().catch((err) => {
+  // After a signal, the load generator's exit rejects whatever was running: not news.
+  if (!shuttingDown) log(`failed: ${err.stack ?? err}`);
+  void shutdown(1);
+});

@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+// Makes a checkout ready to run: installs dependencies when node_modules is missing or older than
+// package-lock.json (`npm ci`), then builds every app through Nx (which runs proto:generate first
+// and answers from its cache when nothing changed). Runs before `npm test`, `npm run bench` and
+// `npm start`, so each of them works as the first command after a fresh `git clone`.
+//
+// Plain Node, no dependencies: it runs before there is a node_modules. Everything it prints goes
+// to stderr, so the stdout of the command it precedes stays clean.
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
+
+/** A step that failed; the message says which and what to do. */
+export class NotReadyError extends Error {
+  name = 'NotReadyError';
+}
+
+const say = (line) => process.stderr.write(`ensure-ready: ${line}\n`);
+const seconds = (since) => `${((Date.now() - since) / 1000).toFixed(1)} s`;
+
+/** Why `npm ci` is needed, or undefined when node_modules matches package-lock.json. */
+export function installReason(root = ROOT) {
+  const lock = join(root, 'package-lock.json');
+  // npm writes node_modules/.package-lock.json at the end of every install, after the lock file.
+  const installed = join(root, 'node_modules', '.package-lock.json');
+  if (!existsSync(join(root, 'node_modules'))) return 'node_modules is missing';
+  if (!existsSync(installed)) return 'node_modules looks incomplete (no node_modules/.package-lock.json)';
+  if (statSync(lock).mtimeMs > statSync(installed).mtimeMs) return 'package-lock.json is newer than node_modules';
+  return undefined;
+}
+
+function run(command, args, { root, capture }) {
+  const result = spawnSync(command, args, {
+    cwd: root,
+    env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true' },
+    // Without capture the child's output goes straight to our stderr (npm ci shows progress).
+    stdio: capture ? ['ignore', 'pipe', 'pipe'] : ['ignore', 2, 2],
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (result.error) throw new NotReadyError(`cannot run ${command}: ${result.error.message}`);
+  return result;
+}
+
+function checkNode() {
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  if (major < 20 || (major === 20 && minor < 19)) {
+    throw new NotReadyError(`Node ${process.versions.node} is too old: Session Tunnels needs Node 20.19 or newer`);
+  }
+}
+
+/**
+ * Installs (when needed) and builds. Throws {@link NotReadyError} when a step fails; the failing
+ * step's output has been printed to stderr by then.
+ */
+export function ensureReady({ root = ROOT } = {}) {
+  checkNode();
+  const reason = installReason(root);
+  if (reason) {
+    say(`${reason}: running npm ci (the first time takes a few minutes: better-sqlite3 is compiled)`);
+    const started = Date.now();
+    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+    const result = run(npm, ['ci', '--no-audit', '--no-fund'], { root, capture: false });
+    if (result.status !== 0) {
+      throw new NotReadyError(
+        `npm ci failed (exit ${result.status ?? result.signal}); see its output above. If it says package.json and ` +
+          'package-lock.json are out of sync, run `npm install` and commit package-lock.json.',
+      );
+    }
+    say(`dependencies installed (${seconds(started)})`);
+  }
+
+  const started = Date.now();
+  const nx = join(root, 'node_modules', '.bin', process.platform === 'win32' ? 'nx.cmd' : 'nx');
+  if (!existsSync(nx)) throw new NotReadyError('node_modules/.bin/nx is missing: remove node_modules and run `npm ci`');
+  const build = run(nx, ['run-many', '-t', 'build', '--outputStyle=static'], { root, capture: true });
+  if (build.status !== 0) {
+    const output = `${build.stdout}${build.stderr}`.trimEnd().split('\n').slice(-80).join('\n');
+    process.stderr.write(`${output}\n`);
+    throw new NotReadyError(`the build failed (npx nx run-many -t build, exit ${build.status ?? build.signal}); see the output above`);
+  }
+  const cached = /from the cache instead of running the command for (\d+) out of (\d+) tasks/.exec(build.stdout);
+  say(cached && cached[1] === cached[2] ? `build up to date (${seconds(started)})` : `built (${seconds(started)})`);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  try {
+    ensureReady();
+  } catch (err) {
+    if (!(err instanceof NotReadyError)) throw err;
+    say(`FAILED: ${err.message}`);
+    process.exit(1);
+  }
+}
