@@ -7,7 +7,9 @@
 // Plain Node, no dependencies: it runs before there is a node_modules. Everything it prints goes
 // to stderr, so the stdout of the command it precedes stays clean.
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -45,11 +47,80 @@ function run(command, args, { root, capture }) {
   return result;
 }
 
+const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
+}
+
+/**
+ * Runs `fn` holding a lock per checkout, so that two `npm start`s run right after a clone do not
+ * both run `npm ci` into the same node_modules. A lock whose holder has died is taken over.
+ */
+function withInstallLock(root, fn) {
+  const dir = join(tmpdir(), `st-ensure-ready-${createHash('sha256').update(root).digest('hex').slice(0, 16)}.lock`);
+  const pidFile = join(dir, 'pid');
+  let announced = false;
+  for (;;) {
+    try {
+      mkdirSync(dir);
+      writeFileSync(pidFile, String(process.pid));
+      break;
+    } catch (err) {
+      if (err.code !== 'EEXIST') throw err;
+    }
+    let holder = 0;
+    let ageMs = 0;
+    try {
+      ageMs = Date.now() - statSync(dir).mtimeMs;
+      holder = Number(readFileSync(pidFile, 'utf8')) || 0;
+    } catch {
+      // released meanwhile, or its holder has not written its pid yet
+    }
+    if (holder && alive(holder)) {
+      if (!announced) say(`waiting for another install in this checkout (pid ${holder})`);
+      announced = true;
+      sleep(500);
+    } else {
+      // A dead holder's lock, or one left without a pid for seconds: take it over.
+      if (holder || ageMs > 5_000) rmSync(dir, { recursive: true, force: true });
+      sleep(100);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function checkNode() {
   const [major, minor] = process.versions.node.split('.').map(Number);
   if (major < 20 || (major === 20 && minor < 19)) {
     throw new NotReadyError(`Node ${process.versions.node} is too old: Session Tunnels needs Node 20.19 or newer`);
   }
+}
+
+function install(root) {
+  // Another process may have installed while we waited for the lock.
+  const reason = installReason(root);
+  if (!reason) return;
+  say(`${reason}: running npm ci (the first time takes a few minutes: better-sqlite3 is compiled)`);
+  const started = Date.now();
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const result = run(npm, ['ci', '--no-audit', '--no-fund'], { root, capture: false });
+  if (result.status !== 0) {
+    throw new NotReadyError(
+      `npm ci failed (exit ${result.status ?? result.signal}); see its output above. If it says package.json and ` +
+        'package-lock.json are out of sync, run `npm install` and commit package-lock.json.',
+    );
+  }
+  say(`dependencies installed (${seconds(started)})`);
 }
 
 /**
@@ -58,21 +129,7 @@ function checkNode() {
  */
 export function ensureReady({ root = ROOT } = {}) {
   checkNode();
-  const reason = installReason(root);
-  if (reason) {
-    say(`${reason}: running npm ci (the first time takes a few minutes: better-sqlite3 is compiled)`);
-    const started = Date.now();
-    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-    const result = run(npm, ['ci', '--no-audit', '--no-fund'], { root, capture: false });
-    if (result.status !== 0) {
-      throw new NotReadyError(
-        `npm ci failed (exit ${result.status ?? result.signal}); see its output above. If it says package.json and ` +
-          'package-lock.json are out of sync, run `npm install` and commit package-lock.json.',
-      );
-    }
-    say(`dependencies installed (${seconds(started)})`);
-  }
-
+  if (installReason(root)) withInstallLock(root, () => install(root));
   const started = Date.now();
   const nx = join(root, 'node_modules', '.bin', process.platform === 'win32' ? 'nx.cmd' : 'nx');
   if (!existsSync(nx)) throw new NotReadyError('node_modules/.bin/nx is missing: remove node_modules and run `npm ci`');

@@ -204,20 +204,30 @@ async function main() {
   let stopping = false;
   let firstSignalAt = 0;
 
+  /** SIGTERM to `group`, then SIGKILL to whatever is left after STOP_TIMEOUT_MS. */
+  const stopGroup = async (group) => {
+    for (const child of group) if (child.running) child.proc.kill('SIGTERM');
+    const all = Promise.all(group.map((c) => c.exited));
+    let timer;
+    const timedOut = await Promise.race([all.then(() => false), new Promise((r) => (timer = setTimeout(() => r(true), STOP_TIMEOUT_MS)))]);
+    clearTimeout(timer);
+    if (!timedOut) return;
+    for (const child of group) {
+      if (child.running) {
+        say(`${child.name} did not stop within ${STOP_TIMEOUT_MS / 1000} s: killing it`);
+        child.proc.kill('SIGKILL');
+      }
+    }
+    await all;
+  };
+
   const stopAll = async (exitCode) => {
     stopping = true;
-    for (const child of children) if (child.running) child.proc.kill('SIGTERM');
-    const all = Promise.all(children.map((c) => c.exited));
-    const timedOut = await Promise.race([all.then(() => false), new Promise((r) => setTimeout(() => r(true), STOP_TIMEOUT_MS))]);
-    if (timedOut) {
-      for (const child of children) {
-        if (child.running) {
-          say(`${child.name} did not stop within ${STOP_TIMEOUT_MS / 1000} s: killing it`);
-          child.proc.kill('SIGKILL');
-        }
-      }
-      await all;
-    }
+    // Agent and server first, so that open answers can finish within their grace periods while
+    // the model server is still there; then the mock.
+    const mockLast = (c) => c.name === 'st-mock-model';
+    await stopGroup(children.filter((c) => !mockLast(c)));
+    await stopGroup(children.filter(mockLast));
     await Promise.all(children.map((c) => c.closeLog()));
     releaseLock();
     if (exitCode === 0) say('stopped');

@@ -125,6 +125,7 @@ export class AgentConnection {
     const sender = this.sender!;
     this.context = {
       send: (frame) => sender.send(frame),
+      beforeFlush: (producer) => sender.beforeFlush(producer),
       remove: (id) => {
         this.exchanges.delete(id);
       },
@@ -145,10 +146,10 @@ export class AgentConnection {
         this.onOpen(f.value);
         break;
       case 'data':
-        this.exchanges.get(f.value.exchangeId)?.onData(f.value);
+        this.exchanges.get(f.value.exchangeId)?.pushRequestBody(f.value);
         break;
       case 'credit':
-        this.exchanges.get(f.value.exchangeId)?.onCredit(f.value.bytes);
+        this.exchanges.get(f.value.exchangeId)?.grantCredit(f.value.bytes);
         break;
       case 'cancel':
         this.exchanges.get(f.value.exchangeId)?.cancel(f.value.reason);

@@ -1,6 +1,8 @@
-import { PassThrough, type Readable } from 'node:stream';
+import type { IncomingHttpHeaders } from 'node:http';
+import { PassThrough } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import type { Logger } from '@st/logging';
-import { type AgentFrame, type Data, ExchangeErrorCode, type RequestOpen } from '@st/proto';
+import { type AgentFrame, type Data, ExchangeErrorCode, type Header, type RequestOpen } from '@st/proto';
 import { ReceiveWindow, fromWireHeaders, toWireHeaders } from '@st/tunnel-protocol';
 import { forwardablePath } from './path-policy';
 import type { UpstreamClient } from './upstream-client';
@@ -9,6 +11,8 @@ import { describeRequestFailure, describeResponseFailure } from './upstream-erro
 /** What an exchange needs from the connection it lives on. */
 export interface ExchangeContext {
   send(frame: AgentFrame): void;
+  /** Runs `producer` right before the stream's next batch is written (see FrameSender). */
+  beforeFlush(producer: () => void): void;
   remove(id: number): void;
   upstream: UpstreamClient;
   /** The broker's per-exchange window for response bytes (Welcome.receive_window). */
@@ -24,20 +28,32 @@ export interface ExchangeContext {
 /** Request headers never sent to the model server (the gateway strips them too; belt and braces). */
 const DROP_REQUEST = new Set(['authorization', 'expect', 'content-length']);
 
+const EMPTY = new Uint8Array(0);
+
 /**
- * Replays one exchange against the model server and streams the answer back. Response bytes go
- * out only as far as the broker's credit reaches; past it the upstream body is paused, which
- * pushes back on the model server's socket instead of buffering in the agent.
+ * Replays one exchange against the model server (undici's dispatch API: no Readable, no
+ * AbortController per request) and streams the answer back.
+ *
+ * Response bytes are gathered per event-loop turn and sent as one frame just before the stream's
+ * batch is written: a model server writes one small chunk per SSE event, and a frame per event
+ * cost more than the event itself. The head rides in the same frame as the first bytes, so a
+ * small answer is one frame. Bytes beyond the broker's credit are held and the upstream body is
+ * paused, which pushes back on the model server's socket instead of buffering here.
  */
-export class UpstreamExchange {
-  private readonly abort = new AbortController();
+export class UpstreamExchange implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
   private requestBody: PassThrough | undefined;
   private readonly requestWindow: ReceiveWindow;
   private credit: number;
-  private responseBody: Readable | undefined;
-  /** Part of a chunk that did not fit in the credit, sent when credit comes back. */
+  private status = 0;
+  private headers: Header[] = [];
+  private responseStarted = false;
+  private headSent = false;
+  private pending: Uint8Array[] = [];
+  private pendingEnd = false;
+  private flushScheduled = false;
+  /** Bytes that arrived beyond the credit; the upstream is paused while there are any. */
   private held: Uint8Array | undefined;
-  private heldEnd = false;
   private done = false;
 
   constructor(
@@ -61,57 +77,83 @@ export class UpstreamExchange {
     const headers = fromWireHeaders(open.headers, DROP_REQUEST) as Record<string, string | string[]>;
     if (ctx.extraHeaders) Object.assign(headers, ctx.extraHeaders);
     headers['x-request-id'] = open.requestId;
-    let body: Buffer | PassThrough | undefined;
+    let body: Buffer | PassThrough | null = null;
     if (open.end) {
-      body = open.body.length > 0 ? Buffer.from(open.body.buffer, open.body.byteOffset, open.body.byteLength) : undefined;
+      if (open.body.length > 0) body = Buffer.from(open.body.buffer, open.body.byteOffset, open.body.byteLength);
     } else {
       this.requestBody = new PassThrough();
       body = this.requestBody;
       if (open.body.length > 0) this.writeRequestBody(open.body);
     }
-    ctx.upstream.pool
-      .request({
-        path: open.query ? `${open.path}?${open.query}` : open.path,
-        method: open.method as 'POST',
-        headers,
-        body,
-        signal: this.abort.signal,
-      })
-      .then(
-        (response) => this.onResponse(response.statusCode, response.headers, response.body),
-        (err: unknown) => {
-          if (this.done) return;
-          const failure = describeRequestFailure(ctx.upstream.origin, err);
-          this.fail(failure.code, failure.message);
-        },
-      );
+    ctx.upstream.pool.dispatch(
+      { path: open.query ? `${open.path}?${open.query}` : open.path, method: open.method as Dispatcher.HttpMethod, headers, body },
+      this,
+    );
   }
 
   /** A request-body chunk from the broker. */
-  onData(data: Data): void {
+  pushRequestBody(data: Data): void {
     if (this.done || !this.requestBody) return;
     if (data.chunk.length > 0) this.writeRequestBody(data.chunk);
     if (data.end) this.requestBody.end();
   }
 
   /** The broker has consumed response bytes: send more. */
-  onCredit(bytes: number): void {
+  grantCredit(bytes: number): void {
     if (this.done) return;
     this.credit += bytes;
-    if (this.held) {
-      const held = this.held;
-      this.held = undefined;
-      this.sendBody(held, this.heldEnd);
-    }
-    if (this.credit > 0 && !this.held) this.responseBody?.resume();
+    if (!this.held) return;
+    const held = this.held;
+    this.held = undefined;
+    this.accept(held);
+    if (!this.held) this.controller?.resume();
+    this.scheduleFlush();
   }
 
   /** The caller went away: abort the upstream request so the model stops generating. */
   cancel(reason: string): void {
     if (this.done) return;
     this.ctx.logger.debug({ exchangeId: this.id, requestId: this.open.requestId, reason }, 'exchange cancelled');
-    this.finish();
+    this.finish(true);
   }
+
+  // undici DispatchHandler ------------------------------------------------------------------
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.done) controller.abort(new Error('exchange cancelled'));
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
+    if (this.done) return;
+    this.status = status;
+    this.headers = toWireHeaders(headers);
+    this.responseStarted = true;
+    this.scheduleFlush();
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.done) return;
+    this.accept(chunk);
+    if (this.held) controller.pause();
+    this.scheduleFlush();
+  }
+
+  onResponseEnd(): void {
+    if (this.done) return;
+    this.pendingEnd = true;
+    this.scheduleFlush();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (this.done) return;
+    const failure = this.responseStarted
+      ? describeResponseFailure(this.ctx.upstream.origin, err)
+      : describeRequestFailure(this.ctx.upstream.origin, err);
+    this.fail(failure.code, failure.message);
+  }
+
+  // ------------------------------------------------------------------------------------------
 
   private writeRequestBody(chunk: Uint8Array): void {
     const size = chunk.length;
@@ -122,87 +164,69 @@ export class UpstreamExchange {
     });
   }
 
-  private onResponse(status: number, rawHeaders: Record<string, string | string[] | undefined>, body: Readable): void {
-    if (this.done) {
-      body.destroy();
+  /** Takes as much of `chunk` as the credit allows into the pending bytes; holds the rest. */
+  private accept(chunk: Uint8Array): void {
+    if (this.held) {
+      this.held = Buffer.concat([this.held, chunk]);
       return;
     }
-    this.responseBody = body;
-    const headers = toWireHeaders(rawHeaders);
-    const length = Number(rawHeaders['content-length'] ?? NaN);
-    // A small answer of known length travels as one frame: head, body and end together.
-    if (length >= 0 && length <= this.ctx.maxChunkBytes && length <= this.credit) {
-      const parts: Buffer[] = [];
-      body.on('data', (chunk: Buffer) => parts.push(chunk));
-      body.on('end', () => {
-        if (this.done) return;
-        const whole = parts.length === 1 ? parts[0] : Buffer.concat(parts);
-        this.credit -= whole.length;
-        this.ctx.send({ frame: { $case: 'head', value: { exchangeId: this.id, status, headers, body: whole, end: true } } });
-        this.finish(false);
-      });
-    } else {
-      this.ctx.send({ frame: { $case: 'head', value: { exchangeId: this.id, status, headers, body: EMPTY, end: false } } });
-      body.on('data', (chunk: Buffer) => this.sendBody(chunk, false));
-      body.on('end', () => this.sendBody(EMPTY, true));
-    }
-    body.on('error', (err: Error) => {
-      if (this.done) return;
-      const failure = describeResponseFailure(this.ctx.upstream.origin, err);
-      this.fail(failure.code, failure.message);
-    });
+    const take = Math.min(chunk.length, this.credit);
+    this.credit -= take;
+    if (take > 0) this.pending.push(take === chunk.length ? chunk : chunk.subarray(0, take));
+    if (take < chunk.length) this.held = chunk.subarray(take);
   }
 
-  /** Sends body bytes within the credit; holds the rest and pauses the upstream body. */
-  private sendBody(chunk: Uint8Array, end: boolean): void {
-    if (this.done) return;
-    if (this.held) {
-      // Credit is exhausted and the upstream is paused; a chunk already in flight joins the held bytes.
-      this.held = Buffer.concat([this.held, chunk]);
-      this.heldEnd = end;
-      return;
-    }
-    let offset = 0;
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.done) return;
+    this.flushScheduled = true;
+    this.ctx.beforeFlush(this.flush);
+  }
+
+  /** Sends what this turn gathered: head (with the first bytes) and Data frames of at most maxChunkBytes. */
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    if (this.done || !this.responseStarted) return;
+    const parts = this.pending;
+    this.pending = [];
+    const body = parts.length === 0 ? EMPTY : parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    const end = this.pendingEnd && !this.held;
     const max = this.ctx.maxChunkBytes;
-    while (offset < chunk.length) {
-      const size = Math.min(chunk.length - offset, max, this.credit);
-      if (size <= 0) {
-        this.held = chunk.subarray(offset);
-        this.heldEnd = end;
-        this.responseBody?.pause();
-        return;
-      }
-      this.credit -= size;
-      const last = offset + size >= chunk.length;
+    let offset = 0;
+    let endSent = false;
+    if (!this.headSent) {
+      this.headSent = true;
+      offset = Math.min(body.length, max);
+      endSent = end && offset === body.length;
       this.ctx.send({
-        frame: { $case: 'data', value: { exchangeId: this.id, chunk: chunk.subarray(offset, offset + size), end: last && end } },
+        frame: {
+          $case: 'head',
+          value: { exchangeId: this.id, status: this.status, headers: this.headers, body: body.subarray(0, offset), end: endSent },
+        },
       });
+    }
+    while (offset < body.length) {
+      const size = Math.min(body.length - offset, max);
+      const last = offset + size === body.length;
+      this.ctx.send({ frame: { $case: 'data', value: { exchangeId: this.id, chunk: body.subarray(offset, offset + size), end: last && end } } });
+      endSent = last && end;
       offset += size;
     }
-    if (chunk.length === 0 && end) {
-      this.ctx.send({ frame: { $case: 'data', value: { exchangeId: this.id, chunk: EMPTY, end: true } } });
-    }
+    if (end && !endSent) this.ctx.send({ frame: { $case: 'data', value: { exchangeId: this.id, chunk: EMPTY, end: true } } });
     if (end) this.finish(false);
-    else if (this.credit <= 0) this.responseBody?.pause();
-  }
+  };
 
   private fail(code: ExchangeErrorCode, message: string): void {
     if (this.done) return;
     this.ctx.logger.warn({ exchangeId: this.id, requestId: this.open.requestId, code: ExchangeErrorCode[code], message }, 'exchange failed');
     this.ctx.send({ frame: { $case: 'error', value: { exchangeId: this.id, code, message } } });
-    this.finish();
+    this.finish(true);
   }
 
   /** Frees the exchange; aborts the upstream request unless it completed. */
-  private finish(abort = true): void {
+  private finish(abort: boolean): void {
     this.done = true;
     this.ctx.remove(this.id);
-    if (abort) {
-      this.abort.abort();
-      this.responseBody?.destroy();
-    }
+    if (abort) this.controller?.abort(new Error('exchange cancelled'));
     this.requestBody?.destroy();
   }
 }
-
-const EMPTY = new Uint8Array(0);

@@ -76,3 +76,32 @@ describe('FrameSender', () => {
     expect(t.batches).toEqual([]);
   });
 });
+
+describe('FrameSender producers', () => {
+  it('lets producers add their frames right before the batch is written', async () => {
+    const t = new FakeTransport();
+    const s = new FrameSender(t, () => 1);
+    const produced: number[] = [];
+    s.beforeFlush(() => {
+      produced.push(1);
+      s.send(10);
+    });
+    s.send(1);
+    await tick();
+    expect(produced).toEqual([1]);
+    expect(t.batches).toEqual([[1, 10]]);
+  });
+
+  it('runs a blocked stream’s producers only once it drains', async () => {
+    const t = new FakeTransport();
+    const s = new FrameSender(t, () => 1);
+    t.accept = false;
+    s.send(1);
+    await tick();
+    s.beforeFlush(() => s.send(2));
+    await tick();
+    expect(t.batches).toEqual([[1]]);
+    t.drain();
+    expect(t.batches).toEqual([[1], [2]]);
+  });
+});
