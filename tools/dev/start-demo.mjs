@@ -378,7 +378,7 @@ async function main() {
         'Session Tunnels demo is running:',
         `  mock model   ${mockUrl} (model ${settings.model}), reached only through the tunnel`,
         `  st-agent     tunnel ${demo.tunnelId}, dialing the broker at ${brokerUrl}`,
-        `  st-server    gateway ${publicUrl}, broker (gRPC) ${grpcHost}:${grpcPort}`,
+        `  st-server    gateway ${publicUrl}${localUrl !== publicUrl ? ` (listening on ${localUrl})` : ''}, broker (gRPC) ${grpcHost}:${grpcPort}`,
         `  logs         ${shown(logDir)}/{st-mock-model,st-server,st-agent}.log`,
         '',
         `OpenAI base URL (for SDKs): ${base}`,
