@@ -103,6 +103,8 @@ describe('the broker', () => {
     const server = await startServer({ ST_DATA_DIR: stack.dataDir });
     const agent = await startAgent({ ...stack.agentEnv, ST_BROKER_URL: `http://127.0.0.1:${server.grpcPort}` });
     const client = openai(`${server.publicUrl}/t/${stack.tunnelId}/v1`, stack.apiKey);
+    // The agent is routable once its first health report is in, a moment after it connects.
+    await waitForTunnel(`${server.publicUrl}/t/${stack.tunnelId}/v1`, stack.apiKey);
     const open = await streamUntil(client, 2, { 'x-mock-token-delay-ms': '50' });
 
     const started = performance.now();

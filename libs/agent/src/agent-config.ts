@@ -8,6 +8,7 @@ const schema = z.object({
   tokenFile: z.string().optional(),
   upstreamUrl: httpUrl().optional(),
   drainGraceMs: millis(30_000),
+  reconnectMaxMs: millis(30_000),
 });
 
 export type AgentConfig = Omit<z.infer<typeof schema>, 'token' | 'tokenFile'> & { token: string };
@@ -18,6 +19,7 @@ export const AGENT_SETTINGS: { [K in keyof z.infer<typeof schema>]: SettingSourc
   tokenFile: { env: 'ST_TUNNEL_TOKEN_FILE', flag: 'token-file', help: 'file holding the agent token' },
   upstreamUrl: { env: 'ST_UPSTREAM_URL', flag: 'upstream-url', help: "model server URL; overrides the tunnel's host and port" },
   drainGraceMs: { env: 'ST_DRAIN_GRACE_MS', flag: 'drain-grace-ms', help: 'how long open answers may finish on SIGTERM (default 30000)' },
+  reconnectMaxMs: { env: 'ST_RECONNECT_MAX_MS', flag: 'reconnect-max-ms', help: 'longest wait between reconnect attempts (default 30000)' },
 };
 
 /** Reads and validates st-agent's configuration; the token may come from a file. */

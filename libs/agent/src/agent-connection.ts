@@ -5,12 +5,15 @@ import type { Logger } from '@st/logging';
 import type { AgentFrame, BrokerFrame, ConnectRequest, ConnectResponse, RequestOpen, TunnelServiceClient, Welcome } from '@st/proto';
 import {
   CAPABILITY_FLOW_CONTROL,
+  CAPABILITY_HEALTH_REPORT,
+  DEFAULT_HEALTH_INTERVAL_MS,
   DEFAULT_MAX_CHUNK_BYTES,
   DEFAULT_RECEIVE_WINDOW,
   FrameSender,
   PROTOCOL_VERSION,
 } from '@st/tunnel-protocol';
 import { ExchangeErrorCode } from '@st/proto';
+import { probeModelServer } from './health-probe';
 import { UpstreamClient } from './upstream-client';
 import { type ExchangeContext, UpstreamExchange } from './upstream-exchange';
 
@@ -46,6 +49,7 @@ export class AgentConnection {
   private context: ExchangeContext | undefined;
   private upstream: UpstreamClient | undefined;
   private draining = false;
+  private healthTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: AgentConnectionOptions) {}
 
@@ -92,7 +96,7 @@ export class AgentConnection {
           value: {
             protocolVersion: PROTOCOL_VERSION,
             agentVersion: this.options.agentVersion,
-            capabilities: [CAPABILITY_FLOW_CONTROL],
+            capabilities: [CAPABILITY_FLOW_CONTROL, CAPABILITY_HEALTH_REPORT],
             hostname: hostname(),
             receiveWindow: DEFAULT_RECEIVE_WINDOW,
             upstreamOverride: this.options.upstreamOverride ?? '',
@@ -123,7 +127,11 @@ export class AgentConnection {
     const upstreamUrl = this.options.upstreamOverride || welcome.upstreamUrl || 'http://127.0.0.1:8000';
     this.upstream = new UpstreamClient(upstreamUrl);
     const sender = this.sender!;
+    // The model server's own key replaces the caller's credentials, which never leave the gateway.
+    const extraHeaders: Record<string, string> = welcome.upstreamApiKey ? { authorization: `Bearer ${welcome.upstreamApiKey}` } : {};
     this.context = {
+      extraHeaders,
+      plainHttp: welcome.plainHttp,
       send: (frame) => sender.send(frame),
       beforeFlush: (producer) => sender.beforeFlush(producer),
       remove: (id) => {
@@ -136,6 +144,27 @@ export class AgentConnection {
       logger: this.options.logger,
     };
     this.options.onWelcome?.(welcome, upstreamUrl);
+    if (!welcome.plainHttp) this.startHealthProbes(welcome.healthIntervalMs || DEFAULT_HEALTH_INTERVAL_MS, extraHeaders);
+  }
+
+  /** Probes now (the broker routes to us once the first report arrives) and then on an interval. */
+  private startHealthProbes(intervalMs: number, headers: Record<string, string>): void {
+    let last = '';
+    const probe = async () => {
+      const upstream = this.upstream;
+      if (!upstream) return;
+      const report = await probeModelServer(upstream, headers);
+      if (this.upstream !== upstream) return;
+      const verdict = `${report.healthy}|${report.models.join(',')}|${report.error}`;
+      if (verdict !== last) {
+        this.options.logger[report.healthy ? 'info' : 'warn']({ healthy: report.healthy, models: report.models, error: report.error || undefined }, 'model server health');
+        last = verdict;
+      }
+      this.sender?.send({ frame: { $case: 'health', value: report } });
+    };
+    void probe();
+    this.healthTimer = setInterval(() => void probe(), intervalMs);
+    this.healthTimer.unref();
   }
 
   private dispatch(frame: BrokerFrame): void {
@@ -190,6 +219,7 @@ export class AgentConnection {
 
   /** The stream is gone: abort every upstream request (nobody will read the answers). */
   private teardown(): void {
+    if (this.healthTimer) clearInterval(this.healthTimer);
     for (const exchange of [...this.exchanges.values()]) exchange.cancel('the tunnel stream was lost');
     this.exchanges.clear();
     this.sender?.close();

@@ -12,3 +12,10 @@ describe('forwardablePath', () => {
     }
   });
 });
+
+describe('forwardablePath for a plain HTTP tunnel', () => {
+  it('forwards any origin-form path but no dot segments or authority tricks', () => {
+    for (const p of ['/', '/index.html', '/api/v2/items?x=1', '/v1/models']) expect(forwardablePath(p, true), p).toBe(true);
+    for (const p of ['//evil.example/x', 'http://evil/', '/a/../b', '/%2e%2e/b']) expect(forwardablePath(p, true), p).toBe(false);
+  });
+});

@@ -41,6 +41,7 @@ export async function runAgent(argv: string[]): Promise<void> {
     upstreamUrl: config.upstreamUrl,
     agentVersion: AGENT_VERSION,
     logger,
+    backoff: { maxMs: config.reconnectMaxMs },
   });
   let signals = 0;
   const onSignal = (signal: string) => {

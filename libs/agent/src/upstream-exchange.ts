@@ -22,6 +22,8 @@ export interface ExchangeContext {
   maxChunkBytes: number;
   /** Headers the agent adds to every upstream request (the model server's own API key). */
   extraHeaders?: Record<string, string>;
+  /** A plain HTTP tunnel forwards any path, not only /v1/. */
+  plainHttp?: boolean;
   logger: Logger;
 }
 
@@ -67,10 +69,12 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
 
   start(): void {
     const { open, ctx } = this;
-    if (!forwardablePath(open.path)) {
+    if (!forwardablePath(open.path, ctx.plainHttp ?? false)) {
       this.fail(
         ExchangeErrorCode.EXCHANGE_ERROR_CODE_FORBIDDEN_PATH,
-        `the agent forwards only /v1/ paths of the model server, not ${JSON.stringify(open.path)}`,
+        ctx.plainHttp
+          ? `the agent does not forward the path ${JSON.stringify(open.path)}`
+          : `the agent forwards only /v1/ paths of the model server, not ${JSON.stringify(open.path)}`,
       );
       return;
     }

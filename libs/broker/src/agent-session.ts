@@ -1,7 +1,9 @@
 import type * as grpc from '@grpc/grpc-js';
-import type { AgentFrame, BrokerFrame, ConnectRequest, ConnectResponse, Register } from '@st/proto';
+import type { AgentFrame, BrokerFrame, ConnectRequest, ConnectResponse, HealthReport, Register } from '@st/proto';
 import type { Logger } from '@st/logging';
 import {
+  CAPABILITY_HEALTH_REPORT,
+  DEFAULT_HEALTH_INTERVAL_MS,
   DEFAULT_MAX_CHUNK_BYTES,
   DEFAULT_PING_INTERVAL_MS,
   DEFAULT_RECEIVE_WINDOW,
@@ -14,6 +16,9 @@ import { BrokerExchange, type ExchangeStream } from './broker-exchange';
 import type { Exchange, ExchangeRequestHead, ExchangeSink } from './exchange-api';
 import { ExchangeIdAllocator } from './exchange-id-allocator';
 
+/** How long a probing agent's stream waits for its first health report before taking requests anyway. */
+const FIRST_REPORT_WAIT_MS = 3_000;
+
 export type AgentCall = grpc.ServerDuplexStream<ConnectRequest, ConnectResponse>;
 
 /** What the broker knows about the tunnel an agent serves (from its token). */
@@ -21,10 +26,25 @@ export interface SessionTunnel {
   id: string;
   userId: string;
   upstreamUrl: string;
+  upstreamApiKey: string;
+  /** A plain HTTP tunnel: the agent forwards any path. */
+  plainHttp: boolean;
+}
+
+/** How an AgentSession tells its owner about itself. */
+export interface AgentSessionEvents {
+  /** Register arrived and Welcome went out: the stream takes exchanges. */
+  ready(session: AgentSession): void;
+  /** The stream is gone. */
+  closed(session: AgentSession): void;
+  /** The agent reported its model server's health. */
+  health(session: AgentSession, report: HealthReport): void;
 }
 
 export interface AgentSessionOptions {
   brokerId: string;
+  /** How often agents probe their model server (Welcome.health_interval_ms). */
+  healthIntervalMs?: number;
   /** Bytes of response body the agent may send per exchange before waiting for credit. */
   receiveWindow?: number;
   maxChunkBytes?: number;
@@ -44,7 +64,7 @@ export class AgentSession implements ExchangeStream {
   private readonly exchanges = new Map<number, BrokerExchange>();
   private readonly ids = new ExchangeIdAllocator();
   private readonly sender: FrameSender<BrokerFrame>;
-  private readonly onClosed: (session: AgentSession) => void;
+  private readonly events: AgentSessionEvents;
   private readonly options: Required<AgentSessionOptions>;
   private registered: Register | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
@@ -52,6 +72,8 @@ export class AgentSession implements ExchangeStream {
   private pingNonce = 0;
   private draining = false;
   private closed = false;
+  private ready = false;
+  private readyTimer: NodeJS.Timeout | undefined;
   agentWindow = DEFAULT_RECEIVE_WINDOW;
 
   constructor(
@@ -60,15 +82,15 @@ export class AgentSession implements ExchangeStream {
     connectionId: string,
     options: AgentSessionOptions,
     logger: Logger,
-    onReady: (session: AgentSession) => void,
-    onClosed: (session: AgentSession) => void,
+    events: AgentSessionEvents,
   ) {
     this.tunnel = tunnel;
     this.connectionId = connectionId;
     this.logger = logger;
-    this.onClosed = onClosed;
+    this.events = events;
     this.options = {
       brokerId: options.brokerId,
+      healthIntervalMs: options.healthIntervalMs ?? DEFAULT_HEALTH_INTERVAL_MS,
       receiveWindow: options.receiveWindow ?? DEFAULT_RECEIVE_WINDOW,
       maxChunkBytes: options.maxChunkBytes ?? DEFAULT_MAX_CHUNK_BYTES,
       pingIntervalMs: options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS,
@@ -84,7 +106,7 @@ export class AgentSession implements ExchangeStream {
       this.lastHeard = Date.now();
       for (const frame of message.frames) {
         try {
-          this.dispatch(frame, onReady);
+          this.dispatch(frame);
         } catch (err) {
           // A bug in one exchange's handling must not take the stream (and everyone's answers) down.
           this.failFrame(frame, err);
@@ -113,7 +135,7 @@ export class AgentSession implements ExchangeStream {
 
   /** True while new exchanges may be routed here. */
   get available(): boolean {
-    return this.registered !== undefined && !this.draining && !this.closed;
+    return this.ready && !this.draining && !this.closed;
   }
 
   get agentVersion(): string {
@@ -151,6 +173,7 @@ export class AgentSession implements ExchangeStream {
     if (this.closed) return;
     this.closed = true;
     if (this.pingTimer) clearInterval(this.pingTimer);
+    if (this.readyTimer) clearTimeout(this.readyTimer);
     const lost = [...this.exchanges.values()];
     this.exchanges.clear();
     for (const exchange of lost) {
@@ -163,7 +186,7 @@ export class AgentSession implements ExchangeStream {
     }
     this.sender.close();
     this.logger.info({ reason, failedExchanges: lost.length }, 'agent stream closed');
-    this.onClosed(this);
+    this.events.closed(this);
     try {
       if (status) this.call.emit('error', status);
       else this.call.end();
@@ -172,7 +195,7 @@ export class AgentSession implements ExchangeStream {
     }
   }
 
-  private dispatch(frame: AgentFrame, onReady: (session: AgentSession) => void): void {
+  private dispatch(frame: AgentFrame): void {
     const f = frame.frame;
     if (!f) return; // An unknown frame kind from a newer agent: ignore it (see tunnel.proto).
     if (!this.registered) {
@@ -184,7 +207,10 @@ export class AgentSession implements ExchangeStream {
         return;
       }
       this.onRegister(f.value);
-      onReady(this);
+      // Agents that probe their model server become routable with their first report, so that
+      // a running tunnel's models are known; older agents at once.
+      if (!f.value.capabilities.includes(CAPABILITY_HEALTH_REPORT)) this.markReady();
+      else this.readyTimer = setTimeout(() => this.markReady(), FIRST_REPORT_WAIT_MS).unref();
       return;
     }
     switch (f.$case) {
@@ -211,10 +237,21 @@ export class AgentSession implements ExchangeStream {
         this.draining = true;
         this.logger.info({ graceMs: f.value.graceMs }, 'agent is draining; no new exchanges go to it');
         break;
+      case 'health':
+        this.events.health(this, f.value);
+        this.markReady();
+        break;
       case 'register':
         this.logger.warn('agent sent Register twice; ignored');
         break;
     }
+  }
+
+  private markReady(): void {
+    if (this.ready || this.closed) return;
+    this.ready = true;
+    if (this.readyTimer) clearTimeout(this.readyTimer);
+    this.events.ready(this);
   }
 
   private failFrame(frame: AgentFrame, err: unknown): void {
@@ -242,6 +279,9 @@ export class AgentSession implements ExchangeStream {
           receiveWindow: this.options.receiveWindow,
           maxChunkBytes: this.options.maxChunkBytes,
           pingIntervalMs: this.options.pingIntervalMs,
+          upstreamApiKey: this.tunnel.upstreamApiKey,
+          healthIntervalMs: this.options.healthIntervalMs,
+          plainHttp: this.tunnel.plainHttp,
         },
       },
     });

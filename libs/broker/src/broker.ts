@@ -5,6 +5,7 @@ import type { Logger } from '@st/logging';
 import type { TunnelServiceServer } from '@st/proto';
 import { TunnelError } from '@st/tunnel-protocol';
 import { type AgentAuthenticator, upstreamUrlOf } from './agent-authenticator';
+import { type TunnelHealth, healthFromReport } from './tunnel-health';
 import { type AgentCall, AgentSession, type AgentSessionOptions } from './agent-session';
 import {
   CLOSED_EXCHANGE,
@@ -16,8 +17,13 @@ import {
 } from './exchange-api';
 import { TunnelRegistry } from './tunnel-registry';
 
+/** Why a tunnel's runtime state changed: an agent came or went, or it sent a health report. */
+export type TunnelRuntimeChange = 'agent' | 'health';
+
 export interface BrokerOptions {
   authenticator: AgentAuthenticator;
+  /** Told whenever a tunnel's runtime state changes (feeds WatchProviders). */
+  onTunnelChange?: (tunnelId: string, userId: string, change: TunnelRuntimeChange) => void;
   logger: Logger;
   /** Names this broker in agents' logs ("st-server on host:port"). */
   brokerId: string;
@@ -70,6 +76,11 @@ export class Broker implements ExchangeOpener {
     return this.registry.isConnected(tunnelId);
   }
 
+  /** The model server's health as last reported by the tunnel's agent, if any. */
+  healthOf(tunnelId: string): TunnelHealth | undefined {
+    return this.registry.healthOf(tunnelId);
+  }
+
   /** Drops every stream of a tunnel at once (tunnel stopped or deleted, token rotated). */
   disconnectTunnel(tunnelId: string, reason: string): void {
     for (const session of this.registry.sessionsOf(tunnelId)) {
@@ -109,35 +120,63 @@ export class Broker implements ExchangeOpener {
       );
       return;
     }
-    const tunnel = await this.options.authenticator.authenticateAgentToken(token);
-    if (!tunnel) {
-      this.logger.warn({ peer }, 'agent refused: unknown agent token');
-      endCall(
-        call,
-        status.UNAUTHENTICATED,
-        'the agent token is not valid: its tunnel was deleted or the token was replaced; create the tunnel again (or rotate its token) and give st-agent the new token',
-      );
-      return;
+    const admission = await this.options.authenticator.admitAgent(token);
+    if ('refused' in admission) {
+      this.logger.warn({ peer, refused: admission.refused, tunnelId: 'tunnelId' in admission ? admission.tunnelId : undefined }, 'agent refused');
+      switch (admission.refused) {
+        case 'unknown_token':
+          endCall(
+            call,
+            status.UNAUTHENTICATED,
+            'the agent token is not valid: its tunnel was deleted or the token was replaced; create the tunnel again (or rotate its token) and give st-agent the new token',
+          );
+          return;
+        case 'tunnel_stopped':
+          endCall(call, status.FAILED_PRECONDITION, `tunnel ${admission.tunnelId} is stopped: start the tunnel and the agent will connect`);
+          return;
+        case 'session_stopped':
+          endCall(
+            call,
+            status.FAILED_PRECONDITION,
+            `session ${admission.sessionId} of tunnel ${admission.tunnelId} is stopped: restart the session and its tunnel, and the agent will connect`,
+          );
+          return;
+      }
     }
-    if (tunnel.state === 'stopped') {
-      endCall(call, status.FAILED_PRECONDITION, `tunnel ${tunnel.id} is stopped: start the tunnel (and its session) and the agent will connect`);
-      return;
-    }
+    const { tunnel } = admission;
     const connectionId = randomUUID().slice(0, 8);
     const logger = this.logger.child({ tunnelId: tunnel.id, connectionId, peer });
     const session = new AgentSession(
       call,
-      { id: tunnel.id, userId: tunnel.userId, upstreamUrl: upstreamUrlOf(tunnel) },
+      {
+        id: tunnel.id,
+        userId: tunnel.userId,
+        upstreamUrl: upstreamUrlOf(tunnel),
+        upstreamApiKey: tunnel.upstreamApiKey,
+        plainHttp: !tunnel.openai,
+      },
       connectionId,
       { brokerId: this.brokerId, ...this.options.session },
       logger,
-      (s) => {
-        clearTimeout(registerTimer);
-        this.registry.add(s);
-      },
-      (s) => {
-        clearTimeout(registerTimer);
-        this.registry.remove(s);
+      {
+        ready: (s) => {
+          clearTimeout(registerTimer);
+          this.registry.add(s);
+          this.options.onTunnelChange?.(s.tunnel.id, s.tunnel.userId, 'agent');
+        },
+        closed: (s) => {
+          clearTimeout(registerTimer);
+          const wasListed = this.registry.remove(s);
+          if (wasListed) this.options.onTunnelChange?.(s.tunnel.id, s.tunnel.userId, 'agent');
+        },
+        health: (s, report) => {
+          const before = this.registry.healthOf(s.tunnel.id);
+          const after = healthFromReport(report);
+          this.registry.setHealth(s.tunnel.id, after);
+          // A first report arrives before the stream is routable: the 'agent' change that follows
+          // carries it. Later, only a different verdict or model list is a change worth pushing.
+          if (s.available && !sameHealth(before, after)) this.options.onTunnelChange?.(s.tunnel.id, s.tunnel.userId, 'health');
+        },
       },
     );
     const registerTimer = setTimeout(() => {
@@ -157,6 +196,10 @@ function noAgentError(tunnelId: string, shuttingDown: boolean): TunnelError {
       ? `tunnel ${tunnelId} is not available: the broker is restarting; retry in a few seconds`
       : `tunnel ${tunnelId} has no connected agent: start st-agent in the session (or check its logs: token, broker address, network)`,
   );
+}
+
+function sameHealth(a: TunnelHealth | undefined, b: TunnelHealth): boolean {
+  return a !== undefined && a.healthy === b.healthy && a.error === b.error && a.models.join('\n') === b.models.join('\n');
 }
 
 function drainingError(tunnelId: string): TunnelError {

@@ -1,4 +1,5 @@
 import type { AgentSession } from './agent-session';
+import type { TunnelHealth } from './tunnel-health';
 
 /**
  * The live agent streams of each tunnel. A tunnel may have several (an agent connected to
@@ -6,6 +7,7 @@ import type { AgentSession } from './agent-session';
  */
 export class TunnelRegistry {
   private readonly sessions = new Map<string, Set<AgentSession>>();
+  private readonly health = new Map<string, TunnelHealth>();
 
   add(session: AgentSession): void {
     let set = this.sessions.get(session.tunnel.id);
@@ -13,11 +15,25 @@ export class TunnelRegistry {
     set.add(session);
   }
 
-  remove(session: AgentSession): void {
+  /** False when the session was not listed (it never registered). */
+  remove(session: AgentSession): boolean {
     const set = this.sessions.get(session.tunnel.id);
-    if (!set) return;
-    set.delete(session);
+    if (!set || !set.delete(session)) return false;
     if (set.size === 0) this.sessions.delete(session.tunnel.id);
+    return true;
+  }
+
+  setHealth(tunnelId: string, health: TunnelHealth): void {
+    this.health.set(tunnelId, health);
+  }
+
+  /** The last report; kept after the agent leaves (its time says how old it is). */
+  healthOf(tunnelId: string): TunnelHealth | undefined {
+    return this.health.get(tunnelId);
+  }
+
+  forgetHealth(tunnelId: string): void {
+    this.health.delete(tunnelId);
   }
 
   /** The least-loaded stream of the tunnel that takes new exchanges, or undefined. */

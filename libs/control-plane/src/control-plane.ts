@@ -1,77 +1,153 @@
+import { AdminToken, type AuthDeps } from '@st/auth';
 import { Broker, type ExchangeOpener, RemoteExchangeOpener, createRelayService } from '@st/broker';
+import {
+  DISCOVERY_CONNECT_PREFIX,
+  ProviderDirectory,
+  type TunnelRuntime,
+  createDiscoveryConnectHandler,
+  createDiscoveryGrpcService,
+} from '@st/discovery';
+import { ChangeFeed } from '@st/events';
 import { Gateway } from '@st/gateway';
 import { GrpcServerHost } from '@st/grpc-kit';
 import type { Logger } from '@st/logging';
-import { RelayServiceService, TunnelServiceService } from '@st/proto';
-import { SqliteStore, type Store } from '@st/store';
+import { createSessionService, createTunnelManagerService, createUserService } from '@st/management';
+import {
+  ProviderDiscoveryServiceService,
+  RelayServiceService,
+  SessionServiceService,
+  TunnelManagerServiceService,
+  TunnelServiceService,
+  UserServiceService,
+} from '@st/proto';
+import { type Store, openStore } from '@st/store';
+import { AgentAdmission } from './agent-admission';
+import { SecretBox } from './secret-box';
 import type { ServerConfig } from './server-config';
 import { loadOrCreateServiceToken } from './service-token';
 
 /**
- * The control plane of one process: the roles it was asked for, wired to one store. With every
- * role in one process the gateway calls the broker directly (no gRPC hop to itself); a gateway
- * alone reaches its broker through RelayService.
+ * A gateway without the broker in its process knows nothing of agents: it lets the broker decide
+ * (no_agent comes back through RelayService) and lists no models on the unified endpoint.
+ */
+const REMOTE_RUNTIME: TunnelRuntime = {
+  isConnected: () => true,
+  healthOf: () => undefined,
+  disconnectTunnel: () => undefined,
+};
+
+/**
+ * The control plane of one process: the roles it was asked for, wired to one store and one change
+ * feed. With every role in one process the gateway calls the broker directly (no gRPC hop to
+ * itself); a gateway alone reaches its broker through RelayService.
  */
 export class ControlPlane {
   private constructor(
     readonly config: ServerConfig,
     readonly store: Store,
+    readonly feed: ChangeFeed,
     readonly broker: Broker | undefined,
     readonly gateway: Gateway | undefined,
     readonly grpc: GrpcServerHost | undefined,
     readonly grpcPort: number | undefined,
     readonly httpPort: number | undefined,
     readonly publicUrl: string,
+    /** The admin token when this start made it (print it once), else undefined. */
+    readonly createdAdminToken: string | undefined,
     private readonly remote: RemoteExchangeOpener | undefined,
     private readonly logger: Logger,
   ) {}
 
   static async start(config: ServerConfig, logger: Logger): Promise<ControlPlane> {
-    const store = SqliteStore.open({ dataDir: config.dataDir, logger });
+    const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, logger });
     const serviceToken = loadOrCreateServiceToken(config.dataDir, config.serviceToken);
+    const secrets = SecretBox.load(config.dataDir, config.secretKey);
+    const { admin, created } = AdminToken.load(config.dataDir, config.adminToken);
+    const auth: AuthDeps = { store, admin };
+    const feed = new ChangeFeed();
+    feed.onListenerError = (err, event) => logger.error({ err, event }, 'change feed listener failed');
     const roles = new Set(config.role);
+    // The public URL is known before listening unless the HTTP port is chosen by the system.
+    let publicUrl = config.publicUrl || urlOf(config.host, config.httpPort);
     let broker: Broker | undefined;
     let grpcHost: GrpcServerHost | undefined;
     let grpcPort: number | undefined;
     let gateway: Gateway | undefined;
     let httpPort: number | undefined;
     let remote: RemoteExchangeOpener | undefined;
+    const urls = { get publicUrl() { return publicUrl; } };
     try {
       if (roles.has('broker')) {
         broker = new Broker({
-          authenticator: store,
+          authenticator: new AgentAdmission(store, secrets),
           logger: logger.child({ role: 'broker' }),
           brokerId: `st-server@${config.host}:${config.grpcPort}`,
+          session: { healthIntervalMs: config.healthIntervalMs },
+          onTunnelChange: (tunnelId, userId, change) => feed.publish({ kind: 'tunnel', userId, tunnelId, reason: change }),
         });
+        const runtime: TunnelRuntime = broker;
+        const directory = new ProviderDirectory({ store, runtime, feed, logger, get publicUrl() { return urls.publicUrl; } });
+        const managementDeps = {
+          store,
+          auth,
+          runtime,
+          feed,
+          seal: (plaintext: string) => secrets.seal(plaintext),
+          logger: logger.child({ role: 'management' }),
+          get publicUrl() { return urls.publicUrl; },
+        };
         grpcHost = new GrpcServerHost({ logger });
         grpcHost.addService('sessiontunnel.v1.TunnelService', TunnelServiceService, broker.tunnelService);
         grpcHost.addService('sessiontunnel.v1.RelayService', RelayServiceService, createRelayService(broker, serviceToken, logger));
+        grpcHost.addService('sessiontunnel.v1.ProviderDiscoveryService', ProviderDiscoveryServiceService, createDiscoveryGrpcService(directory, auth, logger));
+        grpcHost.addService('sessiontunnel.v1.UserService', UserServiceService, createUserService(managementDeps));
+        grpcHost.addService('sessiontunnel.v1.SessionService', SessionServiceService, createSessionService(managementDeps));
+        grpcHost.addService('sessiontunnel.v1.TunnelManagerService', TunnelManagerServiceService, createTunnelManagerService(managementDeps));
         grpcPort = await grpcHost.listen(config.host, config.grpcPort);
         broker.brokerId = `st-server@${config.host}:${grpcPort}`;
-      }
-      if (roles.has('gateway')) {
-        let opener: ExchangeOpener | undefined = broker;
-        if (!opener) {
-          if (!config.brokerAddress) throw new Error('a gateway without the broker role needs ST_BROKER_ADDRESS (host:port of the broker)');
-          opener = remote = new RemoteExchangeOpener({ address: config.brokerAddress, serviceToken });
+        if (roles.has('gateway')) {
+          gateway = ControlPlane.gateway(config, store, broker, broker, logger, [
+            {
+              prefix: DISCOVERY_CONNECT_PREFIX,
+              handler: createDiscoveryConnectHandler({ directory, auth, logger, corsOrigins: config.corsOrigins }),
+            },
+          ]);
         }
-        gateway = new Gateway({
-          store,
-          opener,
-          logger: logger.child({ role: 'gateway' }),
-          maxBodyBytes: config.maxBodyBytes,
-          firstByteTimeoutMs: config.firstByteTimeoutMs,
-          idleTimeoutMs: config.idleTimeoutMs,
-        });
+      } else if (roles.has('gateway')) {
+        if (!config.brokerAddress) throw new Error('a gateway without the broker role needs ST_BROKER_ADDRESS (host:port of the broker)');
+        remote = new RemoteExchangeOpener({ address: config.brokerAddress, serviceToken });
+        gateway = ControlPlane.gateway(config, store, remote, REMOTE_RUNTIME, logger, []);
+      }
+      if (gateway) {
         httpPort = await gateway.listen(config.host, config.httpPort);
+        if (!config.publicUrl) publicUrl = urlOf(config.host, httpPort);
       }
     } catch (err) {
       await grpcHost?.shutdown(0);
       await store.close();
       throw err;
     }
-    const publicUrl = config.publicUrl || `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${httpPort ?? config.httpPort}`;
-    return new ControlPlane(config, store, broker, gateway, grpcHost, grpcPort, httpPort, publicUrl, remote, logger);
+    return new ControlPlane(config, store, feed, broker, gateway, grpcHost, grpcPort, httpPort, publicUrl, created, remote, logger);
+  }
+
+  private static gateway(
+    config: ServerConfig,
+    store: Store,
+    opener: ExchangeOpener,
+    runtime: TunnelRuntime,
+    logger: Logger,
+    mounts: ConstructorParameters<typeof Gateway>[0]['mounts'],
+  ): Gateway {
+    return new Gateway({
+      store,
+      opener,
+      runtime,
+      logger: logger.child({ role: 'gateway' }),
+      maxBodyBytes: config.maxBodyBytes,
+      firstByteTimeoutMs: config.firstByteTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+      mounts,
+    });
   }
 
   /** Base URL of a tunnel's OpenAI API. */
@@ -92,4 +168,8 @@ export class ControlPlane {
     await this.store.close();
     this.logger.info('control plane stopped');
   }
+}
+
+function urlOf(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }

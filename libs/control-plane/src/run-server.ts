@@ -1,6 +1,6 @@
 import { ConfigError, describeSettings } from '@st/config';
 import { createLogger } from '@st/logging';
-import { SqliteStore } from '@st/store';
+import { openStore } from '@st/store';
 import { ControlPlane } from './control-plane';
 import { prepareDemo } from './demo-bootstrap';
 import { type Role, SERVER_SETTINGS, loadServerConfig } from './server-config';
@@ -30,7 +30,7 @@ export async function runServer(name: string, argv: string[], fixedRoles?: Role[
 
   if (subcommand === 'demo-init') {
     // Prints the demo's fresh secrets as JSON for tools/dev/start-demo.mjs; nothing is logged.
-    const store = SqliteStore.open({ dataDir: config.dataDir });
+    const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
     const demo = await prepareDemo(store);
     await store.close();
     process.stdout.write(`${JSON.stringify(demo)}\n`);
@@ -49,6 +49,10 @@ export async function runServer(name: string, argv: string[], fixedRoles?: Role[
     { roles: config.role, grpcPort: plane.grpcPort, httpPort: plane.httpPort, publicUrl: plane.publicUrl, dataDir: config.dataDir },
     'st-server ready',
   );
+  if (plane.createdAdminToken) {
+    // Shown once: only its digest is kept. Lost? Delete admin-token.sha256 in the data directory.
+    process.stdout.write(`${name}: admin token (shown once, keep it; stctl reads ST_ADMIN_TOKEN): ${plane.createdAdminToken}\n`);
+  }
   process.stdout.write(
     `${name} ready: gateway ${plane.httpPort !== undefined ? plane.publicUrl : '-'} grpc ${plane.grpcPort !== undefined ? `${config.host}:${plane.grpcPort}` : '-'}\n`,
   );

@@ -29,6 +29,17 @@ const schema = z.object({
   firstByteTimeoutMs: millis(300_000),
   idleTimeoutMs: millis(300_000),
   shutdownGraceMs: millis(3_000),
+  adminToken: z.string().min(1).optional(),
+  secretKey: z.string().min(16, 'expected at least 16 characters').optional(),
+  databaseUrl: z
+    .string()
+    .refine((v) => /^postgres(ql)?:\/\//.test(v), 'expected a postgres:// or postgresql:// URL')
+    .optional(),
+  corsOrigins: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean)),
+  healthIntervalMs: millis(10_000),
 });
 
 export type ServerConfig = z.infer<typeof schema> & { publicUrl: string };
@@ -46,6 +57,11 @@ export const SERVER_SETTINGS: { [K in keyof z.infer<typeof schema>]: SettingSour
   firstByteTimeoutMs: { env: 'ST_FIRST_BYTE_TIMEOUT_MS', help: "deadline for the model server's first reply (default 300000)" },
   idleTimeoutMs: { env: 'ST_IDLE_TIMEOUT_MS', help: 'deadline for silence in the middle of an answer (default 300000)' },
   shutdownGraceMs: { env: 'ST_SHUTDOWN_GRACE_MS', help: 'how long open answers may finish at shutdown (default 3000)' },
+  adminToken: { env: 'ST_ADMIN_TOKEN', help: 'admin credential for stctl users …; default: made on first start and printed once' },
+  secretKey: { env: 'ST_SECRET_KEY', help: "key that encrypts tunnels' upstream API keys; default: a key file made in the data directory" },
+  databaseUrl: { env: 'ST_DATABASE_URL', flag: 'database-url', help: 'PostgreSQL URL; default: SQLite in the data directory' },
+  corsOrigins: { env: 'ST_CORS_ORIGINS', help: 'browser origins allowed to call discovery over Connect (comma list)' },
+  healthIntervalMs: { env: 'ST_HEALTH_INTERVAL_MS', help: 'how often agents probe their model server (default 10000)' },
 };
 
 /** Reads and validates st-server's configuration (flags > environment > defaults). */

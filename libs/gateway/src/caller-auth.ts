@@ -1,16 +1,18 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Tunnel, User } from '@st/store';
+import { bearerSecret } from '@st/auth';
+import type { TunnelHealth } from '@st/broker';
+import type { Store } from '@st/store';
 
 /** The part of the store the gateway needs. */
-export interface GatewayStore {
-  authenticateApiKey(apiKey: string): Promise<User | null>;
-  getTunnelForUser(userId: string, tunnelId: string): Promise<Tunnel | null>;
+export type GatewayStore = Pick<Store, 'authenticateApiKey' | 'getTunnelForUser' | 'getTunnelByName' | 'getSession' | 'listTunnels'>;
+
+/** What the gateway needs to know about tunnels at run time (the broker, or its remote view). */
+export interface GatewayRuntime {
+  isConnected(tunnelId: string): boolean;
+  healthOf(tunnelId: string): TunnelHealth | undefined;
 }
 
 /** The API key from `Authorization: Bearer <key>`, or undefined. */
 export function bearerFromHeaders(headers: IncomingHttpHeaders): string | undefined {
-  const value = headers.authorization;
-  if (!value) return undefined;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(value);
-  return match ? match[1] : undefined;
+  return bearerSecret(headers.authorization);
 }

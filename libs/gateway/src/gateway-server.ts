@@ -2,18 +2,22 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { Socket } from 'node:net';
 import type { ExchangeOpener } from '@st/broker';
 import type { Logger } from '@st/logging';
+import type { Tunnel, User } from '@st/store';
 import { TunnelError, toWireHeaders } from '@st/tunnel-protocol';
-import { type GatewayStore, bearerFromHeaders } from './caller-auth';
+import { type GatewayRuntime, type GatewayStore, bearerFromHeaders } from './caller-auth';
 import { ExchangeResponder } from './exchange-responder';
 import { openAIErrorBody, sendOpenAIError, sendTunnelError } from './openai-error';
 import { isJsonRequest, readBody, tooLarge, validateJson } from './request-body';
 import { requestIdOf } from './request-id';
-import { type TunnelRoute, parseTunnelRoute } from './tunnel-route';
+import { parseTunnelRoute } from './tunnel-route';
+import { UnifiedEndpoint } from './unified-endpoint';
 
 export interface GatewayOptions {
   store: GatewayStore;
   /** The broker, in-process or remote. */
   opener: ExchangeOpener;
+  /** Which tunnels have agents, and their models (for the unified endpoint). */
+  runtime: GatewayRuntime;
   logger: Logger;
   /** Largest request body accepted (ST_MAX_BODY). */
   maxBodyBytes: number;
@@ -21,6 +25,19 @@ export interface GatewayOptions {
   firstByteTimeoutMs: number;
   /** Deadline for silence in the middle of an answer (ST_IDLE_TIMEOUT_MS). */
   idleTimeoutMs: number;
+  /** Other handlers on this port, by URL prefix (the Connect face of discovery). */
+  mounts?: { prefix: string; handler: (req: IncomingMessage, res: ServerResponse) => void }[];
+}
+
+/** One request on its way to a tunnel, after authentication and the tunnel lookup. */
+export interface ForwardRequest {
+  tunnel: Tunnel;
+  user: User;
+  requestId: string;
+  path: string;
+  query: string;
+  /** The whole body when it was read (JSON), or undefined to stream it from `req`. */
+  body: Buffer | undefined;
 }
 
 /**
@@ -30,17 +47,27 @@ export interface GatewayOptions {
 const DROP_REQUEST_HEADERS = new Set(['authorization', 'cookie', 'expect', 'x-request-id']);
 
 /**
- * The gateway role: OpenAI's HTTP API per tunnel at `/t/<tunnelId>/v1/...`. Authenticates the
- * caller, finds their tunnel (someone else's answers exactly like a missing one), validates the
- * body, and turns the request into an exchange through the broker.
+ * The gateway role: OpenAI's HTTP API per tunnel at `/t/<tunnelId>/v1/...` (any path for a plain
+ * HTTP tunnel) and for all of a user's providers at `/v1/...`. Authenticates the caller, finds
+ * their tunnel (someone else's answers exactly like a missing one), validates the body, and turns
+ * the request into an exchange through the broker.
  */
 export class Gateway {
   readonly server: Server;
   private readonly logger: Logger;
   private readonly sockets = new Set<Socket>();
+  private readonly unified: UnifiedEndpoint;
 
   constructor(private readonly options: GatewayOptions) {
     this.logger = options.logger;
+    this.unified = new UnifiedEndpoint({
+      store: options.store,
+      runtime: options.runtime,
+      maxBodyBytes: options.maxBodyBytes,
+      forward: (req, res, forward) => this.forward(req, res, forward),
+      reject: (res, requestId, error) => this.reject(res, requestId, error),
+      stoppedError: (tunnel) => this.stoppedError(tunnel),
+    });
     this.server = createServer({ keepAlive: true, noDelay: true }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         this.logger.error({ err }, 'gateway request failed unexpectedly');
@@ -91,92 +118,129 @@ export class Gateway {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const requestId = requestIdOf(req.headers['x-request-id']);
     const url = req.url ?? '/';
+    for (const mount of this.options.mounts ?? []) {
+      if (url.startsWith(mount.prefix)) return mount.handler(req, res);
+    }
+    const requestId = requestIdOf(req.headers['x-request-id']);
     if (url === '/healthz' || url === '/readyz') {
       res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': requestId });
       res.end('{"status":"ok"}');
       return;
     }
     const route = parseTunnelRoute(url);
-    if (!route) {
+    const unified = !route && (url === '/v1' || url.startsWith('/v1/') || url.startsWith('/v1?'));
+    if (!route && !unified) {
       sendOpenAIError(
         res,
         404,
-        openAIErrorBody(`no such endpoint ${req.method} ${url.split('?')[0]}: tunnels are at /t/<tunnel id>/v1/...`, 'invalid_request_error', 'unknown_url'),
+        openAIErrorBody(
+          `no such endpoint ${req.method} ${url.split('?')[0]}: tunnels are at /t/<tunnel id>/v1/..., all your providers at /v1/...`,
+          'invalid_request_error',
+          'unknown_url',
+        ),
         requestId,
       );
       return;
     }
-    const apiKey = bearerFromHeaders(req.headers);
-    if (!apiKey) {
-      return this.reject(res, requestId, new TunnelError('unauthenticated', 'missing API key: send "Authorization: Bearer <your Session Tunnels API key>"'));
-    }
-    const user = await this.options.store.authenticateApiKey(apiKey);
-    if (!user) {
-      return this.reject(res, requestId, new TunnelError('unauthenticated', 'the API key is not valid (unknown or revoked): create a new one'));
-    }
+    const user = await this.authenticate(req, res, requestId);
+    if (!user) return;
+    if (!route) return this.unified.handle(req, res, user, requestId);
+
     const tunnel = await this.options.store.getTunnelForUser(user.id, route.tunnelId);
     if (!tunnel) {
       return this.reject(res, requestId, new TunnelError('not_found', `tunnel ${JSON.stringify(route.tunnelId.slice(0, 80))} not found`));
     }
-    if (tunnel.state === 'stopped') {
-      return this.reject(res, requestId, new TunnelError('tunnel_stopped', `tunnel ${tunnel.id} is stopped: restart the session and its tunnel`));
-    }
-    if (!route.path.startsWith('/v1/') && route.path !== '/v1') {
+    const stopped = await this.stoppedError(tunnel);
+    if (stopped) return this.reject(res, requestId, stopped);
+    if (tunnel.openai && !route.path.startsWith('/v1/') && route.path !== '/v1') {
       return this.reject(res, requestId, new TunnelError('not_found', `tunnel ${tunnel.id} serves the OpenAI API under /t/${tunnel.id}/v1/`));
     }
-    const log = this.logger.child({ requestId, tunnelId: tunnel.id, userId: user.id });
-    await this.relay(req, res, route, user.id, requestId, log);
+    // An OpenAI tunnel's JSON bodies are read and checked; anything else streams through as is.
+    let body: Buffer | undefined;
+    if (tunnel.openai && hasBody(req) && isJsonRequest(req.headers['content-type'])) {
+      body = await this.readJson(req, res, requestId);
+      if (!body) return;
+    } else if (!this.withinDeclaredLimit(req, res, requestId)) {
+      return;
+    }
+    await this.forward(req, res, { tunnel, user, requestId, path: route.path, query: route.query, body });
   }
 
-  private async relay(req: IncomingMessage, res: ServerResponse, route: TunnelRoute, userId: string, requestId: string, log: Logger): Promise<void> {
-    const { maxBodyBytes } = this.options;
-    const method = req.method ?? 'GET';
-    const hasBody = method !== 'GET' && method !== 'HEAD' && (req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined);
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > maxBodyBytes) {
+  private async authenticate(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<User | undefined> {
+    const apiKey = bearerFromHeaders(req.headers);
+    if (!apiKey) {
+      this.reject(res, requestId, new TunnelError('unauthenticated', 'missing API key: send "Authorization: Bearer <your Session Tunnels API key>"'));
+      return undefined;
+    }
+    const user = await this.options.store.authenticateApiKey(apiKey);
+    if (!user) {
+      this.reject(res, requestId, new TunnelError('unauthenticated', 'the API key is not valid (unknown or revoked): create a new one'));
+      return undefined;
+    }
+    return user;
+  }
+
+  /** The 503 for a tunnel that is stopped or whose session is, or undefined when it may serve. */
+  private async stoppedError(tunnel: Tunnel): Promise<TunnelError | undefined> {
+    if (tunnel.state === 'stopped') {
+      return new TunnelError('tunnel_stopped', `tunnel ${tunnel.id} is stopped: restart the session and its tunnel`);
+    }
+    const session = tunnel.sessionId ? await this.options.store.getSession(tunnel.sessionId) : null;
+    if (session?.state === 'stopped') {
+      return new TunnelError('tunnel_stopped', `session ${session.id} of tunnel ${tunnel.id} is stopped: restart the session and its tunnel`);
+    }
+    return undefined;
+  }
+
+  /** Reads and validates a JSON body; answers the error itself and returns undefined on failure. */
+  async readJson(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<Buffer | undefined> {
+    if (!this.withinDeclaredLimit(req, res, requestId)) return undefined;
+    let body: Buffer;
+    try {
+      body = await readBody(req, this.options.maxBodyBytes);
+    } catch (err) {
       res.setHeader('connection', 'close');
-      return this.reject(res, requestId, tooLarge(maxBodyBytes));
+      this.reject(res, requestId, err as TunnelError);
+      return undefined;
     }
-    let body: Buffer = EMPTY;
-    const streamed = hasBody && !isJsonRequest(req.headers['content-type']);
-    if (hasBody && !streamed) {
-      try {
-        body = await readBody(req, maxBodyBytes);
-      } catch (err) {
-        res.setHeader('connection', 'close');
-        return this.reject(res, requestId, err as TunnelError);
-      }
-      const invalid = validateJson(body);
-      if (invalid) return this.reject(res, requestId, invalid);
+    const invalid = validateJson(body);
+    if (invalid) {
+      this.reject(res, requestId, invalid);
+      return undefined;
     }
+    return body;
+  }
+
+  private withinDeclaredLimit(req: IncomingMessage, res: ServerResponse, requestId: string): boolean {
+    if (Number(req.headers['content-length'] ?? 0) <= this.options.maxBodyBytes) return true;
+    res.setHeader('connection', 'close');
+    this.reject(res, requestId, tooLarge(this.options.maxBodyBytes));
+    return false;
+  }
+
+  /** Opens the exchange and pipes the answer back; streams the body when it was not read. */
+  private async forward(req: IncomingMessage, res: ServerResponse, f: ForwardRequest): Promise<void> {
+    const method = req.method ?? 'GET';
+    const streamed = f.body === undefined && hasBody(req);
+    const log = this.logger.child({ requestId: f.requestId, tunnelId: f.tunnel.id, userId: f.user.id });
     const responder = new ExchangeResponder(res, {
-      requestId,
-      tunnelId: route.tunnelId,
+      requestId: f.requestId,
+      tunnelId: f.tunnel.id,
       firstByteTimeoutMs: this.options.firstByteTimeoutMs,
       idleTimeoutMs: this.options.idleTimeoutMs,
       logger: log,
     });
+    const headers = toWireHeaders(req.headers, DROP_REQUEST_HEADERS);
     const exchange = this.options.opener.open(
-      { tunnelId: route.tunnelId, userId },
-      {
-        requestId,
-        method,
-        path: route.path,
-        query: route.query,
-        headers: toWireHeaders(req.headers, DROP_REQUEST_HEADERS),
-        body,
-        end: !streamed,
-      },
+      { tunnelId: f.tunnel.id, userId: f.user.id },
+      { requestId: f.requestId, method, path: f.path, query: f.query, headers, body: f.body ?? EMPTY, end: !streamed },
       responder,
     );
     responder.attach(exchange);
-    if (streamed) await this.pumpBody(req, exchange, maxBodyBytes, responder);
-  }
-
-  /** Streams a non-JSON body through the tunnel, pausing the client while the agent has no credit. */
-  private async pumpBody(req: IncomingMessage, exchange: { write(c: Uint8Array, e: boolean): Promise<void>; cancel(r: string): void }, limit: number, responder: ExchangeResponder): Promise<void> {
+    if (!streamed) return;
+    // Stream the body through the tunnel, pausing the client while the agent has no credit.
+    const limit = this.options.maxBodyBytes;
     let size = 0;
     for await (const chunk of req as AsyncIterable<Buffer>) {
       size += chunk.length;
@@ -194,6 +258,12 @@ export class Gateway {
     this.logger.info({ requestId, kind: error.kind }, error.message);
     sendTunnelError(res, error, requestId);
   }
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  if (req.method === 'GET' || req.method === 'HEAD') return false;
+  const length = req.headers['content-length'];
+  return length !== undefined ? length !== '0' : req.headers['transfer-encoding'] !== undefined;
 }
 
 const EMPTY = Buffer.alloc(0);

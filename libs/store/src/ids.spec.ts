@@ -4,6 +4,7 @@ import { newId } from './ids';
 describe('newId', () => {
   it('prefixes the kind to 12 lowercase base32 characters', () => {
     expect(newId('u')).toMatch(/^u-[a-z2-7]{12}$/);
+    expect(newId('s')).toMatch(/^s-[a-z2-7]{12}$/);
     expect(newId('t')).toMatch(/^t-[a-z2-7]{12}$/);
     expect(newId('k')).toMatch(/^k-[a-z2-7]{12}$/);
   });

@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 
-/** `u` user, `t` tunnel, `k` API key: the prefix tells what an id names when it shows up in a log. */
-export type IdKind = 'u' | 't' | 'k';
+/**
+ * `u` user, `s` session, `t` tunnel, `k` API key: the prefix tells what an id names when it shows
+ * up in a log.
+ */
+export type IdKind = 'u' | 's' | 't' | 'k';
 
 // Lowercase RFC 4648 base32: no ambiguous case, safe in DNS labels and URLs.
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';

@@ -1,5 +1,5 @@
 export { StoreConflictError, StoreNotFoundError, TUNNEL_DEFAULTS } from './store';
-export type { Store, User, ApiKeyInfo, Tunnel, TunnelState, NewTunnel } from './store';
+export type { Store, User, ApiKeyInfo, Session, SessionState, Tunnel, TunnelState, NewTunnel } from './store';
 export {
   API_KEY_PREFIX,
   AGENT_TOKEN_PREFIX,
@@ -13,4 +13,9 @@ export { newId } from './ids';
 export type { IdKind } from './ids';
 export { SqliteStore, SQLITE_FILE_NAME } from './sqlite/sqlite-store';
 export type { SqliteStoreOptions } from './sqlite/sqlite-store';
-// store-contract.ts is deliberately not exported: it imports vitest, which has no place in a server build.
+export { PostgresStore } from './postgres/postgres-store';
+export type { PostgresStoreOptions } from './postgres/postgres-store';
+export { openStore } from './open-store';
+export type { OpenStoreOptions } from './open-store';
+// store-contract*.ts and testing/ are deliberately not exported: they import vitest and
+// testcontainers, which have no place in a server build.

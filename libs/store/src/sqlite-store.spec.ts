@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '@st/logging';
 import { digestSecret, SqliteStore, SQLITE_FILE_NAME, StoreConflictError } from './index';
 import { describeStoreContract } from './store-contract';
+import { applyMigrations } from './sqlite/apply-migrations';
 import { MIGRATIONS } from './sqlite/migrations';
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'st-store-'));
@@ -173,6 +174,47 @@ describe('SqliteStore on disk', () => {
     db.close();
     expect(await store.authenticateApiKey(apiKey)).toBeNull();
     expect(await store.authenticateAgentToken(agentToken)).toBeNull();
+  });
+
+  it('upgrades a version-1 database, keeping its tunnels as belonging to no session', async () => {
+    const now = () => new Date().toISOString();
+    const token = 'st_agent_' + 'A'.repeat(43);
+    const db = new Database(join(dataDir, SQLITE_FILE_NAME));
+    applyMigrations(db, MIGRATIONS.slice(0, 1), now);
+    db.prepare("INSERT INTO users (id, name, created_at) VALUES ('u-legacylegacy', 'old', ?)").run(now());
+    db.prepare(
+      `INSERT INTO tunnels (id, user_id, name, remote_host, remote_port, openai, state, token_digest, created_at)
+       VALUES ('t-legacylegacy', 'u-legacylegacy', 'gpu', 'localhost', 8000, 1, 'started', ?, ?)`,
+    ).run(digestSecret(token), now());
+    db.close();
+
+    const store = open();
+    expect(await store.authenticateAgentToken(token)).toMatchObject({
+      id: 't-legacylegacy',
+      sessionId: null,
+      hasUpstreamKey: false,
+    });
+    expect(await store.getUpstreamKeyCiphertext('t-legacylegacy')).toBeNull();
+    const session = await store.createSession('u-legacylegacy', 'train');
+    expect(await store.listTunnelsOfSession('u-legacylegacy', session.id)).toEqual([]);
+  });
+
+  it('deleting a session deletes its tunnels; deleting a user, its sessions', async () => {
+    const store = open();
+    const alice = await store.createUser('alice');
+    const train = await store.createSession(alice.id, 'train');
+    const evaluate = await store.createSession(alice.id, 'eval');
+    const inTrain = await store.createTunnel({ userId: alice.id, name: 'a', sessionId: train.id });
+    const inEval = await store.createTunnel({ userId: alice.id, name: 'b', sessionId: evaluate.id });
+    const db = new Database(join(dataDir, SQLITE_FILE_NAME));
+    db.pragma('foreign_keys = ON');
+    db.prepare('DELETE FROM sessions WHERE id = ?').run(train.id);
+    expect(await store.authenticateAgentToken(inTrain.agentToken)).toBeNull();
+    expect(await store.listTunnels(alice.id)).toEqual([inEval.tunnel]);
+    db.prepare('DELETE FROM users WHERE id = ?').run(alice.id);
+    db.close();
+    expect(await store.getSession(evaluate.id)).toBeNull();
+    expect(await store.authenticateAgentToken(inEval.agentToken)).toBeNull();
   });
 
   it('closing twice is harmless', async () => {

@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AGENT_TOKEN_PREFIX, API_KEY_PREFIX, secretHint } from './secrets';
 import { StoreConflictError, StoreNotFoundError, type Store, type Tunnel } from './store';
+import { describeSessionContract } from './store-contract-sessions';
+import { ISO_UTC, sleep } from './store-contract-helpers';
 
 /** A fresh, empty store for one test, and how to dispose of it. */
 export interface StoreHarness {
@@ -11,9 +13,6 @@ export interface StoreHarness {
 const SECRET_BODY = '[A-Za-z0-9_-]{43}';
 const API_KEY_SHAPE = new RegExp(`^${API_KEY_PREFIX}${SECRET_BODY}$`);
 const AGENT_TOKEN_SHAPE = new RegExp(`^${AGENT_TOKEN_PREFIX}${SECRET_BODY}$`);
-const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Flips the last character of a secret, keeping it well-formed but wrong. */
 function tamper(secret: string): string {
@@ -61,6 +60,16 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(err).toBeInstanceOf(StoreConflictError);
         expect((err as Error).message).toContain('"alice"');
         expect(await store.getUserByName('alice')).toEqual(first);
+      });
+
+      it('lists every user in creation order', async () => {
+        expect(await store.listUsers()).toEqual([]);
+        const created = [];
+        for (const name of ['carol', 'alice', 'bob']) {
+          created.push(await store.createUser(name));
+          await sleep(3); // distinct timestamps, so the order is decided by createdAt
+        }
+        expect(await store.listUsers()).toEqual(created);
       });
     });
 
@@ -172,6 +181,8 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           remotePort: 8000,
           openai: true,
           state: 'started',
+          sessionId: null,
+          hasUpstreamKey: false,
           createdAt: expect.stringMatching(ISO_UTC),
         });
         expect(agentToken).toMatch(AGENT_TOKEN_SHAPE);
@@ -361,5 +372,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(await store.authenticateAgentToken(aliceToken)).toEqual(aliceTunnel);
       });
     });
+
+    describeSessionContract(() => store);
   });
 }

@@ -6,6 +6,24 @@ export interface User {
   createdAt: string;
 }
 
+export type SessionState = 'running' | 'stopped';
+
+/**
+ * A compute session on a cluster node, owned by one user. Tunnels belong to a session; stopping
+ * the session is recorded here, and what that means for its tunnels is decided by the caller.
+ */
+export interface Session {
+  /** `s-…`. */
+  id: string;
+  userId: string;
+  /** Unique among the user's sessions. */
+  name: string;
+  state: SessionState;
+  createdAt: string;
+  /** When the state last changed (equals createdAt until then). ISO 8601, UTC. */
+  updatedAt: string;
+}
+
 /** What may be shown about an API key; the key itself is only ever returned at creation. */
 export interface ApiKeyInfo {
   id: string;
@@ -30,15 +48,29 @@ export interface Tunnel {
   openai: boolean;
   /** default `started`. */
   state: TunnelState;
+  /** The session the tunnel belongs to; null only for tunnels created before sessions existed. */
+  sessionId: string | null;
+  /**
+   * Whether an upstream API key is stored. The key itself is write-only: normal reads never carry
+   * it, only {@link Store.getUpstreamKeyCiphertext} does.
+   */
+  hasUpstreamKey: boolean;
   createdAt: string;
 }
 
 export interface NewTunnel {
   userId: string;
   name: string;
+  /** One of the same user's sessions. */
+  sessionId?: string;
   remoteHost?: string;
   remotePort?: number;
   openai?: boolean;
+  /**
+   * The model server's own API key, already encrypted by the caller: the store keeps it as an
+   * opaque string and never sees the key. Omitted or empty: no key.
+   */
+  upstreamKeyCiphertext?: string;
 }
 
 export const TUNNEL_DEFAULTS = { remoteHost: 'localhost', remotePort: 8000, openai: true, state: 'started' } as const;
@@ -46,14 +78,17 @@ export const TUNNEL_DEFAULTS = { remoteHost: 'localhost', remotePort: 8000, open
 /**
  * Persistent state of Session Tunnels. Asynchronous so that a networked backend (PostgreSQL) can
  * implement it; secrets are never stored, only their digests, so each secret is returned once.
- * Methods taking a `userId` next to an id only ever see that user's rows: another user's tunnel
- * behaves exactly like a missing one, so ids cannot be probed across users.
+ * Methods taking a `userId` next to an id only ever see that user's rows: another user's session
+ * or tunnel behaves exactly like a missing one, so ids cannot be probed across users.
+ * Lists are ordered by createdAt, then id, so they are stable across backends and pages.
  */
 export interface Store {
   /** @throws StoreConflictError when the name is taken. */
   createUser(name: string): Promise<User>;
   getUser(id: string): Promise<User | null>;
   getUserByName(name: string): Promise<User | null>;
+  /** Every user, ordered by createdAt, then id (admin listing). */
+  listUsers(): Promise<User[]>;
   /** @throws StoreNotFoundError when the user does not exist. */
   createApiKey(userId: string): Promise<{ info: ApiKeyInfo; apiKey: string }>;
   /** Keys that still work (not revoked), oldest first. */
@@ -65,8 +100,27 @@ export interface Store {
   /** The key's owner; null for an unknown, revoked or malformed key. */
   authenticateApiKey(apiKey: string): Promise<User | null>;
   /**
-   * @throws StoreConflictError when the user already has a tunnel of that name.
+   * A new session, `running`, with updatedAt = createdAt.
+   * @throws StoreConflictError when the user already has a session of that name.
    * @throws StoreNotFoundError when the user does not exist.
+   */
+  createSession(userId: string, name: string): Promise<Session>;
+  getSession(id: string): Promise<Session | null>;
+  /** Null when missing or owned by someone else. */
+  getSessionForUser(userId: string, id: string): Promise<Session | null>;
+  /** Ordered by createdAt, then id. */
+  listSessions(userId: string): Promise<Session[]>;
+  /**
+   * Sets the state and bumps updatedAt (even when the state does not change: it records the
+   * request). Tunnels of the session are left as they are. Null when missing or someone else's.
+   */
+  setSessionState(userId: string, id: string, state: SessionState): Promise<Session | null>;
+  /** The user's tunnels of that session, ordered by createdAt, then id; empty for someone else's. */
+  listTunnelsOfSession(userId: string, sessionId: string): Promise<Tunnel[]>;
+  /**
+   * @throws StoreConflictError when the user already has a tunnel of that name.
+   * @throws StoreNotFoundError when the user does not exist, or `sessionId` is not one of the
+   *   user's sessions (another user's session is reported exactly like a missing one).
    */
   createTunnel(t: NewTunnel): Promise<{ tunnel: Tunnel; agentToken: string }>;
   /** The new token; the old one stops working at once. @throws StoreNotFoundError */
@@ -83,6 +137,12 @@ export interface Store {
   deleteTunnel(userId: string, id: string): Promise<boolean>;
   /** The tunnel the token belongs to, whatever its state; null for unknown or malformed tokens. */
   authenticateAgentToken(token: string): Promise<Tunnel | null>;
+  /**
+   * The stored (still encrypted) upstream API key of a tunnel, for the component that hands it to
+   * the agent; null when the tunnel has none or does not exist. Not scoped to a user: callers
+   * must have authorised access to the tunnel already.
+   */
+  getUpstreamKeyCiphertext(tunnelId: string): Promise<string | null>;
   close(): Promise<void>;
 }
 
@@ -91,7 +151,10 @@ export class StoreConflictError extends Error {
   override readonly name = 'StoreConflictError';
 }
 
-/** A row an operation needs (the user of a new key, the tunnel to rotate) does not exist. */
+/**
+ * A row an operation needs (the user of a new key, the session of a new tunnel, the tunnel to
+ * rotate) does not exist, or belongs to another user.
+ */
 export class StoreNotFoundError extends Error {
   override readonly name = 'StoreNotFoundError';
 }

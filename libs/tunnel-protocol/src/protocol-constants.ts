@@ -13,5 +13,9 @@ export const DEFAULT_MAX_CHUNK_BYTES = 64 * 1024;
 /** How often the broker pings each agent stream (application level, on top of HTTP/2 keepalive). */
 export const DEFAULT_PING_INTERVAL_MS = 15_000;
 
+/** How often agents probe their model server's /v1/models, unless the broker says otherwise. */
+export const DEFAULT_HEALTH_INTERVAL_MS = 10_000;
+
 /** Capability strings (tunnel.proto lists their meaning). */
 export const CAPABILITY_FLOW_CONTROL = 'flow-control';
+export const CAPABILITY_HEALTH_REPORT = 'health-report';

@@ -1,17 +1,16 @@
+import type { Migration } from '../migration';
+
+export type { Migration } from '../migration';
+
 /**
- * Schema changes, applied in order at open and recorded in `schema_migrations`. Append only: an
- * applied migration must never be edited, since databases in the field already ran it.
+ * SQLite schema changes, applied in order at open and recorded in `schema_migrations`. Append
+ * only: an applied migration must never be edited, since databases in the field already ran it.
+ * `postgres/migrations.ts` has the same versions with the same meaning.
  *
  * The SQL sticks to what PostgreSQL also accepts (TEXT/INTEGER columns, named constraints, no
  * AUTOINCREMENT or SQLite date functions; timestamps are ISO 8601 strings written by the
- * application), so a PostgreSQL backend can reuse it nearly verbatim.
+ * application), so the PostgreSQL list repeats it nearly verbatim.
  */
-export interface Migration {
-  version: number;
-  description: string;
-  sql: string;
-}
-
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -47,6 +46,30 @@ export const MIGRATIONS: readonly Migration[] = [
         -- Also serves listTunnels and getTunnelByName (user_id is its leading column).
         CONSTRAINT tunnels_user_id_name UNIQUE (user_id, name)
       );
+    `,
+  },
+  {
+    version: 2,
+    description: 'sessions; tunnels belong to a session and may hold an encrypted upstream key',
+    sql: `
+      CREATE TABLE sessions (
+        id         TEXT PRIMARY KEY,
+        user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        name       TEXT NOT NULL,
+        state      TEXT NOT NULL CHECK (state IN ('running', 'stopped')),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        -- Also serves listSessions (user_id is its leading column).
+        CONSTRAINT sessions_user_id_name UNIQUE (user_id, name)
+      );
+
+      -- Nullable: tunnels created before sessions existed belong to none. That the session is
+      -- the tunnel owner's own is checked by the insert, which a plain foreign key cannot express.
+      ALTER TABLE tunnels ADD COLUMN session_id TEXT REFERENCES sessions (id) ON DELETE CASCADE;
+      -- Encrypted by the application; the store never sees the key itself.
+      ALTER TABLE tunnels ADD COLUMN upstream_key_ciphertext TEXT;
+      -- listTunnelsOfSession, and deleting a session (the cascade looks tunnels up by session).
+      CREATE INDEX tunnels_session_id ON tunnels (session_id);
     `,
   },
 ];

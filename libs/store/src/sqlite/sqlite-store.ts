@@ -2,26 +2,31 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database, { type Statement } from 'better-sqlite3';
 import type { Logger } from '@st/logging';
-import { newId } from '../ids';
+import { draftApiKey, draftSession, draftTunnel, draftUser, now } from '../drafts';
 import {
-  AGENT_TOKEN_PREFIX,
-  API_KEY_PREFIX,
-  digestSecret,
-  generateSecret,
-  isWellFormedSecret,
-  secretHint,
-} from '../secrets';
+  KEY_COLUMNS,
+  SESSION_COLUMNS,
+  TUNNEL_COLUMNS,
+  USER_COLUMNS,
+  toApiKeyInfo,
+  toSession,
+  toTunnel,
+  toUser,
+  type ApiKeyRow,
+  type SessionRow,
+  type TunnelRow,
+  type UserRow,
+} from '../rows';
+import { AGENT_TOKEN_PREFIX, API_KEY_PREFIX, digestSecret, generateSecret, isWellFormedSecret } from '../secrets';
+import type { ApiKeyInfo, NewTunnel, Session, SessionState, Store, Tunnel, TunnelState, User } from '../store';
 import {
-  StoreConflictError,
-  StoreNotFoundError,
-  TUNNEL_DEFAULTS,
-  type ApiKeyInfo,
-  type NewTunnel,
-  type Store,
-  type Tunnel,
-  type TunnelState,
-  type User,
-} from '../store';
+  missingSession,
+  missingTunnel,
+  missingUser,
+  sessionNameTaken,
+  tunnelNameTaken,
+  userNameTaken,
+} from '../store-errors';
 import { applyMigrations } from './apply-migrations';
 import { MIGRATIONS } from './migrations';
 
@@ -33,60 +38,8 @@ export type SqliteStoreOptions = ({ dataDir: string } | { file: string }) & {
   logger?: Logger;
 };
 
-interface UserRow {
-  id: string;
-  name: string;
-  created_at: string;
-}
-
-interface ApiKeyRow {
-  id: string;
-  user_id: string;
-  hint: string;
-  created_at: string;
-}
-
-interface TunnelRow {
-  id: string;
-  user_id: string;
-  name: string;
-  remote_host: string;
-  remote_port: number;
-  openai: number;
-  state: string;
-  created_at: string;
-}
-
-const USER_COLUMNS = 'u.id, u.name, u.created_at';
-const KEY_COLUMNS = 'id, user_id, hint, created_at';
-// token_digest is left out on purpose: nothing above the store has any use for it.
-const TUNNEL_COLUMNS = 'id, user_id, name, remote_host, remote_port, openai, state, created_at';
-
 // Another connection (a second process) may hold the write lock briefly; wait rather than fail.
 const BUSY_TIMEOUT_MS = 5000;
-
-const now = (): string => new Date().toISOString();
-
-function toUser(row: UserRow): User {
-  return { id: row.id, name: row.name, createdAt: row.created_at };
-}
-
-function toApiKeyInfo(row: ApiKeyRow): ApiKeyInfo {
-  return { id: row.id, userId: row.user_id, hint: row.hint, createdAt: row.created_at };
-}
-
-function toTunnel(row: TunnelRow): Tunnel {
-  return {
-    id: row.id,
-    userId: row.user_id,
-    name: row.name,
-    remoteHost: row.remote_host,
-    remotePort: row.remote_port,
-    openai: row.openai === 1,
-    state: row.state as TunnelState,
-    createdAt: row.created_at,
-  };
-}
 
 function isSqliteError(err: unknown, code: string): boolean {
   return err instanceof Database.SqliteError && err.code === code;
@@ -140,15 +93,11 @@ export class SqliteStore implements Store {
   }
 
   async createUser(name: string): Promise<User> {
-    const user: User = { id: newId('u'), name, createdAt: now() };
+    const user = draftUser(name);
     try {
       this.sql.insertUser.run(user.id, user.name, user.createdAt);
     } catch (err) {
-      if (isSqliteError(err, 'SQLITE_CONSTRAINT_UNIQUE')) {
-        throw new StoreConflictError(
-          `a user named "${name}" already exists; choose another name or use the existing user`,
-        );
-      }
+      if (isSqliteError(err, 'SQLITE_CONSTRAINT_UNIQUE')) throw userNameTaken(name);
       throw err;
     }
     return user;
@@ -164,11 +113,14 @@ export class SqliteStore implements Store {
     return row ? toUser(row) : null;
   }
 
+  async listUsers(): Promise<User[]> {
+    return this.sql.allUsers.all().map(toUser);
+  }
+
   async createApiKey(userId: string): Promise<{ info: ApiKeyInfo; apiKey: string }> {
-    const apiKey = generateSecret(API_KEY_PREFIX);
-    const info: ApiKeyInfo = { id: newId('k'), userId, hint: secretHint(apiKey), createdAt: now() };
+    const { info, apiKey, digest } = draftApiKey(userId);
     try {
-      this.sql.insertApiKey.run(info.id, userId, digestSecret(apiKey), info.hint, info.createdAt);
+      this.sql.insertApiKey.run(info.id, userId, digest, info.hint, info.createdAt);
     } catch (err) {
       throw this.missingUser(err, userId);
     }
@@ -195,38 +147,63 @@ export class SqliteStore implements Store {
     return row ? toUser(row) : null;
   }
 
-  async createTunnel(t: NewTunnel): Promise<{ tunnel: Tunnel; agentToken: string }> {
-    const agentToken = generateSecret(AGENT_TOKEN_PREFIX);
-    const tunnel: Tunnel = {
-      id: newId('t'),
-      userId: t.userId,
-      name: t.name,
-      remoteHost: t.remoteHost ?? TUNNEL_DEFAULTS.remoteHost,
-      remotePort: t.remotePort ?? TUNNEL_DEFAULTS.remotePort,
-      openai: t.openai ?? TUNNEL_DEFAULTS.openai,
-      state: TUNNEL_DEFAULTS.state,
-      createdAt: now(),
-    };
+  async createSession(userId: string, name: string): Promise<Session> {
+    const s = draftSession(userId, name);
     try {
-      this.sql.insertTunnel.run(
-        tunnel.id,
-        tunnel.userId,
-        tunnel.name,
-        tunnel.remoteHost,
-        tunnel.remotePort,
-        tunnel.openai ? 1 : 0,
-        tunnel.state,
-        digestSecret(agentToken),
-        tunnel.createdAt,
-      );
+      this.sql.insertSession.run(s.id, s.userId, s.name, s.state, s.createdAt, s.updatedAt);
     } catch (err) {
-      if (isSqliteError(err, 'SQLITE_CONSTRAINT_UNIQUE')) {
-        throw new StoreConflictError(
-          `user ${t.userId} already has a tunnel named "${t.name}"; choose another name, or delete the existing tunnel first`,
-        );
-      }
+      if (isSqliteError(err, 'SQLITE_CONSTRAINT_UNIQUE')) throw sessionNameTaken(userId, name);
+      throw this.missingUser(err, userId);
+    }
+    return s;
+  }
+
+  async getSession(id: string): Promise<Session | null> {
+    const row = this.sql.sessionById.get(id);
+    return row ? toSession(row) : null;
+  }
+
+  async getSessionForUser(userId: string, id: string): Promise<Session | null> {
+    const row = this.sql.sessionOfUser.get(id, userId);
+    return row ? toSession(row) : null;
+  }
+
+  async listSessions(userId: string): Promise<Session[]> {
+    return this.sql.sessionsOfUser.all(userId).map(toSession);
+  }
+
+  async setSessionState(userId: string, id: string, state: SessionState): Promise<Session | null> {
+    const row = this.sql.setSessionState.get(state, now(), id, userId);
+    return row ? toSession(row) : null;
+  }
+
+  async listTunnelsOfSession(userId: string, sessionId: string): Promise<Tunnel[]> {
+    return this.sql.tunnelsOfSession.all(userId, sessionId).map(toTunnel);
+  }
+
+  async createTunnel(t: NewTunnel): Promise<{ tunnel: Tunnel; agentToken: string }> {
+    const { tunnel, agentToken, tokenDigest, upstreamKeyCiphertext } = draftTunnel(t);
+    let inserted: number;
+    try {
+      inserted = this.sql.insertTunnel.run({
+        id: tunnel.id,
+        userId: tunnel.userId,
+        sessionId: tunnel.sessionId,
+        name: tunnel.name,
+        remoteHost: tunnel.remoteHost,
+        remotePort: tunnel.remotePort,
+        openai: tunnel.openai ? 1 : 0,
+        state: tunnel.state,
+        tokenDigest,
+        upstreamKeyCiphertext,
+        createdAt: tunnel.createdAt,
+      }).changes;
+    } catch (err) {
+      if (isSqliteError(err, 'SQLITE_CONSTRAINT_UNIQUE')) throw tunnelNameTaken(t.userId, t.name);
       throw this.missingUser(err, t.userId);
     }
+    // Nothing inserted: the insert's guard found no session of that id owned by this user.
+    if (inserted !== 1) throw missingSession(t.userId, String(t.sessionId));
     return { tunnel, agentToken };
   }
 
@@ -234,7 +211,7 @@ export class SqliteStore implements Store {
     const agentToken = generateSecret(AGENT_TOKEN_PREFIX);
     // Overwriting the only stored digest is what makes the old token stop working at once.
     if (this.sql.setTokenDigest.run(digestSecret(agentToken), tunnelId).changes !== 1) {
-      throw new StoreNotFoundError(`no tunnel ${tunnelId}; list tunnels to find its id`);
+      throw missingTunnel(tunnelId);
     }
     return agentToken;
   }
@@ -259,7 +236,7 @@ export class SqliteStore implements Store {
   }
 
   async setTunnelState(userId: string, id: string, state: TunnelState): Promise<Tunnel | null> {
-    const row = this.sql.setState.get(state, id, userId);
+    const row = this.sql.setTunnelState.get(state, id, userId);
     return row ? toTunnel(row) : null;
   }
 
@@ -273,25 +250,43 @@ export class SqliteStore implements Store {
     return row ? toTunnel(row) : null;
   }
 
+  async getUpstreamKeyCiphertext(tunnelId: string): Promise<string | null> {
+    return this.sql.upstreamKeyCiphertext.get(tunnelId) ?? null;
+  }
+
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
 
   private missingUser(err: unknown, userId: string): unknown {
-    if (isSqliteError(err, 'SQLITE_CONSTRAINT_FOREIGNKEY')) {
-      return new StoreNotFoundError(`no user ${userId}; create the user first`);
-    }
-    return err;
+    return isSqliteError(err, 'SQLITE_CONSTRAINT_FOREIGNKEY') ? missingUser(userId) : err;
   }
+}
+
+/** Named parameters of the tunnel insert (it uses the session and user twice). */
+interface TunnelInsert {
+  id: string;
+  userId: string;
+  sessionId: string | null;
+  name: string;
+  remoteHost: string;
+  remotePort: number;
+  openai: number;
+  state: string;
+  tokenDigest: string;
+  upstreamKeyCiphertext: string | null;
+  createdAt: string;
 }
 
 function prepareStatements(db: Database.Database) {
   const user = <P extends unknown[]>(sql: string): Statement<P, UserRow> => db.prepare<P, UserRow>(sql);
+  const session = <P extends unknown[]>(sql: string): Statement<P, SessionRow> => db.prepare<P, SessionRow>(sql);
   const tunnel = <P extends unknown[]>(sql: string): Statement<P, TunnelRow> => db.prepare<P, TunnelRow>(sql);
   return {
     insertUser: db.prepare<[string, string, string]>('INSERT INTO users (id, name, created_at) VALUES (?, ?, ?)'),
     userById: user<[string]>(`SELECT ${USER_COLUMNS} FROM users u WHERE u.id = ?`),
     userByName: user<[string]>(`SELECT ${USER_COLUMNS} FROM users u WHERE u.name = ?`),
+    allUsers: user<[]>(`SELECT ${USER_COLUMNS} FROM users u ORDER BY u.created_at, u.id`),
     userByKeyDigest: user<[string]>(
       `SELECT ${USER_COLUMNS} FROM api_keys k JOIN users u ON u.id = k.user_id
        WHERE k.digest = ? AND k.revoked_at IS NULL`,
@@ -310,19 +305,43 @@ function prepareStatements(db: Database.Database) {
       'UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL',
     ),
 
-    insertTunnel: db.prepare<[string, string, string, string, number, number, string, string, string]>(
-      `INSERT INTO tunnels (id, user_id, name, remote_host, remote_port, openai, state, token_digest, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    insertSession: db.prepare<[string, string, string, string, string, string]>(
+      'INSERT INTO sessions (id, user_id, name, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
+    sessionById: session<[string]>(`SELECT ${SESSION_COLUMNS} FROM sessions WHERE id = ?`),
+    sessionOfUser: session<[string, string]>(`SELECT ${SESSION_COLUMNS} FROM sessions WHERE id = ? AND user_id = ?`),
+    sessionsOfUser: session<[string]>(
+      `SELECT ${SESSION_COLUMNS} FROM sessions WHERE user_id = ? ORDER BY created_at, id`,
+    ),
+    setSessionState: session<[string, string, string, string]>(
+      `UPDATE sessions SET state = ?, updated_at = ? WHERE id = ? AND user_id = ? RETURNING ${SESSION_COLUMNS}`,
+    ),
+
+    // One statement checks and inserts: the session must be the tunnel owner's own (a foreign key
+    // alone would accept another user's session). Zero rows inserted means it is not.
+    insertTunnel: db.prepare<[TunnelInsert]>(
+      `INSERT INTO tunnels (id, user_id, session_id, name, remote_host, remote_port, openai, state,
+                            token_digest, upstream_key_ciphertext, created_at)
+       SELECT @id, @userId, @sessionId, @name, @remoteHost, @remotePort, @openai, @state,
+              @tokenDigest, @upstreamKeyCiphertext, @createdAt
+       WHERE @sessionId IS NULL
+          OR EXISTS (SELECT 1 FROM sessions s WHERE s.id = @sessionId AND s.user_id = @userId)`,
     ),
     tunnelById: tunnel<[string]>(`SELECT ${TUNNEL_COLUMNS} FROM tunnels WHERE id = ?`),
     tunnelOfUser: tunnel<[string, string]>(`SELECT ${TUNNEL_COLUMNS} FROM tunnels WHERE id = ? AND user_id = ?`),
     tunnelByName: tunnel<[string, string]>(`SELECT ${TUNNEL_COLUMNS} FROM tunnels WHERE user_id = ? AND name = ?`),
     tunnelsOfUser: tunnel<[string]>(`SELECT ${TUNNEL_COLUMNS} FROM tunnels WHERE user_id = ? ORDER BY created_at, id`),
+    tunnelsOfSession: tunnel<[string, string]>(
+      `SELECT ${TUNNEL_COLUMNS} FROM tunnels WHERE user_id = ? AND session_id = ? ORDER BY created_at, id`,
+    ),
     tunnelByTokenDigest: tunnel<[string]>(`SELECT ${TUNNEL_COLUMNS} FROM tunnels WHERE token_digest = ?`),
     setTokenDigest: db.prepare<[string, string]>('UPDATE tunnels SET token_digest = ? WHERE id = ?'),
-    setState: tunnel<[string, string, string]>(
+    setTunnelState: tunnel<[string, string, string]>(
       `UPDATE tunnels SET state = ? WHERE id = ? AND user_id = ? RETURNING ${TUNNEL_COLUMNS}`,
     ),
     deleteTunnel: db.prepare<[string, string]>('DELETE FROM tunnels WHERE id = ? AND user_id = ?'),
+    upstreamKeyCiphertext: db
+      .prepare<[string], string | null>('SELECT upstream_key_ciphertext FROM tunnels WHERE id = ?')
+      .pluck(),
   };
 }

@@ -1,0 +1,64 @@
+import type { Command } from 'commander';
+import type { Session } from '@st/proto';
+import type { CommandContext, Handler } from './command-context';
+import type { Role } from './control-plane-client';
+import { sessionJson } from './json-output';
+import { sessionFields, sessionsTable } from './table-output';
+
+type Act = (role: Role, handler: Handler) => (...args: unknown[]) => Promise<void>;
+
+/** `stctl sessions …`: the caller's compute sessions, with the API key (ST_API_KEY). */
+export function addSessionCommands(program: Command, act: Act): void {
+  const sessions = program.command('sessions').description('your compute sessions (needs ST_API_KEY)');
+  const printSession = (ctx: CommandContext, session: Session) => ctx.print(sessionJson(session), () => sessionFields(session));
+
+  sessions
+    .command('start')
+    .description('start a new session')
+    .requiredOption('--name <name>', 'session name, unique among your sessions')
+    .action(
+      act('user', async (ctx: CommandContext, options: { name: string }) => {
+        printSession(ctx, await ctx.client.startSession(options.name));
+      }),
+    );
+
+  sessions
+    .command('restart')
+    .description('start a stopped session again (its tunnels stay stopped until started)')
+    .argument('<id>', 'the session ("s-…")')
+    .action(
+      act('user', async (ctx: CommandContext, id: string) => {
+        printSession(ctx, await ctx.client.restartSession(id));
+      }),
+    );
+
+  sessions
+    .command('stop')
+    .description('stop a session: its tunnels stop and their agents are dropped')
+    .argument('<id>', 'the session ("s-…")')
+    .action(
+      act('user', async (ctx: CommandContext, id: string) => {
+        printSession(ctx, await ctx.client.stopSession(id));
+      }),
+    );
+
+  sessions
+    .command('get')
+    .description('show a session')
+    .argument('<id>', 'the session ("s-…")')
+    .action(
+      act('user', async (ctx: CommandContext, id: string) => {
+        printSession(ctx, await ctx.client.getSession(id));
+      }),
+    );
+
+  sessions
+    .command('list')
+    .description('list your sessions')
+    .action(
+      act('user', async (ctx: CommandContext) => {
+        const res = await ctx.client.listSessions();
+        ctx.print({ sessions: res.sessions.map(sessionJson) }, () => sessionsTable(res.sessions));
+      }),
+    );
+}

@@ -1,0 +1,105 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { Code, ConnectError, type ConnectRouter, cors } from '@connectrpc/connect';
+import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { type AuthDeps, CallerAuthError, authenticateCaller } from '@st/auth';
+import type { Logger } from '@st/logging';
+import type { Provider } from '@st/proto';
+import { ProviderChange as EsProviderChange, ProviderDiscoveryService, TunnelStatus as EsTunnelStatus } from '@st/proto/es';
+import type { ProviderDirectory, ProviderEvent } from './provider-directory';
+
+export interface DiscoveryConnectOptions {
+  directory: ProviderDirectory;
+  auth: AuthDeps;
+  logger: Logger;
+  /** Browser origins allowed to call (ST_CORS_ORIGINS); empty: no cross-origin access. */
+  corsOrigins: string[];
+}
+
+/** URL prefix of the Connect routes on the gateway's HTTP port. */
+export const DISCOVERY_CONNECT_PREFIX = `/${ProviderDiscoveryService.typeName}/`;
+
+/**
+ * ProviderDiscoveryService for browsers, over the Connect protocol on the gateway's HTTP port,
+ * with CORS for the configured origins. Same directory, same answers as the gRPC face.
+ */
+export function createDiscoveryConnectHandler(options: DiscoveryConnectOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const { directory, auth, logger } = options;
+  const routes = (router: ConnectRouter) =>
+    router.service(ProviderDiscoveryService, {
+      async listProviders(_req, context) {
+        const userId = await userOf(context.requestHeader.get('authorization'), auth);
+        return { providers: (await directory.list(userId)).map(toConnect) };
+      },
+      async *watchProviders(_req, context) {
+        const userId = await userOf(context.requestHeader.get('authorization'), auth);
+        const queue: ProviderEvent[] = [];
+        let wake: (() => void) | undefined;
+        const watch = directory.watch(userId, (event) => {
+          queue.push(event);
+          wake?.();
+        });
+        const stop = () => wake?.();
+        context.signal.addEventListener('abort', stop);
+        try {
+          while (!context.signal.aborted) {
+            const event = queue.shift();
+            if (event) {
+              // Both generators number enums from the same .proto; only their TS types differ.
+              yield { change: event.change as number as EsProviderChange, provider: event.provider ? toConnect(event.provider) : undefined };
+              continue;
+            }
+            await new Promise<void>((resolve) => (wake = resolve));
+            wake = undefined;
+          }
+        } finally {
+          context.signal.removeEventListener('abort', stop);
+          watch.close();
+        }
+      },
+    });
+  const handler = connectNodeAdapter({ routes });
+  const allowed = new Set(options.corsOrigins);
+  return (req, res) => {
+    const origin = req.headers.origin;
+    if (origin && (allowed.has(origin) || allowed.has('*'))) {
+      res.setHeader('access-control-allow-origin', origin);
+      res.setHeader('vary', 'Origin');
+      res.setHeader('access-control-allow-methods', cors.allowedMethods.join(', '));
+      res.setHeader('access-control-allow-headers', [...cors.allowedHeaders, 'Authorization'].join(', '));
+      res.setHeader('access-control-expose-headers', cors.exposedHeaders.join(', '));
+      res.setHeader('access-control-max-age', '7200');
+    }
+    if (req.method === 'OPTIONS') {
+      res.writeHead(origin && !res.hasHeader('access-control-allow-origin') ? 403 : 204);
+      res.end();
+      return;
+    }
+    try {
+      handler(req, res);
+    } catch (err) {
+      logger.error({ err }, 'connect handler failed');
+      if (!res.headersSent) res.writeHead(500).end();
+    }
+  };
+}
+
+async function userOf(authorization: string | null, auth: AuthDeps): Promise<string> {
+  try {
+    const caller = await authenticateCaller(authorization ?? undefined, auth);
+    if (caller.kind !== 'user') throw new ConnectError("providers belong to users: use the user's API key", Code.PermissionDenied);
+    return caller.user.id;
+  } catch (err) {
+    if (err instanceof CallerAuthError) throw new ConnectError(err.message, Code.Unauthenticated);
+    throw err;
+  }
+}
+
+/** ts-proto's Provider as protobuf-es wants it (Timestamp message instead of Date). */
+function toConnect(p: Provider) {
+  return {
+    ...p,
+    status: p.status as number as EsTunnelStatus,
+    lastHealthCheck: p.lastHealthCheck ? timestampFromDate(p.lastHealthCheck) : undefined,
+  };
+}

@@ -1,0 +1,44 @@
+import { type ServerWritableStream, type sendUnaryData, type ServerUnaryCall, status } from '@grpc/grpc-js';
+import { type AuthDeps, GrpcStatusError, requireUser } from '@st/auth';
+import type { Logger } from '@st/logging';
+import type {
+  ListProvidersRequest,
+  ListProvidersResponse,
+  ProviderDiscoveryServiceServer,
+  WatchProvidersRequest,
+  WatchProvidersResponse,
+} from '@st/proto';
+import type { ProviderDirectory } from './provider-directory';
+
+/** sessiontunnel.v1.ProviderDiscoveryService over grpc-js. */
+export function createDiscoveryGrpcService(directory: ProviderDirectory, auth: AuthDeps, logger: Logger): ProviderDiscoveryServiceServer {
+  return {
+    listProviders(call: ServerUnaryCall<ListProvidersRequest, ListProvidersResponse>, callback: sendUnaryData<ListProvidersResponse>) {
+      requireUser(call.metadata, auth)
+        .then((user) => directory.list(user.id))
+        .then(
+          (providers) => callback(null, { providers }),
+          (err: unknown) => callback(grpcError(err, logger)),
+        );
+    },
+    watchProviders(call: ServerWritableStream<WatchProvidersRequest, WatchProvidersResponse>) {
+      requireUser(call.metadata, auth).then(
+        (user) => {
+          if (call.cancelled) return;
+          const watch = directory.watch(user.id, (event) => call.write({ change: event.change, provider: event.provider }));
+          call.on('cancelled', () => watch.close());
+          call.on('close', () => watch.close());
+          call.on('error', () => watch.close());
+        },
+        (err: unknown) => call.emit('error', grpcError(err, logger)),
+      );
+    },
+  };
+}
+
+/** A status for grpc-js from whatever failed. */
+export function grpcError(err: unknown, logger: Logger): { code: status; details: string } {
+  if (err instanceof GrpcStatusError) return { code: err.code, details: err.message };
+  logger.error({ err }, 'discovery call failed');
+  return { code: status.INTERNAL, details: 'internal error in the control plane; see its log' };
+}

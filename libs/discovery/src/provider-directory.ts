@@ -1,0 +1,116 @@
+import type { ChangeFeed, ControlEvent } from '@st/events';
+import type { Logger } from '@st/logging';
+import { type Provider, ProviderChange } from '@st/proto';
+import type { Session, Store } from '@st/store';
+import { type TunnelRuntime, describeProvider, describeTunnel } from './tunnel-view';
+
+export interface ProviderDirectoryOptions {
+  store: Store;
+  runtime: TunnelRuntime;
+  feed: ChangeFeed;
+  publicUrl: string;
+  logger: Logger;
+}
+
+/** One event of a watch. */
+export interface ProviderEvent {
+  change: ProviderChange;
+  provider: Provider | undefined;
+}
+
+/** An open watch; close it when the caller goes away. */
+export interface ProviderWatch {
+  close(): void;
+}
+
+/**
+ * A user's AI Chat providers: their tunnels with the OpenAI toggle, with live status. The same
+ * logic serves gRPC and Connect. Watches are fed by the change feed and recompute the affected
+ * providers from the store and the broker, one event at a time, so changes arrive in order.
+ */
+export class ProviderDirectory {
+  constructor(private readonly options: ProviderDirectoryOptions) {}
+
+  async list(userId: string): Promise<Provider[]> {
+    const { store } = this.options;
+    const tunnels = (await store.listTunnels(userId)).filter((t) => t.openai);
+    const sessions = new Map<string, Session | null>();
+    for (const t of tunnels) {
+      if (t.sessionId && !sessions.has(t.sessionId)) sessions.set(t.sessionId, await store.getSession(t.sessionId));
+    }
+    return tunnels
+      .map((t) => describeProvider(describeTunnel(t, t.sessionId ? (sessions.get(t.sessionId) ?? null) : null, this.options.runtime, this.options.publicUrl)))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** The provider with that id if it is the user's, else undefined. */
+  async get(userId: string, tunnelId: string): Promise<Provider | undefined> {
+    const tunnel = await this.options.store.getTunnelForUser(userId, tunnelId);
+    if (!tunnel || !tunnel.openai) return undefined;
+    const session = tunnel.sessionId ? await this.options.store.getSession(tunnel.sessionId) : null;
+    return describeProvider(describeTunnel(tunnel, session, this.options.runtime, this.options.publicUrl));
+  }
+
+  /**
+   * Sends ADDED for each current provider, then SYNCED, then every change. Events for the user
+   * that arrive while the snapshot is read are queued behind it, so none is lost or reordered.
+   */
+  watch(userId: string, emit: (event: ProviderEvent) => void): ProviderWatch {
+    const known = new Map<string, Provider>();
+    let closed = false;
+    let chain: Promise<void> = Promise.resolve();
+    const enqueue = (work: () => Promise<void>) => {
+      chain = chain.then(work).catch((err: unknown) => this.options.logger.error({ err, userId }, 'provider watch update failed'));
+    };
+    const unsubscribe = this.options.feed.subscribe((event) => {
+      if (event.userId !== userId || closed) return;
+      enqueue(() => this.apply(userId, event, known, (e) => !closed && emit(e)));
+    });
+    enqueue(async () => {
+      for (const p of await this.list(userId)) {
+        known.set(p.id, p);
+        if (!closed) emit({ change: ProviderChange.PROVIDER_CHANGE_ADDED, provider: p });
+      }
+      if (!closed) emit({ change: ProviderChange.PROVIDER_CHANGE_SYNCED, provider: undefined });
+    });
+    return {
+      close: () => {
+        closed = true;
+        unsubscribe();
+      },
+    };
+  }
+
+  private async apply(userId: string, event: ControlEvent, known: Map<string, Provider>, emit: (e: ProviderEvent) => void): Promise<void> {
+    const ids =
+      event.kind === 'tunnel'
+        ? [event.tunnelId]
+        : (await this.options.store.listTunnelsOfSession(userId, event.sessionId)).map((t) => t.id);
+    for (const id of ids) {
+      const now = await this.get(userId, id);
+      const before = known.get(id);
+      if (!now) {
+        if (before) {
+          known.delete(id);
+          emit({ change: ProviderChange.PROVIDER_CHANGE_REMOVED, provider: before });
+        }
+        continue;
+      }
+      known.set(id, now);
+      if (!before) emit({ change: ProviderChange.PROVIDER_CHANGE_ADDED, provider: now });
+      else if (!sameProvider(before, now)) emit({ change: ProviderChange.PROVIDER_CHANGE_UPDATED, provider: now });
+    }
+  }
+}
+
+/** Equal for a watcher: the health check time alone changing is not news. */
+function sameProvider(a: Provider, b: Provider): boolean {
+  return (
+    a.status === b.status &&
+    a.healthy === b.healthy &&
+    a.name === b.name &&
+    a.baseUrl === b.baseUrl &&
+    a.sessionName === b.sessionName &&
+    a.models.join('\n') === b.models.join('\n')
+  );
+}

@@ -1,0 +1,2 @@
+export { ChangeFeed } from './change-feed';
+export type { ControlEvent, ControlEventListener } from './change-feed';

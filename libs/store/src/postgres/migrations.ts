@@ -1,0 +1,73 @@
+import type { Migration } from '../migration';
+
+/**
+ * PostgreSQL schema changes: the same versions with the same meaning as `sqlite/migrations.ts`,
+ * kept as a list of its own so either backend can later take a change the other does not need.
+ * Append only, like the SQLite list.
+ *
+ * The SQL is the SQLite SQL verbatim. Timestamps stay ISO 8601 TEXT written by the application
+ * (not timestamptz) so both backends return exactly the string that was stored, and ordering by
+ * them is plain string order; booleans stay INTEGER 0/1 so rows map the same way.
+ */
+export const PG_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'users, api_keys, tunnels',
+    sql: `
+      CREATE TABLE users (
+        id         TEXT PRIMARY KEY,
+        name       TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL
+      );
+
+      CREATE TABLE api_keys (
+        id         TEXT PRIMARY KEY,
+        user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        digest     TEXT NOT NULL UNIQUE,
+        hint       TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+      );
+      -- listApiKeys and revokeAllApiKeys look keys up by owner.
+      CREATE INDEX api_keys_user_id ON api_keys (user_id);
+
+      CREATE TABLE tunnels (
+        id           TEXT PRIMARY KEY,
+        user_id      TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        name         TEXT NOT NULL,
+        remote_host  TEXT NOT NULL,
+        remote_port  INTEGER NOT NULL CHECK (remote_port BETWEEN 1 AND 65535),
+        openai       INTEGER NOT NULL CHECK (openai IN (0, 1)),
+        state        TEXT NOT NULL CHECK (state IN ('started', 'stopped')),
+        token_digest TEXT NOT NULL UNIQUE,
+        created_at   TEXT NOT NULL,
+        -- Also serves listTunnels and getTunnelByName (user_id is its leading column).
+        CONSTRAINT tunnels_user_id_name UNIQUE (user_id, name)
+      );
+    `,
+  },
+  {
+    version: 2,
+    description: 'sessions; tunnels belong to a session and may hold an encrypted upstream key',
+    sql: `
+      CREATE TABLE sessions (
+        id         TEXT PRIMARY KEY,
+        user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        name       TEXT NOT NULL,
+        state      TEXT NOT NULL CHECK (state IN ('running', 'stopped')),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        -- Also serves listSessions (user_id is its leading column).
+        CONSTRAINT sessions_user_id_name UNIQUE (user_id, name)
+      );
+
+      -- Nullable: tunnels created before sessions existed belong to none. That the session is
+      -- the tunnel owner's own is checked by the insert, which a plain foreign key cannot express.
+      ALTER TABLE tunnels ADD COLUMN session_id TEXT REFERENCES sessions (id) ON DELETE CASCADE;
+      -- Encrypted by the application; the store never sees the key itself.
+      ALTER TABLE tunnels ADD COLUMN upstream_key_ciphertext TEXT;
+      -- listTunnelsOfSession, and deleting a session (PostgreSQL does not index foreign keys).
+      CREATE INDEX tunnels_session_id ON tunnels (session_id);
+    `,
+  },
+];
