@@ -5,7 +5,11 @@ import { defineConfig } from 'vitest/config';
 // The same path aliases as tsconfig.base.json, so tests import libraries by their public name.
 const paths: Record<string, string[]> = JSON.parse(readFileSync(resolve(import.meta.dirname, 'tsconfig.base.json'), 'utf8'))
   .compilerOptions.paths;
-const alias = Object.fromEntries(Object.entries(paths).map(([name, [target]]) => [name, resolve(import.meta.dirname, target)]));
+// Exact matches: a plain key would also catch '@st/proto/es' as '@st/proto' + '/es'.
+const alias = Object.entries(paths).map(([name, [target]]) => ({
+  find: new RegExp(`^${name.replace(/[/.]/g, '\\$&')}$`),
+  replacement: resolve(import.meta.dirname, target),
+}));
 
 export default defineConfig({
   resolve: { alias },

@@ -50,7 +50,8 @@ describe('openStore', () => {
   });
 
   it('refuses any other URL instead of falling back to SQLite, without echoing it', async () => {
-    const err = await openStore({ dataDir, databaseUrl: 'mysql://root:hunter2@db/app' }).catch((e: unknown) => e as Error);
+    const databaseUrl = 'mysql://root:hunter2@db/app';
+    const err = (await openStore({ dataDir, databaseUrl }).catch((e: unknown) => e)) as Error;
     expect(err.message).toContain('unsupported database URL scheme "mysql:"');
     expect(err.message).not.toContain('hunter2');
   });

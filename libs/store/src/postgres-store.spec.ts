@@ -232,10 +232,10 @@ describe('PostgresStore', () => {
   });
 
   it('fails clearly when the server does not answer, without revealing the password', async () => {
-    const err = await PostgresStore.open({
+    const err = (await PostgresStore.open({
       connectionString: 'postgresql://postgres:hunter2@127.0.0.1:1/test',
       schema,
-    }).catch((e: unknown) => e as Error);
+    }).catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(Error);
     expect(err.message).toContain('could not open the PostgreSQL store at postgresql://postgres:***@127.0.0.1:1/test');
     expect(err.message).not.toContain('hunter2');

@@ -113,6 +113,7 @@ export function describeSessionContract(getStore: () => Store): void {
         const a = await store.createTunnel({ userId: alice.id, name: 'a', sessionId: session.id });
         await sleep(3);
         const elsewhere = await store.createTunnel({ userId: alice.id, name: 'elsewhere', sessionId: other.id });
+        await sleep(3);
         const loose = await store.createTunnel({ userId: alice.id, name: 'loose' });
         await sleep(3);
         const b = await store.createTunnel({ userId: alice.id, name: 'b', sessionId: session.id });

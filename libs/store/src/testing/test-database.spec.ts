@@ -40,10 +40,10 @@ describe('test database selection', () => {
   });
 
   it('fails with a message saying what to do when PostgreSQL does not answer', async () => {
-    const err = await assertReachable({
+    const err = (await assertReachable({
       url: 'postgresql://postgres:hunter2@127.0.0.1:1/test',
       source: 'ST_TEST_DATABASE_URL',
-    }).catch((e: unknown) => e as Error);
+    }).catch((e: unknown) => e)) as Error;
     expect(err.message).toMatch(/^PostgreSQL is not reachable at postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/test/);
     expect(err.message).toContain('ST_TEST_DATABASE_URL');
     expect(err.message).not.toContain('hunter2');
