@@ -1,8 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closedPort, waitUntil } from '@st/testing';
 import { runCli } from './cli-program';
 import { FakeControlPlane } from './fake-control-plane';
 import { CLI_VERSION } from './version';
@@ -25,6 +25,27 @@ const TUNNEL_KEYS = [
   'createTime',
 ];
 const PROVIDER_KEYS = ['id', 'name', 'type', 'status', 'healthy', 'lastHealthCheck', 'models', 'baseUrl', 'sessionId', 'sessionName'];
+
+/** A port nothing listens on (it was free a moment ago). */
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** Polls until `check` holds; fails naming `what` after 5 s. */
+async function waitUntil(what: string, check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 interface Run {
   code: number;
@@ -176,7 +197,7 @@ describe('stctl against an in-process control plane', () => {
     expect(oneObject(await stctl(['users', 'revoke-keys', carol.id as string, '--json'], admin))).toEqual({ revoked: 2 });
     const locked = await stctl(['sessions', 'list'], { ST_SERVER: fake.address, ST_API_KEY: carol.apiKey as string });
     expect(locked.code).toBe(3);
-    expect(locked.stderr).toContain('the API key is missing, unknown or revoked: set ST_API_KEY / ST_ADMIN_TOKEN');
+    expect(locked.stderr).toBe('error: the API key is missing, unknown or revoked (this command sends ST_API_KEY, your API key (st_key_…); set ST_API_KEY / ST_ADMIN_TOKEN)\n');
   });
 
   it('users: refusals map to exit codes with the server message', async () => {
@@ -188,7 +209,7 @@ describe('stctl against an in-process control plane', () => {
 
     const wrongToken = await stctl(['users', 'list', '--json'], { ...admin, ST_ADMIN_TOKEN: 'wrong' });
     expect(wrongToken.code).toBe(3);
-    expect(wrongToken.stderr).toMatch(/^error: the admin token is missing or wrong: set ST_API_KEY \/ ST_ADMIN_TOKEN/);
+    expect(wrongToken.stderr).toMatch(/^error: the admin token is missing or wrong \(this command sends ST_ADMIN_TOKEN, the admin token; set ST_API_KEY \/ ST_ADMIN_TOKEN\)\n$/);
     expect(fake.callsOf('ListUsers').at(-1)?.bearer).toBe('wrong');
   });
 
@@ -367,6 +388,23 @@ describe('stctl against an in-process control plane', () => {
     expect(oneObject(await stctl(['tunnels', 'delete', created.id as string, '--json'], alice))).toEqual({ deleted: created.id });
     expect(fake.callsOf('DeleteTunnel').at(-1)?.request).toEqual({ id: created.id });
     expect((await stctl(['tunnels', 'get', created.id as string, '--json'], alice)).code).toBe(4);
+  });
+
+  it('providers watch ends with exit 0 when its output is closed (stctl providers watch | head -1)', async () => {
+    const closed = new AbortController();
+    let stdout = '';
+    let stderr = '';
+    const watching = runCli(['providers', 'watch', '--json'], {
+      stdout: { write: (s: string) => (stdout += s) },
+      stderr: { write: (s: string) => (stderr += s) },
+      env: alice,
+      signal: new AbortController().signal,
+      outputClosed: closed.signal,
+    });
+    await waitUntil('the synced marker', () => stdout.includes('"synced"'));
+    closed.abort();
+    expect(await watching).toBe(0);
+    expect(stderr).toBe('');
   });
 
   it('providers watch with a refused key exits 3', async () => {

@@ -63,7 +63,16 @@ export async function runCli(argv: readonly string[], io: Partial<CliIo> = {}): 
     stderr: io.stderr ?? process.stderr,
     env: io.env ?? process.env,
     signal: io.signal,
+    outputClosed: io.outputClosed,
   };
+  // A reader that went away (`| head -1`) makes writes to process.stdout fail with EPIPE, as an
+  // 'error' event that would otherwise crash the process: stop writing and end quietly instead.
+  const closed = new AbortController();
+  const onStdoutError = () => closed.abort();
+  if (fullIo.stdout === process.stdout) {
+    process.stdout.on('error', onStdoutError);
+    fullIo.outputClosed ??= closed.signal;
+  }
   const state: RunState = { exitCode: EXIT_OK };
   const program = buildProgram(fullIo, state);
   try {
@@ -74,6 +83,9 @@ export async function runCli(argv: readonly string[], io: Partial<CliIo> = {}): 
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     fullIo.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
     return EXIT_ERROR;
+  } finally {
+    // Left attached on purpose once stdout broke: a late write must not crash the process.
+    if (!closed.signal.aborted) process.stdout.off('error', onStdoutError);
   }
   return state.exitCode;
 }

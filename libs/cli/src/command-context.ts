@@ -19,6 +19,8 @@ export interface CliIo {
    * SIGTERM of this process.
    */
   signal?: AbortSignal;
+  /** Aborted when stdout can take no more (`stctl providers watch | head -1`): long commands end with exit 0. */
+  outputClosed?: AbortSignal;
 }
 
 /** The options every command takes (declared once on the program). */

@@ -24,6 +24,7 @@ import {
   type StopSessionResponse,
   type StopTunnelResponse,
   type Tunnel,
+  type User,
   type WatchProvidersResponse,
 } from '@st/proto';
 import { CliError, EXIT_AUTH, EXIT_ERROR } from './exit-codes';
@@ -102,8 +103,9 @@ export class ControlPlaneClient {
 
   // --- UserService (admin token) ---
 
-  createUser(name: string): Promise<CreateUserResponse> {
-    return this.unary((md, o, cb) => this.users().createUser({ name }, md, o, cb));
+  async createUser(name: string): Promise<CreateUserResponse & { user: User }> {
+    const res = await this.unary<CreateUserResponse>((md, o, cb) => this.users().createUser({ name }, md, o, cb));
+    return { ...res, user: required(res.user, 'user') };
   }
 
   listUsers(): Promise<ListUsersResponse> {

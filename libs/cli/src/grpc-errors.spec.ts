@@ -32,8 +32,8 @@ describe('gRPC errors', () => {
   it('says which variable to set when credentials are refused', () => {
     const refused = cliErrorFromGrpc(serviceError(status.UNAUTHENTICATED, 'invalid API key'), user);
     expect(refused.exitCode).toBe(3);
-    expect(refused.message).toMatch(/^invalid API key: set ST_API_KEY \/ ST_ADMIN_TOKEN \(this command uses ST_API_KEY/);
-    expect(cliErrorFromGrpc(serviceError(status.PERMISSION_DENIED, 'admin only'), admin).message).toContain('this command uses ST_ADMIN_TOKEN');
+    expect(refused.message).toBe('invalid API key (this command sends ST_API_KEY, your API key (st_key_…); set ST_API_KEY / ST_ADMIN_TOKEN)');
+    expect(cliErrorFromGrpc(serviceError(status.PERMISSION_DENIED, 'admin only'), admin).message).toContain('this command sends ST_ADMIN_TOKEN');
   });
 
   it('names the address and ST_SERVER when the control plane cannot be reached', () => {

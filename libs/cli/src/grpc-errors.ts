@@ -52,7 +52,7 @@ export function cliErrorFromGrpc(err: ServiceError, context: CallContext): CliEr
     case status.PERMISSION_DENIED:
       return new CliError(
         exitCode,
-        `${detailsOf(err, 'not authenticated')}: set ST_API_KEY / ST_ADMIN_TOKEN (this command uses ${context.credentialEnv}, ${CREDENTIAL_WHAT[context.credentialEnv]})`,
+        `${detailsOf(err, 'not authenticated')} (this command sends ${context.credentialEnv}, ${CREDENTIAL_WHAT[context.credentialEnv]}; set ST_API_KEY / ST_ADMIN_TOKEN)`,
       );
     case status.UNAVAILABLE:
       return new CliError(exitCode, `cannot reach the control plane at ${context.address}: is st-server running? (ST_SERVER)`);

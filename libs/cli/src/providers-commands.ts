@@ -30,23 +30,27 @@ export function addProviderCommands(program: Command, act: Act): void {
     .action(act('user', watchProviders));
 }
 
-/** Ends the watch on io.signal, or else on SIGINT/SIGTERM of this process; returns the unsubscribe. */
+/**
+ * Ends the watch on io.signal (or else on SIGINT/SIGTERM of this process) and when stdout is
+ * closed; returns the unsubscribe.
+ */
 function onStop(ctx: CommandContext, stop: () => void): () => void {
-  const signal = ctx.io.signal;
-  if (signal) {
-    if (signal.aborted) {
-      queueMicrotask(stop);
-      return () => undefined;
-    }
+  const undo: (() => void)[] = [];
+  const signals = [ctx.io.signal, ctx.io.outputClosed].filter((s): s is AbortSignal => s !== undefined);
+  for (const signal of signals) {
+    if (signal.aborted) queueMicrotask(stop);
     signal.addEventListener('abort', stop, { once: true });
-    return () => signal.removeEventListener('abort', stop);
+    undo.push(() => signal.removeEventListener('abort', stop));
   }
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  return () => {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-  };
+  if (!ctx.io.signal) {
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    undo.push(() => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    });
+  }
+  return () => undo.forEach((u) => u());
 }
 
 /**

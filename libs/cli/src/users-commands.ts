@@ -16,9 +16,8 @@ export function addUserCommands(program: Command, act: Act): void {
     .argument('<name>', 'unique user name (letters, digits, ".", "_", "-")')
     .action(
       act('admin', async (ctx: CommandContext, name: string) => {
-        const res = await ctx.client.createUser(name);
-        const user = res.user ?? { id: '', name, createTime: undefined };
-        ctx.print({ ...userJson(user), apiKey: res.apiKey }, () => `${userFields(user)}${renderFields([['API key', res.apiKey]])}${SHOWN_ONCE}`);
+        const { user, apiKey } = await ctx.client.createUser(name);
+        ctx.print({ ...userJson(user), apiKey }, () => `${userFields(user)}${renderFields([['API key', apiKey]])}${SHOWN_ONCE}`);
       }),
     );
 
