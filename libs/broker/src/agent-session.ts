@@ -208,8 +208,9 @@ export class AgentSession implements ExchangeStream {
       }
       this.onRegister(f.value);
       // Agents that probe their model server become routable with their first report, so that
-      // a running tunnel's models are known; older agents at once.
-      if (!f.value.capabilities.includes(CAPABILITY_HEALTH_REPORT)) this.markReady();
+      // a running tunnel's models are known; older agents at once, and so do the agents of plain
+      // HTTP tunnels, which Welcome tells not to probe (no report will come).
+      if (!f.value.capabilities.includes(CAPABILITY_HEALTH_REPORT) || this.tunnel.plainHttp) this.markReady();
       else this.readyTimer = setTimeout(() => this.markReady(), FIRST_REPORT_WAIT_MS).unref();
       return;
     }

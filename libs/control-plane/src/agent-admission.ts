@@ -15,11 +15,13 @@ export class AgentAdmission implements AgentAuthenticator {
   async admitAgent(token: string): Promise<{ tunnel: AdmittedTunnel } | AgentRefusal> {
     const tunnel = await this.store.authenticateAgentToken(token);
     if (!tunnel) return { refused: 'unknown_token' };
-    if (tunnel.state === 'stopped') return { refused: 'tunnel_stopped', tunnelId: tunnel.id };
+    // The session first: when both are stopped (a stopped session stops its tunnels), starting
+    // the tunnel alone cannot help, and the agent's log must say to restart the session.
     if (tunnel.sessionId) {
       const session = await this.store.getSession(tunnel.sessionId);
       if (session?.state === 'stopped') return { refused: 'session_stopped', tunnelId: tunnel.id, sessionId: session.id };
     }
+    if (tunnel.state === 'stopped') return { refused: 'tunnel_stopped', tunnelId: tunnel.id };
     const sealed = tunnel.hasUpstreamKey ? await this.store.getUpstreamKeyCiphertext(tunnel.id) : null;
     return {
       tunnel: {

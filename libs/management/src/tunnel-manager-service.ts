@@ -11,14 +11,15 @@ import { checkHost, checkName, checkPort } from './validation';
  * change feed (WatchProviders, caches) and stopping or deleting drops the tunnel's agents at once.
  */
 export function createTunnelManagerService(deps: ManagementDeps): TunnelManagerServiceServer {
-  const { store, auth, logger, feed, runtime, publicUrl } = deps;
+  // deps.publicUrl is read per call: with ST_HTTP_PORT=0 it is only known once the gateway listens.
+  const { store, auth, logger, feed, runtime } = deps;
   const mine = async (userId: string, id: string): Promise<Tunnel> => {
     const tunnel = await store.getTunnelForUser(userId, id);
     if (!tunnel) throw notFound('tunnel', id);
     return tunnel;
   };
   const view = async (tunnel: Tunnel): Promise<TunnelMessage> =>
-    describeTunnel(tunnel, tunnel.sessionId ? await store.getSession(tunnel.sessionId) : null, runtime, publicUrl);
+    describeTunnel(tunnel, tunnel.sessionId ? await store.getSession(tunnel.sessionId) : null, runtime, deps.publicUrl);
 
   return {
     createTunnel: unary(logger, async (call) => {

@@ -16,3 +16,9 @@ export {
 } from './stack';
 export type { DemoCredentials, MockModel, Server, Stack, StackOptions } from './stack';
 export { closedPort, portIsFree, rssBytes, waitUntil } from './system-probes';
+export { ControlPlaneApi, grpcError, sessionStatusName, statusName, tunnelStatusName, unaryCall } from './control-plane-api';
+export type { CallerApi, CreateTunnelInput, TunnelStatusName } from './control-plane-api';
+export { ProviderWatch, connectDiscoveryClient, providerView, watchProvidersConnect, watchProvidersGrpc } from './provider-watch';
+export type { ProviderChangeName, ProviderEventRecord, ProviderView } from './provider-watch';
+export { closeAllRecorders, startHttpRecorder } from './http-recorder';
+export type { HttpRecorder, RecordedRequest, RecorderHandler } from './http-recorder';

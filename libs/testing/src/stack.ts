@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MockStats } from '@st/mock-model';
 import { builtApp } from './built-apps';
+import { closeAllRecorders } from './http-recorder';
 import { type ManagedProcess, type ProcessEnv, killAllProcesses, spawnProcess } from './managed-process';
 
 /** Matches `"msg":"connected to broker"` in st-agent's JSON log. */
@@ -17,9 +18,12 @@ export function makeTempDir(prefix = 'st-e2e-'): string {
   return dir;
 }
 
-/** For afterAll: kills every process the harness started and removes its temporary directories. */
+/**
+ * For afterAll: kills every process the harness started, closes its in-process HTTP recorders and
+ * removes its temporary directories.
+ */
 export async function cleanupAll(): Promise<void> {
-  await killAllProcesses();
+  await Promise.all([killAllProcesses(), closeAllRecorders()]);
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
   tempDirs.clear();
 }
