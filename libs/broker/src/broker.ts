@@ -76,6 +76,11 @@ export class Broker implements ExchangeOpener {
     return this.registry.isConnected(tunnelId);
   }
 
+  /** Forgets a deleted tunnel's last health report. */
+  forgetTunnel(tunnelId: string): void {
+    this.registry.forgetHealth(tunnelId);
+  }
+
   /** The model server's health as last reported by the tunnel's agent, if any. */
   healthOf(tunnelId: string): TunnelHealth | undefined {
     return this.registry.healthOf(tunnelId);

@@ -22,6 +22,7 @@ import {
 } from '@st/proto';
 import { type Store, openStore } from '@st/store';
 import { AgentAdmission } from './agent-admission';
+import { startRevocation } from './revocation';
 import { SecretBox } from './secret-box';
 import type { ServerConfig } from './server-config';
 import { loadOrCreateServiceToken } from './service-token';
@@ -33,7 +34,6 @@ import { loadOrCreateServiceToken } from './service-token';
 const REMOTE_RUNTIME: TunnelRuntime = {
   isConnected: () => true,
   healthOf: () => undefined,
-  disconnectTunnel: () => undefined,
 };
 
 /**
@@ -96,6 +96,7 @@ export class ControlPlane {
           logger: logger.child({ role: 'management' }),
           get publicUrl() { return urls.publicUrl; },
         };
+        startRevocation(feed, store, broker, logger.child({ role: 'revocation' }));
         grpcHost = new GrpcServerHost({ logger });
         grpcHost.addService('sessiontunnel.v1.TunnelService', TunnelServiceService, broker.tunnelService);
         grpcHost.addService('sessiontunnel.v1.RelayService', RelayServiceService, createRelayService(broker, serviceToken, logger));

@@ -6,7 +6,6 @@ import type { Session, Store, Tunnel } from '@st/store';
 export interface TunnelRuntime {
   isConnected(tunnelId: string): boolean;
   healthOf(tunnelId: string): TunnelHealth | undefined;
-  disconnectTunnel(tunnelId: string, reason: string): void;
 }
 
 /**

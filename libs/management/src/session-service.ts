@@ -11,7 +11,7 @@ import { checkName } from './validation';
  * user (or the scheduler) starts them, as the product's documentation says.
  */
 export function createSessionService(deps: ManagementDeps): SessionServiceServer {
-  const { store, auth, logger, feed, runtime } = deps;
+  const { store, auth, logger, feed } = deps;
   const mine = async (userId: string, id: string): Promise<Session> => {
     const session = await store.getSessionForUser(userId, id);
     if (!session) throw notFound('session', id);
@@ -36,9 +36,9 @@ export function createSessionService(deps: ManagementDeps): SessionServiceServer
       const user = await requireUser(call.metadata, auth);
       await mine(user.id, call.request.id);
       const session = (await store.setSessionState(user.id, call.request.id, 'stopped'))!;
+      // The tunnels stop with their session; revocation (a change-feed subscriber) drops the agents.
       for (const tunnel of await store.listTunnelsOfSession(user.id, session.id)) {
         await store.setTunnelState(user.id, tunnel.id, 'stopped');
-        runtime.disconnectTunnel(tunnel.id, `session ${session.id} was stopped: restart the session and its tunnel`);
       }
       feed.publish({ kind: 'session', userId: user.id, sessionId: session.id, reason: 'stopped' });
       logger.info({ userId: user.id, sessionId: session.id }, 'session stopped');

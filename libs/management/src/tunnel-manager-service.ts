@@ -68,7 +68,6 @@ export function createTunnelManagerService(deps: ManagementDeps): TunnelManagerS
       const user = await requireUser(call.metadata, auth);
       const tunnel = await mine(user.id, call.request.id);
       const stopped = (await store.setTunnelState(user.id, tunnel.id, 'stopped'))!;
-      runtime.disconnectTunnel(tunnel.id, `tunnel ${tunnel.id} was stopped: start the tunnel again`);
       feed.publish({ kind: 'tunnel', userId: user.id, tunnelId: tunnel.id, reason: 'updated' });
       return { tunnel: await view(stopped) };
     }),
@@ -76,7 +75,6 @@ export function createTunnelManagerService(deps: ManagementDeps): TunnelManagerS
       const user = await requireUser(call.metadata, auth);
       const tunnel = await mine(user.id, call.request.id);
       await store.deleteTunnel(user.id, tunnel.id);
-      runtime.disconnectTunnel(tunnel.id, `tunnel ${tunnel.id} was deleted`);
       feed.publish({ kind: 'tunnel', userId: user.id, tunnelId: tunnel.id, reason: 'deleted' });
       logger.info({ userId: user.id, tunnelId: tunnel.id }, 'tunnel deleted');
       return {};
