@@ -9,6 +9,7 @@ const schema = z.object({
   upstreamUrl: httpUrl().optional(),
   drainGraceMs: millis(30_000),
   reconnectMaxMs: millis(30_000),
+  caFile: z.string().optional(),
 });
 
 export type AgentConfig = Omit<z.infer<typeof schema>, 'token' | 'tokenFile'> & { token: string };
@@ -20,6 +21,7 @@ export const AGENT_SETTINGS: { [K in keyof z.infer<typeof schema>]: SettingSourc
   upstreamUrl: { env: 'ST_UPSTREAM_URL', flag: 'upstream-url', help: "model server URL; overrides the tunnel's host and port" },
   drainGraceMs: { env: 'ST_DRAIN_GRACE_MS', flag: 'drain-grace-ms', help: 'how long open answers may finish on SIGTERM (default 30000)' },
   reconnectMaxMs: { env: 'ST_RECONNECT_MAX_MS', flag: 'reconnect-max-ms', help: 'longest wait between reconnect attempts (default 30000)' },
+  caFile: { env: 'ST_BROKER_CA_FILE', flag: 'ca-file', help: "PEM file of the CA that signed the broker's certificate (https:// broker URLs)" },
 };
 
 /** Reads and validates st-agent's configuration; the token may come from a file. */
