@@ -223,13 +223,14 @@ export class Gateway {
   private async forward(req: IncomingMessage, res: ServerResponse, f: ForwardRequest): Promise<void> {
     const method = req.method ?? 'GET';
     const streamed = f.body === undefined && hasBody(req);
-    const log = this.logger.child({ requestId: f.requestId, tunnelId: f.tunnel.id, userId: f.user.id });
+    // The responder's log lines carry requestId and tunnelId themselves: no child logger per
+    // request (pino serialises a child's bindings when it is made, on the hot path).
     const responder = new ExchangeResponder(res, {
       requestId: f.requestId,
       tunnelId: f.tunnel.id,
       firstByteTimeoutMs: this.options.firstByteTimeoutMs,
       idleTimeoutMs: this.options.idleTimeoutMs,
-      logger: log,
+      logger: this.logger,
     });
     const headers = toWireHeaders(req.headers, DROP_REQUEST_HEADERS);
     const exchange = this.options.opener.open(
