@@ -18,7 +18,11 @@ export class AdminToken {
     if (configured) return { admin: new AdminToken(sha256(configured)) };
     const file = join(dataDir, 'admin-token.sha256');
     try {
-      return { admin: new AdminToken(Buffer.from(readFileSync(file, 'utf8').trim(), 'hex')) };
+      const digest = Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
+      if (digest.length !== 32) {
+        throw new Error(`${file} is damaged (not a SHA-256 digest): delete it to have a new admin token made, or set ST_ADMIN_TOKEN`);
+      }
+      return { admin: new AdminToken(digest) };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }

@@ -16,6 +16,9 @@ export interface DiscoveryConnectOptions {
   corsOrigins: string[];
 }
 
+/** Events a watcher may leave unread before its watch is ended (it re-syncs by watching again). */
+const MAX_QUEUED_EVENTS = 1_000;
+
 /** URL prefix of the Connect routes on the gateway's HTTP port. */
 export const DISCOVERY_CONNECT_PREFIX = `/${ProviderDiscoveryService.typeName}/`;
 
@@ -35,14 +38,18 @@ export function createDiscoveryConnectHandler(options: DiscoveryConnectOptions):
         const userId = await userOf(context.requestHeader.get('authorization'), auth);
         const queue: ProviderEvent[] = [];
         let wake: (() => void) | undefined;
+        let overflow = false;
         const watch = directory.watch(userId, (event) => {
-          queue.push(event);
+          // A watcher that stops reading must not make the server hold events without bound.
+          if (queue.length >= MAX_QUEUED_EVENTS) overflow = true;
+          else queue.push(event);
           wake?.();
         });
         const stop = () => wake?.();
         context.signal.addEventListener('abort', stop);
         try {
           while (!context.signal.aborted) {
+            if (overflow) throw new ConnectError('the watch fell too far behind: watch again to re-sync', Code.ResourceExhausted);
             const event = queue.shift();
             if (event) {
               // Both generators number enums from the same .proto; only their TS types differ.
@@ -58,7 +65,9 @@ export function createDiscoveryConnectHandler(options: DiscoveryConnectOptions):
         }
       },
     });
-  const handler = connectNodeAdapter({ routes });
+  // The route is public (authentication happens inside the methods, after decoding): requests here
+  // are empty messages, so refuse big or compressed bodies before anyone can make us inflate them.
+  const handler = connectNodeAdapter({ routes, readMaxBytes: 64 * 1024, acceptCompression: [] });
   const allowed = new Set(options.corsOrigins);
   return (req, res) => {
     const origin = req.headers.origin;

@@ -10,6 +10,9 @@ import type {
 } from '@st/proto';
 import type { ProviderDirectory } from './provider-directory';
 
+/** Events written while the client is not reading before the watch is ended. */
+const MAX_UNWRITTEN_EVENTS = 1_000;
+
 /** sessiontunnel.v1.ProviderDiscoveryService over grpc-js. */
 export function createDiscoveryGrpcService(directory: ProviderDirectory, auth: AuthDeps, logger: Logger): ProviderDiscoveryServiceServer {
   return {
@@ -25,7 +28,19 @@ export function createDiscoveryGrpcService(directory: ProviderDirectory, auth: A
       requireUser(call.metadata, auth).then(
         (user) => {
           if (call.cancelled) return;
-          const watch = directory.watch(user.id, (event) => call.write({ change: event.change, provider: event.provider }));
+          let behind = 0;
+          const watch = directory.watch(user.id, (event) => {
+            // grpc-js buffers what the client does not read; bound it and let the client re-sync.
+            if (behind > MAX_UNWRITTEN_EVENTS) {
+              watch.close();
+              call.emit('error', { code: status.RESOURCE_EXHAUSTED, details: 'the watch fell too far behind: watch again to re-sync' });
+              return;
+            }
+            if (!call.write({ change: event.change, provider: event.provider })) {
+              behind++;
+              call.once('drain', () => (behind = 0));
+            }
+          });
           call.on('cancelled', () => watch.close());
           call.on('close', () => watch.close());
           call.on('error', () => watch.close());

@@ -29,6 +29,10 @@ export class ExchangeResponder implements ExchangeSink {
   private timer: NodeJS.Timeout | undefined;
   private timerKind: 'first-byte' | 'idle' | undefined;
   private sse = false;
+  /** text/event-stream: a break-off can be reported in-band as an error event. */
+  private eventStream = false;
+  /** Whether the bytes written so far end with a blank line (a complete SSE event). */
+  private endsWithBlankLine = true;
   private finished = false;
   private unreleased = 0;
   private waitingDrain = false;
@@ -46,6 +50,9 @@ export class ExchangeResponder implements ExchangeSink {
 
   attach(exchange: Exchange): void {
     this.exchange = exchange;
+    // The client may have left during the lookups before the exchange was opened; its 'close'
+    // has fired already, so cancel now or the model would generate for nobody.
+    if (this.res.destroyed && !this.finished) this.abandon();
   }
 
   head(status: number, headers: Header[], body: Uint8Array, end: boolean): void {
@@ -54,6 +61,7 @@ export class ExchangeResponder implements ExchangeSink {
     out['x-request-id'] = this.options.requestId;
     const contentType = headerValue(headers, 'content-type') ?? '';
     this.sse = STREAMING_TYPES.test(contentType);
+    this.eventStream = /^text\/event-stream/i.test(contentType);
     if (this.sse) {
       // Proxies in front of us buffer event streams unless told not to.
       out['cache-control'] = 'no-cache';
@@ -97,12 +105,13 @@ export class ExchangeResponder implements ExchangeSink {
       sendTunnelError(this.res, error, this.options.requestId);
       return;
     }
-    if (this.sse) {
+    if (this.eventStream) {
       // The OpenAI clients raise an error for a `data: {"error":…}` event; ending without
-      // [DONE] alone would look like a short but complete answer to some of them.
+      // [DONE] alone would look like a short but complete answer to some of them. The event
+      // starts on a fresh line even if the upstream broke off in the middle of one.
       const mapped = httpErrorFor(error.kind);
       const event = { error: { message: error.message, type: mapped.type, param: null, code: mapped.code } };
-      this.res.end(`data: ${JSON.stringify(event)}\n\n`);
+      this.res.end(`${this.endsWithBlankLine ? '' : '\n\n'}data: ${JSON.stringify(event)}\n\n`);
     } else {
       // A body of known length or plain chunks: cutting the connection is the only signal left.
       this.res.destroy(error);
@@ -110,6 +119,9 @@ export class ExchangeResponder implements ExchangeSink {
   }
 
   private write(chunk: Uint8Array): void {
+    if (this.eventStream && chunk.length > 0) {
+      this.endsWithBlankLine = chunk.length >= 2 && chunk[chunk.length - 1] === 10 && chunk[chunk.length - 2] === 10;
+    }
     const ok = this.res.write(chunk);
     if (ok && !this.waitingDrain) {
       this.exchange?.release(chunk.length);
@@ -119,8 +131,12 @@ export class ExchangeResponder implements ExchangeSink {
     this.unreleased += chunk.length;
     if (!this.waitingDrain) {
       this.waitingDrain = true;
+      // Silence while the client is the slow party is not the model's silence: no idle deadline.
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
       this.res.once('drain', () => {
         this.waitingDrain = false;
+        if (!this.finished) this.arm(this.options.idleTimeoutMs, 'idle');
         const n = this.unreleased;
         this.unreleased = 0;
         this.exchange?.release(n);

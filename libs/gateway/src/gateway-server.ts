@@ -82,9 +82,16 @@ export class Gateway {
     });
     // A malformed request line or header gets an answer in HTTP, not a silent reset.
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      if (!socket.writable) return socket.destroy();
+      // As Node's own handler: nothing to say to a reset peer, 431 and 408 where they apply.
+      if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
+      const [status, text] =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'Request Header Fields Too Large']
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? [408, 'Request Timeout']
+            : [400, 'Bad Request'];
       const body = JSON.stringify(openAIErrorBody(`malformed HTTP request: ${err.code ?? err.message}`, 'invalid_request_error', 'bad_http'));
-      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     });
   }
 
@@ -147,7 +154,8 @@ export class Gateway {
     if (!user) return;
     if (!route) return this.unified.handle(req, res, user, requestId);
 
-    const tunnel = await this.options.store.getTunnelForUser(user.id, route.tunnelId);
+    // An id with control characters can exist nowhere (and PostgreSQL rejects NUL): answer as for any unknown id.
+    const tunnel = hasControlChars(route.tunnelId) ? null : await this.options.store.getTunnelForUser(user.id, route.tunnelId);
     if (!tunnel) {
       return this.reject(res, requestId, new TunnelError('not_found', `tunnel ${JSON.stringify(route.tunnelId.slice(0, 80))} not found`));
     }
@@ -259,6 +267,11 @@ export class Gateway {
     this.logger.info({ requestId, kind: error.kind }, error.message);
     sendTunnelError(res, error, requestId);
   }
+}
+
+export function hasControlChars(s: string): boolean {
+   
+  return /[\u0000-\u001f\u007f]/.test(s);
 }
 
 function hasBody(req: IncomingMessage): boolean {

@@ -17,3 +17,13 @@ describe('request body checks', () => {
     expect(isJsonRequest('multipart/form-data; boundary=x')).toBe(false);
   });
 });
+
+describe('ids that can name nothing', () => {
+  it('flags control characters (PostgreSQL refuses NUL) but not ordinary ids', async () => {
+    const { hasControlChars } = await import('./gateway-server');
+    expect(hasControlChars('t-abc123')).toBe(false);
+    expect(hasControlChars('..')).toBe(false);
+    expect(hasControlChars('\u0000')).toBe(true);
+    expect(hasControlChars('t-\u007f')).toBe(true);
+  });
+});

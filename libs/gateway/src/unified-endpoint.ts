@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Tunnel, User } from '@st/store';
 import { TunnelError } from '@st/tunnel-protocol';
 import type { GatewayRuntime, GatewayStore } from './caller-auth';
-import type { ForwardRequest } from './gateway-server';
+import { type ForwardRequest, hasControlChars } from './gateway-server';
 import { readBody, tooLarge, validateJson } from './request-body';
 
 export interface UnifiedEndpointOptions {
@@ -59,7 +59,7 @@ export class UnifiedEndpoint {
       );
     }
     const providerName = model.slice(0, slash);
-    const tunnel = await this.options.store.getTunnelByName(user.id, providerName);
+    const tunnel = hasControlChars(providerName) ? null : await this.options.store.getTunnelByName(user.id, providerName);
     if (!tunnel || !tunnel.openai) {
       return this.options.reject(res, requestId, new TunnelError('not_found', `no provider named ${JSON.stringify(providerName)}: GET /v1/models lists yours`));
     }

@@ -13,6 +13,12 @@ export function unary<Req, Res>(
   handler: (call: ServerUnaryCall<Req, Res>) => Promise<Res>,
 ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
   return (call, callback) => {
+    // Ids and names never hold control characters (PostgreSQL refuses NUL outright): such a
+    // request names nothing that exists.
+    if (namesSomethingImpossible(call.request)) {
+      callback({ code: status.NOT_FOUND, details: 'no such resource: ids and names contain no control characters' });
+      return;
+    }
     handler(call).then(
       (response) => callback(null, response),
       (err: unknown) => callback(toStatus(err, logger)),
@@ -26,6 +32,16 @@ function toStatus(err: unknown, logger: Logger): { code: status; details: string
   if (err instanceof StoreNotFoundError) return { code: status.NOT_FOUND, details: err.message };
   logger.error({ err }, 'management call failed');
   return { code: status.INTERNAL, details: 'internal error in the control plane; see its log' };
+}
+
+/** True when an id or name field of a request holds a control character. */
+function namesSomethingImpossible(request: unknown): boolean {
+  if (!request || typeof request !== 'object') return false;
+  for (const [field, value] of Object.entries(request)) {
+     
+    if (field !== 'upstreamApiKey' && typeof value === 'string' && /[\u0000-\u001f\u007f]/.test(value)) return true;
+  }
+  return false;
 }
 
 /** NOT_FOUND worded the same for a missing id and for someone else's. */

@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net';
 import { invalid } from './grpc-unary';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -16,6 +17,8 @@ export function checkPort(port: number): number {
 }
 
 export function checkHost(host: string): string {
-  if (!/^[A-Za-z0-9.:_-]{1,253}$/.test(host)) throw invalid(`remote host ${JSON.stringify(host)} is not valid: give a host name or an IP address`);
+  // A colon is only valid in an IPv6 literal; "10.0.0.5:8000" is a port typed into the host.
+  const ok = host.includes(':') ? isIPv6(host) : /^[A-Za-z0-9._-]{1,253}$/.test(host);
+  if (!ok) throw invalid(`remote host ${JSON.stringify(host)} is not valid: give a host name or an IP address (the port goes in --port)`);
   return host;
 }
