@@ -8,6 +8,7 @@ import {
   CAPABILITY_HEALTH_REPORT,
   DEFAULT_HEALTH_INTERVAL_MS,
   DEFAULT_MAX_CHUNK_BYTES,
+  DEFAULT_PING_INTERVAL_MS,
   DEFAULT_RECEIVE_WINDOW,
   FrameSender,
   PROTOCOL_VERSION,
@@ -36,7 +37,22 @@ export interface AgentConnectionOptions {
   logger: Logger;
   /** Called once the broker has welcomed us, with the upstream actually used. */
   onWelcome?: (welcome: Welcome, upstreamUrl: string) => void;
+  /**
+   * How long dialling may take until Welcome. grpc-js has no connect timeout: a broker that
+   * accepts TCP but never answers (frozen process, dead backend behind a load balancer) would
+   * leave the agent waiting forever. Default {@link DEFAULT_WELCOME_TIMEOUT_MS}.
+   */
+  welcomeTimeoutMs?: number;
+  /** How long open answers may finish when the broker asks us to drain (default 30 s). */
+  brokerDrainGraceMs?: number;
 }
+
+/** Dial + TLS + HTTP/2 + admission take well under a second; 15 s is "the broker is not answering". */
+export const DEFAULT_WELCOME_TIMEOUT_MS = 15_000;
+/** The broker pings every Welcome.ping_interval_ms; this many intervals of silence mean it is gone. */
+export const SILENT_PING_INTERVALS = 2;
+/** After our half-close, how long the broker has to end the stream before we cancel it. */
+const CLOSE_TIMEOUT_MS = 2_000;
 
 /**
  * One agent stream, from dial to loss. It only knows how to serve; the supervisor decides about
@@ -49,7 +65,15 @@ export class AgentConnection {
   private context: ExchangeContext | undefined;
   private upstream: UpstreamClient | undefined;
   private draining = false;
+  private drainPromise: Promise<void> | undefined;
+  private drainDeadline = Infinity;
   private healthTimer: NodeJS.Timeout | undefined;
+  private welcomeTimer: NodeJS.Timeout | undefined;
+  private livenessTimer: NodeJS.Timeout | undefined;
+  private lastHeard = Date.now();
+  private welcomed = false;
+  private settled = false;
+  private settle: ((code: grpc.status, reason: string) => void) | undefined;
 
   constructor(private readonly options: AgentConnectionOptions) {}
 
@@ -60,13 +84,11 @@ export class AgentConnection {
 
   serve(): Promise<ConnectionOutcome> {
     return new Promise((resolve) => {
-      let welcomed = false;
-      let settled = false;
-      const settle = (code: grpc.status, reason: string) => {
-        if (settled) return;
-        settled = true;
+      this.settle = (code: grpc.status, reason: string) => {
+        if (this.settled) return;
+        this.settled = true;
         this.teardown();
-        resolve({ welcomed, code, reason });
+        resolve({ welcomed: this.welcomed, code, reason });
       };
       const call = this.options.client.connect(bearerMetadata(this.options.token));
       this.call = call;
@@ -74,10 +96,19 @@ export class AgentConnection {
         { writeBatch: (frames) => call.write({ frames }), onceDrain: (l) => call.once('drain', l) },
         agentFrameSize,
       );
+      const welcomeTimeoutMs = this.options.welcomeTimeoutMs ?? DEFAULT_WELCOME_TIMEOUT_MS;
+      this.welcomeTimer = setTimeout(() => {
+        this.fail(
+          grpc.status.DEADLINE_EXCEEDED,
+          `the broker did not answer within ${welcomeTimeoutMs / 1000} s (connection, TLS handshake or admission hangs: is the broker process frozen or overloaded, or a proxy holding the connection?)`,
+        );
+      }, welcomeTimeoutMs);
       call.on('data', (message: ConnectResponse) => {
+        this.lastHeard = Date.now();
         for (const frame of message.frames) {
           if (frame.frame?.$case === 'welcome') {
-            welcomed = true;
+            if (this.welcomed) continue; // A second Welcome would leak timers and an upstream pool.
+            this.welcomed = true;
             this.onWelcome(frame.frame.value);
           } else {
             try {
@@ -88,8 +119,8 @@ export class AgentConnection {
           }
         }
       });
-      call.on('error', (err: grpc.ServiceError) => settle(err.code, err.details || err.message));
-      call.on('end', () => settle(grpc.status.OK, 'the broker closed the stream'));
+      call.on('error', (err: grpc.ServiceError) => this.settle?.(err.code, err.details || err.message));
+      call.on('end', () => this.settle?.(grpc.status.OK, 'the broker closed the stream'));
       this.sender.send({
         frame: {
           $case: 'register',
@@ -107,15 +138,64 @@ export class AgentConnection {
   }
 
   /**
-   * Stops taking new exchanges and tells the broker; resolves when the open ones have finished
-   * or `graceMs` has passed, then closes the stream.
+   * Stops taking new exchanges and tells the broker (Draining: it routes nothing new here and
+   * answers new requests with 503 tunnel_draining); resolves once the open exchanges have
+   * finished, or `graceMs` has passed, and the stream is closed. Their last frames are flushed
+   * before the stream is half-closed, so an answer that finished is delivered whole.
    */
-  async drain(graceMs: number): Promise<void> {
+  drain(graceMs: number): Promise<void> {
+    // A drain already under way (the broker asked for one) keeps going, but a shorter grace
+    // period asked for later (SIGTERM with ST_DRAIN_GRACE_MS) wins.
+    this.drainDeadline = Math.min(this.drainDeadline, Date.now() + graceMs);
+    this.drainPromise ??= this.runDrain(graceMs);
+    return this.drainPromise;
+  }
+
+  private async runDrain(graceMs: number): Promise<void> {
     this.draining = true;
+    if (this.settled) return;
+    if (!this.welcomed) {
+      this.close();
+      return;
+    }
+    const started = Date.now();
+    const open = this.exchanges.size;
     this.sender?.send({ frame: { $case: 'draining', value: { graceMs } } });
-    const deadline = Date.now() + graceMs;
-    while (this.exchanges.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    this.close();
+    this.options.logger.info({ openExchanges: open, graceMs }, 'draining: the broker routes no new requests here; open answers may finish');
+    while (!this.settled && (this.exchanges.size > 0 || (this.sender?.pending ?? 0) > 0) && Date.now() < this.drainDeadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    if (this.settled) return;
+    const abandoned = this.exchanges.size;
+    this.options.logger[abandoned > 0 ? 'warn' : 'info'](
+      { tookMs: Date.now() - started, finished: open - Math.min(open, abandoned), abandoned },
+      abandoned > 0 ? 'drain grace period over: cutting the answers still open' : 'drained: every open answer finished',
+    );
+    if (abandoned > 0) {
+      this.close();
+      return;
+    }
+    await this.closeGracefully();
+  }
+
+  /** Half-closes the stream (after every queued write) and waits for the broker to end it. */
+  private async closeGracefully(): Promise<void> {
+    const call = this.call;
+    if (!call || this.settled) return;
+    const ended = new Promise<void>((resolve) => {
+      call.once('status', () => resolve());
+      call.once('error', () => resolve());
+      call.once('close', () => resolve());
+    });
+    call.end();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), CLOSE_TIMEOUT_MS);
+    });
+    const outcome = await Promise.race([ended, late]);
+    clearTimeout(timer);
+    if (outcome === 'late') this.close();
+    this.settle?.(grpc.status.OK, 'the agent closed the stream');
   }
 
   /** Closes the stream now; open exchanges are aborted. */
@@ -123,7 +203,32 @@ export class AgentConnection {
     this.call?.cancel();
   }
 
+  /** Ends the connection with an error of our own (timeouts): the stream is cancelled. */
+  private fail(code: grpc.status, reason: string): void {
+    if (this.settled) return;
+    this.settle?.(code, reason);
+    this.call?.cancel();
+  }
+
+  /**
+   * The broker pings every `intervalMs` (application-level Ping frames, independent of HTTP/2
+   * keepalive, which a proxy or load balancer may answer on the broker's behalf). Silence for
+   * SILENT_PING_INTERVALS of them means the stream is dead even if the connection looks alive.
+   */
+  private startLivenessCheck(intervalMs: number): void {
+    const limit = intervalMs * SILENT_PING_INTERVALS;
+    this.livenessTimer = setInterval(() => {
+      const silentMs = Date.now() - this.lastHeard;
+      if (silentMs > limit) {
+        this.fail(grpc.status.UNAVAILABLE, `the broker sent nothing for ${Math.round(silentMs / 1000)} s (it pings every ${intervalMs / 1000} s): the stream is presumed dead`);
+      }
+    }, Math.max(250, Math.min(intervalMs / 2, 5_000)));
+    this.livenessTimer.unref();
+  }
+
   private onWelcome(welcome: Welcome): void {
+    if (this.welcomeTimer) clearTimeout(this.welcomeTimer);
+    this.startLivenessCheck(welcome.pingIntervalMs || DEFAULT_PING_INTERVAL_MS);
     const upstreamUrl = this.options.upstreamOverride || welcome.upstreamUrl || 'http://127.0.0.1:8000';
     this.upstream = new UpstreamClient(upstreamUrl);
     const sender = this.sender!;
@@ -189,8 +294,8 @@ export class AgentConnection {
       case 'pong':
         break;
       case 'drain':
-        this.options.logger.info({ reason: f.value.reason }, 'broker asked to drain; reconnecting once open exchanges finish');
-        void this.drain(30_000);
+        this.options.logger.info({ reason: f.value.reason, openExchanges: this.exchanges.size }, 'broker asked to drain; reconnecting once open exchanges finish');
+        void this.drain(this.options.brokerDrainGraceMs ?? 30_000);
         break;
       case 'welcome':
         break;
@@ -220,6 +325,8 @@ export class AgentConnection {
   /** The stream is gone: abort every upstream request (nobody will read the answers). */
   private teardown(): void {
     if (this.healthTimer) clearInterval(this.healthTimer);
+    if (this.welcomeTimer) clearTimeout(this.welcomeTimer);
+    if (this.livenessTimer) clearInterval(this.livenessTimer);
     for (const exchange of [...this.exchanges.values()]) exchange.cancel('the tunnel stream was lost');
     this.exchanges.clear();
     this.sender?.close();

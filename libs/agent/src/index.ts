@@ -1,4 +1,8 @@
-export { AgentSupervisor, brokerTarget } from './agent-supervisor';
+export { AgentSupervisor } from './agent-supervisor';
+export { brokerTarget, loadBrokerCa, describeDialFailure, BrokerTargetError } from './broker-credentials';
+export type { BrokerTarget } from './broker-credentials';
+export { normaliseProxyEnv, resolveProxy } from './proxy-env';
+export type { ProxyDecision } from './proxy-env';
 export type { AgentSupervisorOptions, AgentExit } from './agent-supervisor';
 export { AgentConnection } from './agent-connection';
 export type { ConnectionOutcome, AgentConnectionOptions } from './agent-connection';

@@ -1,15 +1,28 @@
 import { ConfigError, describeSettings } from '@st/config';
 import { createLogger } from '@st/logging';
-import { loadAgentConfig, AGENT_SETTINGS } from './agent-config';
+import { loadAgentConfig, AGENT_SETTINGS, CONFIG_FILE_SETTING } from './agent-config';
+import { runAgentCheck } from './agent-check';
+import { AGENT_VERSION } from './agent-version';
 import { AgentSupervisor } from './agent-supervisor';
 import { EXIT_CONFIG } from './exit-codes';
+import { tidyGrpcReason } from './grpc-reason';
+import { SystemdNotifier } from './sd-notify';
 
-/** The agent's release, stamped into Register and printed by --version. */
-export const AGENT_VERSION = '0.1.0';
+export { AGENT_VERSION } from './agent-version';
+
+/** How long the last messages to systemd (STOPPING=1, a final STATUS=) may take at exit. */
+const NOTIFY_FLUSH_MS = 2_000;
+
+const USAGE = `Usage: st-agent [options]         serve the tunnel (until SIGTERM)
+       st-agent check [options]   check the configuration, the broker and the model server, then exit
+       st-agent --version | --help
+
+Settings: flags over environment variables over the config file (camelCase keys, e.g. brokerUrl).
+`;
 
 /**
- * The whole life of an st-agent process: config, logger, supervisor, signals. SIGTERM drains
- * (open answers finish within the grace period); a second signal exits at once.
+ * The whole life of an st-agent process: config, logger, supervisor, signals, systemd. SIGTERM
+ * drains (open answers finish within the grace period); a second signal exits at once.
  */
 export async function runAgent(argv: string[]): Promise<void> {
   if (argv.includes('--version')) {
@@ -17,31 +30,44 @@ export async function runAgent(argv: string[]): Promise<void> {
     return;
   }
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(`Usage: st-agent [options]\n\nSettings (flag, environment variable, meaning):\n${describeSettings(AGENT_SETTINGS)}\n`);
+    const settings = describeSettings({ config: CONFIG_FILE_SETTING, ...AGENT_SETTINGS });
+    process.stdout.write(`${USAGE}\n${settings}\n`);
     return;
   }
+  if (argv[0] === 'check') {
+    process.exit(await runAgentCheck(argv.slice(1), (line) => process.stdout.write(`${line}\n`)));
+  }
+  const logger = createLogger({ name: 'st-agent' });
+  const systemd = new SystemdNotifier({ logger });
   let config;
   try {
     config = loadAgentConfig({ argv });
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`st-agent: ${err.message}\n`);
-      process.exit(EXIT_CONFIG);
-    }
-    throw err;
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`st-agent: ${err.message}\n`);
+    systemd.status(`invalid configuration: ${err.message.replace(/^invalid configuration:\s*/, '')}`);
+    await systemd.flush(NOTIFY_FLUSH_MS);
+    process.exit(EXIT_CONFIG);
   }
-  const logger = createLogger({ name: 'st-agent' });
   logger.info(
-    { brokerUrl: config.brokerUrl, upstreamOverride: config.upstreamUrl ?? null, version: AGENT_VERSION },
+    {
+      brokerUrl: config.brokerUrl,
+      upstreamOverride: config.upstreamUrl ?? null,
+      configFile: config.configFile ?? null,
+      tokenSource: config.tokenSource,
+      version: AGENT_VERSION,
+    },
     config.upstreamUrl ? `st-agent starting; upstream fixed by ST_UPSTREAM_URL to ${config.upstreamUrl}` : "st-agent starting; upstream from the tunnel's settings",
   );
   const supervisor = new AgentSupervisor({
     brokerUrl: config.brokerUrl,
     token: config.token,
     upstreamUrl: config.upstreamUrl,
+    caFile: config.caFile,
     agentVersion: AGENT_VERSION,
     logger,
     backoff: { maxMs: config.reconnectMaxMs },
+    onStatus: (status) => systemd.status(tidyGrpcReason(status)),
   });
   let signals = 0;
   const onSignal = (signal: string) => {
@@ -52,12 +78,20 @@ export async function runAgent(argv: string[]): Promise<void> {
       process.exit(130);
     }
     logger.info({ signal, graceMs: config.drainGraceMs }, 'draining: open answers may finish, no new requests are taken');
+    systemd.stopping(`draining: open answers may finish within ${config.drainGraceMs / 1000} s`);
     void supervisor.stop(config.drainGraceMs);
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
+  // Ready once the configuration holds, not once the broker answers: a broker that is down at
+  // boot must not fail the unit; the agent keeps retrying and STATUS= says so.
+  systemd.ready();
+  const watchdogMs = systemd.startWatchdog();
+  if (systemd.enabled) logger.debug({ watchdogMs: watchdogMs ?? null }, 'telling systemd about readiness and status');
   const exit = await supervisor.run();
   logger.info({ exitCode: exit.exitCode, reason: exit.reason }, 'st-agent exiting');
+  systemd.stopWatchdog();
+  await systemd.flush(NOTIFY_FLUSH_MS);
   // Let pino flush its asynchronous destination before the process ends.
   logger.flush(() => process.exit(exit.exitCode));
 }

@@ -39,6 +39,8 @@ export interface AgentSessionEvents {
   closed(session: AgentSession): void;
   /** The agent reported its model server's health. */
   health(session: AgentSession, report: HealthReport): void;
+  /** The agent is stopping (Draining): the stream takes no new exchanges any more. */
+  draining?(session: AgentSession): void;
 }
 
 export interface AgentSessionOptions {
@@ -235,8 +237,10 @@ export class AgentSession implements ExchangeStream {
       case 'pong':
         break; // lastHeard was updated on receipt
       case 'draining':
+        if (this.draining) break;
         this.draining = true;
-        this.logger.info({ graceMs: f.value.graceMs }, 'agent is draining; no new exchanges go to it');
+        this.logger.info({ graceMs: f.value.graceMs, openExchanges: this.exchanges.size }, 'agent is draining; no new exchanges go to it');
+        if (this.ready) this.events.draining?.(this);
         break;
       case 'health':
         this.events.health(this, f.value);

@@ -174,6 +174,9 @@ export class Broker implements ExchangeOpener {
           const wasListed = this.registry.remove(s);
           if (wasListed) this.options.onTunnelChange?.(s.tunnel.id, s.tunnel.userId, 'agent');
         },
+        // A draining agent no longer makes its tunnel `running` (isConnected is false): say so now,
+        // not only once its stream closes.
+        draining: (s) => this.options.onTunnelChange?.(s.tunnel.id, s.tunnel.userId, 'agent'),
         health: (s, report) => {
           const before = this.registry.healthOf(s.tunnel.id);
           const after = healthFromReport(report);

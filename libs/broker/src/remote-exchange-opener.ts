@@ -21,6 +21,8 @@ export interface RemoteExchangeOpenerOptions {
   /** The broker's gRPC address, `host:port`. */
   address: string;
   serviceToken: string;
+  /** TLS when the broker's gRPC port has it (ST_TLS_CERT_FILE there); default plaintext. */
+  credentials?: grpc.ChannelCredentials;
 }
 
 /**
@@ -34,7 +36,7 @@ export class RemoteExchangeOpener implements ExchangeOpener {
   private readonly address: string;
 
   constructor(options: RemoteExchangeOpenerOptions) {
-    this.client = new RelayServiceClient(options.address, grpc.credentials.createInsecure(), {
+    this.client = new RelayServiceClient(options.address, options.credentials ?? grpc.credentials.createInsecure(), {
       ...CLIENT_KEEPALIVE_OPTIONS,
       ...MESSAGE_SIZE_OPTIONS,
     });

@@ -1,3 +1,5 @@
+import { X509Certificate } from 'node:crypto';
+import { ServerCredentials } from '@grpc/grpc-js';
 import { AdminToken, type AuthDeps } from '@st/auth';
 import { Broker, type ExchangeOpener, RemoteExchangeOpener, createRelayService } from '@st/broker';
 import {
@@ -24,7 +26,7 @@ import { type Store, openStore } from '@st/store';
 import { AgentAdmission } from './agent-admission';
 import { startRevocation } from './revocation';
 import { SecretBox } from './secret-box';
-import type { ServerConfig } from './server-config';
+import { type ServerConfig, brokerRelayTarget, loadGrpcTls } from './server-config';
 import { loadOrCreateServiceToken } from './service-token';
 
 /**
@@ -104,7 +106,7 @@ export class ControlPlane {
         grpcHost.addService('sessiontunnel.v1.UserService', UserServiceService, createUserService(managementDeps));
         grpcHost.addService('sessiontunnel.v1.SessionService', SessionServiceService, createSessionService(managementDeps));
         grpcHost.addService('sessiontunnel.v1.TunnelManagerService', TunnelManagerServiceService, createTunnelManagerService(managementDeps));
-        grpcPort = await grpcHost.listen(config.host, config.grpcPort);
+        grpcPort = await grpcHost.listen(config.host, config.grpcPort, grpcCredentials(config, logger));
         broker.brokerId = `st-server@${config.host}:${grpcPort}`;
         if (roles.has('gateway')) {
           gateway = ControlPlane.gateway(config, store, broker, broker, logger, [
@@ -116,7 +118,7 @@ export class ControlPlane {
         }
       } else if (roles.has('gateway')) {
         if (!config.brokerAddress) throw new Error('a gateway without the broker role needs ST_BROKER_ADDRESS (host:port of the broker)');
-        remote = new RemoteExchangeOpener({ address: config.brokerAddress, serviceToken });
+        remote = new RemoteExchangeOpener({ ...brokerRelayTarget(config.brokerAddress, config.brokerCaFile), serviceToken });
         gateway = ControlPlane.gateway(config, store, remote, REMOTE_RUNTIME, logger, []);
       }
       if (gateway) {
@@ -169,6 +171,23 @@ export class ControlPlane {
     await this.store.close();
     this.logger.info('control plane stopped');
   }
+}
+
+/**
+ * TLS on the gRPC port when ST_TLS_CERT_FILE and ST_TLS_KEY_FILE are set (agents then dial
+ * https://), else plaintext (for a TLS-terminating proxy in front, or local use). No client
+ * certificates: agents prove themselves with their tunnel token.
+ */
+function grpcCredentials(config: ServerConfig, logger: Logger): ServerCredentials {
+  const tls = loadGrpcTls(config);
+  if (!tls) return ServerCredentials.createInsecure();
+  const cert = new X509Certificate(tls.certChain);
+  const expiresInMs = Date.parse(cert.validTo) - Date.now();
+  const fields = { certFile: config.tlsCertFile, subject: cert.subject, subjectAltName: cert.subjectAltName, validTo: cert.validTo };
+  if (expiresInMs <= 0) logger.error(fields, 'the TLS certificate of the gRPC port has expired: agents will refuse it; renew it (ST_TLS_CERT_FILE)');
+  else if (expiresInMs < 14 * 24 * 3600_000) logger.warn(fields, 'the TLS certificate of the gRPC port expires within 14 days: renew it (ST_TLS_CERT_FILE)');
+  else logger.info(fields, 'TLS on the gRPC port');
+  return ServerCredentials.createSsl(null, [{ cert_chain: tls.certChain, private_key: tls.privateKey }], false);
 }
 
 function urlOf(host: string, port: number): string {

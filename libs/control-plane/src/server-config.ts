@@ -1,4 +1,7 @@
-import { byteSize, loadConfig, millis, port, type ConfigInputs, type SettingSource } from '@st/config';
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import { type ChannelCredentials, credentials } from '@grpc/grpc-js';
+import { ConfigError, byteSize, loadConfig, millis, port, type ConfigInputs, type SettingSource } from '@st/config';
 import { z } from 'zod';
 
 export const ROLES = ['broker', 'gateway'] as const;
@@ -42,6 +45,7 @@ const schema = z.object({
   healthIntervalMs: millis(10_000),
   tlsCertFile: z.string().optional(),
   tlsKeyFile: z.string().optional(),
+  brokerCaFile: z.string().optional(),
 });
 
 export type ServerConfig = z.infer<typeof schema> & { publicUrl: string };
@@ -53,7 +57,7 @@ export const SERVER_SETTINGS: { [K in keyof z.infer<typeof schema>]: SettingSour
   grpcPort: { env: 'ST_GRPC_PORT', flag: 'grpc-port', help: 'gRPC port for agents and services (default 50051)' },
   dataDir: { env: 'ST_DATA_DIR', flag: 'data-dir', help: 'where state is kept (default ./.data)' },
   publicUrl: { env: 'ST_PUBLIC_URL', flag: 'public-url', help: 'base URL callers use (default http://ST_HOST:ST_HTTP_PORT)' },
-  brokerAddress: { env: 'ST_BROKER_ADDRESS', flag: 'broker-address', help: 'host:port of the broker, for a gateway running without the broker role' },
+  brokerAddress: { env: 'ST_BROKER_ADDRESS', flag: 'broker-address', help: 'host:port of the broker (https://host:port when its gRPC port has TLS), for a gateway running without the broker role' },
   serviceToken: { env: 'ST_SERVICE_TOKEN', help: 'shared secret between gateway and broker (default: made once in the data directory)' },
   maxBodyBytes: { env: 'ST_MAX_BODY', flag: 'max-body', help: 'largest request body (default 20m)' },
   firstByteTimeoutMs: { env: 'ST_FIRST_BYTE_TIMEOUT_MS', help: "deadline for the model server's first reply (default 300000)" },
@@ -66,10 +70,89 @@ export const SERVER_SETTINGS: { [K in keyof z.infer<typeof schema>]: SettingSour
   healthIntervalMs: { env: 'ST_HEALTH_INTERVAL_MS', help: 'how often agents probe their model server (default 10000)' },
   tlsCertFile: { env: 'ST_TLS_CERT_FILE', help: 'PEM certificate chain for TLS on the gRPC port (with ST_TLS_KEY_FILE)' },
   tlsKeyFile: { env: 'ST_TLS_KEY_FILE', help: 'PEM private key for TLS on the gRPC port' },
+  brokerCaFile: { env: 'ST_BROKER_CA_FILE', flag: 'broker-ca-file', help: "PEM of the CA that signed the broker's certificate, for a gateway dialling https://host:port" },
 };
 
 /** Reads and validates st-server's configuration (flags > environment > defaults). */
 export function loadServerConfig(inputs?: ConfigInputs): ServerConfig {
   const config = loadConfig(schema, SERVER_SETTINGS, inputs);
+  // Checked here so that a bad certificate stops the server at once with exit code 2 (a
+  // configuration error), not after the store was opened; ControlPlane.start reads them again.
+  loadGrpcTls(config);
+  if (config.brokerAddress) brokerRelayTarget(config.brokerAddress, config.brokerCaFile);
   return { ...config, publicUrl: (config.publicUrl ?? '').replace(/\/+$/, '') };
+}
+
+/** The certificate chain and key for TLS on the gRPC port, as PEM. */
+export interface GrpcTlsFiles {
+  certChain: Buffer;
+  privateKey: Buffer;
+}
+
+/**
+ * Reads ST_TLS_CERT_FILE and ST_TLS_KEY_FILE: both or neither (neither = plaintext gRPC), each
+ * readable, and the key must belong to the certificate. Throws a ConfigError naming the setting.
+ */
+export function loadGrpcTls(config: Pick<ServerConfig, 'tlsCertFile' | 'tlsKeyFile'>): GrpcTlsFiles | undefined {
+  const { tlsCertFile, tlsKeyFile } = config;
+  if (!tlsCertFile && !tlsKeyFile) return undefined;
+  if (!tlsCertFile || !tlsKeyFile) {
+    const [given, missing] = tlsCertFile ? ['ST_TLS_CERT_FILE', 'ST_TLS_KEY_FILE'] : ['ST_TLS_KEY_FILE', 'ST_TLS_CERT_FILE'];
+    throw new ConfigError(
+      `invalid configuration:\n  ${missing}: required because ${given} is set: TLS on the gRPC port needs both the certificate chain and its private key (or unset both for plaintext)`,
+    );
+  }
+  const certChain = readPem('ST_TLS_CERT_FILE', tlsCertFile, 'CERTIFICATE');
+  const privateKey = readPem('ST_TLS_KEY_FILE', tlsKeyFile, 'PRIVATE KEY');
+  try {
+    createSecureContext({ cert: certChain, key: privateKey });
+  } catch (err) {
+    const mismatch = /key values mismatch/i.test((err as Error).message);
+    throw new ConfigError(
+      mismatch
+        ? `invalid configuration:\n  ST_TLS_KEY_FILE: the private key in ${tlsKeyFile} does not belong to the certificate in ${tlsCertFile} (ST_TLS_CERT_FILE)`
+        : `invalid configuration:\n  ST_TLS_CERT_FILE / ST_TLS_KEY_FILE: ${tlsCertFile} and ${tlsKeyFile} cannot be used for TLS: ${(err as Error).message}`,
+    );
+  }
+  return { certChain, privateKey };
+}
+
+function readPem(setting: string, path: string, label: string): Buffer {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(path);
+  } catch (err) {
+    throw new ConfigError(`invalid configuration:\n  ${setting}: cannot read ${path}: ${(err as Error).message}`);
+  }
+  if (!pem.toString('latin1').includes(`-----BEGIN `) || !pem.toString('latin1').includes(label)) {
+    throw new ConfigError(`invalid configuration:\n  ${setting}: ${path} holds no PEM ${label} ("-----BEGIN ... ${label}-----")`);
+  }
+  return pem;
+}
+
+/**
+ * Where a gateway without the broker role dials its broker: `host:port` or `http://host:port` in
+ * plaintext, `https://host:port` with TLS (verified against ST_BROKER_CA_FILE when set).
+ */
+export function brokerRelayTarget(brokerAddress: string, caFile: string | undefined): { address: string; credentials: ChannelCredentials } {
+  const match = /^(https?):\/\/([^/]+)\/?$/i.exec(brokerAddress.trim());
+  if (!match) {
+    if (caFile) throw new ConfigError(`invalid configuration:\n  ST_BROKER_CA_FILE: set, but ST_BROKER_ADDRESS (${brokerAddress}) is not an https:// address`);
+    return { address: brokerAddress, credentials: credentials.createInsecure() };
+  }
+  const tls = match[1].toLowerCase() === 'https';
+  const address = /:\d+$/.test(match[2]) ? match[2] : `${match[2]}:${tls ? 443 : 80}`;
+  if (!tls) return { address, credentials: credentials.createInsecure() };
+  let ca: Buffer | null = null;
+  if (caFile) {
+    try {
+      ca = readFileSync(caFile);
+    } catch (err) {
+      throw new ConfigError(`invalid configuration:\n  ST_BROKER_CA_FILE: cannot read ${caFile}: ${(err as Error).message}`);
+    }
+    if (!ca.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) {
+      throw new ConfigError(`invalid configuration:\n  ST_BROKER_CA_FILE: ${caFile} holds no PEM certificate ("-----BEGIN CERTIFICATE-----")`);
+    }
+  }
+  return { address, credentials: credentials.createSsl(ca) };
 }

@@ -1,13 +1,26 @@
 import type { ChannelOptions } from '@grpc/grpc-js';
 
 /**
- * Keepalive, set deliberately on both ends (PITFALLS: a client pinging more often than the
- * server permits gets GOAWAY too_many_pings). The agent pings every 10 s and gives up after 5 s
- * without an answer, so a dead broker or a half-open connection is noticed within ~15 s; the
- * server permits pings every 5 s, with or without calls.
+ * Keepalive, set deliberately on both ends.
+ *
+ * The agent sends an HTTP/2 PING every CLIENT_KEEPALIVE_TIME_MS (with or without calls) and drops
+ * the connection when no ACK comes within CLIENT_KEEPALIVE_TIMEOUT_MS. A broker that is gone, or
+ * a connection that is half-open (a NAT or firewall forgot it, the broker's host froze, its
+ * process was SIGSTOPped), is therefore noticed within time + timeout = 12 s at worst (5 s at
+ * best), and the agent reconnects right after. The timeout is not shorter because a PING waits
+ * behind whatever is already in the socket's send buffer: on a slow uplink that is busy with a
+ * large answer, a few seconds are normal.
+ *
+ * PITFALLS: a client that pings more often than the server permits gets GOAWAY
+ * ENHANCE_YOUR_CALM "too_many_pings" (C-core servers and proxies count "ping strikes"; grpc-js
+ * itself does not enforce it). The server therefore permits pings every SERVER_MIN_PING_INTERVAL_MS,
+ * strictly below the client's ping time with a margin for timer drift, with or without calls.
+ * channel-options.spec.ts keeps these relations true.
  */
-export const CLIENT_KEEPALIVE_TIME_MS = 10_000;
+export const CLIENT_KEEPALIVE_TIME_MS = 7_000;
 export const CLIENT_KEEPALIVE_TIMEOUT_MS = 5_000;
+/** Shortest ping interval the server accepts from a client (must stay below CLIENT_KEEPALIVE_TIME_MS). */
+export const SERVER_MIN_PING_INTERVAL_MS = 5_000;
 
 export const CLIENT_KEEPALIVE_OPTIONS: ChannelOptions = {
   'grpc.keepalive_time_ms': CLIENT_KEEPALIVE_TIME_MS,
@@ -21,7 +34,7 @@ export const SERVER_KEEPALIVE_OPTIONS: ChannelOptions = {
   'grpc.keepalive_time_ms': 20_000,
   'grpc.keepalive_timeout_ms': 10_000,
   'grpc.keepalive_permit_without_calls': 1,
-  'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+  'grpc.http2.min_ping_interval_without_data_ms': SERVER_MIN_PING_INTERVAL_MS,
   'grpc.http2.max_pings_without_data': 0,
 };
 

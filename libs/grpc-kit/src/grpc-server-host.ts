@@ -43,14 +43,14 @@ export class GrpcServerHost {
     this.health.setStatus(fullName, 'NOT_SERVING');
   }
 
-  /** Binds plaintext on host:port (0 = a free port) and marks every service SERVING. */
+  /** Binds host:port (0 = a free port; plaintext unless `credentials` say TLS) and marks every service SERVING. */
   async listen(host: string, port: number, credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
     const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
     this.boundPort = await new Promise<number>((resolve, reject) => {
       this.server.bindAsync(address, credentials, (err, bound) => (err ? reject(bindError(address, err)) : resolve(bound)));
     });
     this.setServing(true);
-    this.logger.info({ address: `${host}:${this.boundPort}`, services: this.serviceNames }, 'gRPC server listening');
+    this.logger.info({ address: `${host}:${this.boundPort}`, tls: credentials._isSecure(), services: this.serviceNames }, 'gRPC server listening');
     return this.boundPort;
   }
 

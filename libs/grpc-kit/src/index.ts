@@ -6,6 +6,7 @@ export {
   CLIENT_KEEPALIVE_TIME_MS,
   CLIENT_KEEPALIVE_TIMEOUT_MS,
   SERVER_KEEPALIVE_OPTIONS,
+  SERVER_MIN_PING_INTERVAL_MS,
   MESSAGE_SIZE_OPTIONS,
 } from './channel-options';
 export { bearerFromMetadata, bearerMetadata } from './bearer-metadata';

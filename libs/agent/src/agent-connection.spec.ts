@@ -1,0 +1,92 @@
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '@st/logging';
+import { type AgentFrame, type ConnectRequest, type ConnectResponse, TunnelServiceClient, TunnelServiceService, Welcome } from '@st/proto';
+import { AgentConnection } from './agent-connection';
+
+/** How the fake broker behaves; chosen per call by the token. */
+type Behaviour = 'mute' | 'welcome-then-silence' | 'welcome-and-ping';
+
+/** Frames each call received, by token. */
+const received = new Map<string, AgentFrame[]>();
+let server: grpc.Server;
+let port: number;
+
+beforeAll(async () => {
+  server = new grpc.Server();
+  server.addService(TunnelServiceService, {
+    connect: (call: grpc.ServerDuplexStream<ConnectRequest, ConnectResponse>) => {
+      const token = String(call.metadata.get('authorization')[0]).replace(/^Bearer /, '');
+      const behaviour = token.split(':')[0] as Behaviour;
+      const frames: AgentFrame[] = [];
+      received.set(token, frames);
+      let timer: NodeJS.Timeout | undefined;
+      call.on('data', (request: ConnectRequest) => {
+        for (const frame of request.frames) {
+          frames.push(frame);
+          if (frame.frame?.$case !== 'register' || behaviour === 'mute') continue;
+          // Decoding an empty message gives every field its default.
+          const welcome: Welcome = { ...Welcome.decode(new Uint8Array()), tunnelId: 'tun_test', pingIntervalMs: 100, plainHttp: true, upstreamUrl: 'http://127.0.0.1:9' };
+          call.write({ frames: [{ frame: { $case: 'welcome', value: welcome } }] });
+          if (behaviour === 'welcome-and-ping') {
+            let nonce = 0;
+            timer = setInterval(() => call.write({ frames: [{ frame: { $case: 'ping', value: { nonce: ++nonce } } }] }), 50);
+          }
+        }
+      });
+      call.on('end', () => {
+        clearInterval(timer);
+        call.end();
+      });
+      call.on('cancelled', () => clearInterval(timer));
+      call.on('error', () => clearInterval(timer));
+    },
+  });
+  port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+});
+
+afterAll(() => server.forceShutdown());
+
+function connection(token: string, welcomeTimeoutMs = 5_000) {
+  const client = new TunnelServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const conn = new AgentConnection({ client, token, agentVersion: 'test', logger: silentLogger(), welcomeTimeoutMs });
+  return { conn, client };
+}
+
+describe('AgentConnection', () => {
+  it('gives up on a broker that never welcomes it (grpc-js has no connect timeout)', async () => {
+    const { conn, client } = connection('mute:1', 300);
+    const started = performance.now();
+    const outcome = await conn.serve();
+    client.close();
+    expect(outcome).toMatchObject({ welcomed: false, code: grpc.status.DEADLINE_EXCEEDED });
+    expect(outcome.reason).toMatch(/did not answer within 0.3 s/);
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
+  it('treats two ping intervals of silence from the broker as a dead stream', async () => {
+    const { conn, client } = connection('welcome-then-silence:1');
+    const outcome = await conn.serve();
+    client.close();
+    expect(outcome).toMatchObject({ welcomed: true, code: grpc.status.UNAVAILABLE });
+    expect(outcome.reason).toMatch(/sent nothing for .* s \(it pings every 0.1 s\)/);
+  });
+
+  it('stays up while the broker pings, and a drain tells the broker and ends the stream cleanly', async () => {
+    const { conn, client } = connection('welcome-and-ping:1');
+    const serving = conn.serve();
+    await new Promise((r) => setTimeout(r, 600));
+    const started = performance.now();
+    await conn.drain(10_000);
+    const outcome = await serving;
+    client.close();
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(outcome).toMatchObject({ welcomed: true, code: grpc.status.OK });
+    const kinds = received.get('welcome-and-ping:1')!.map((f) => f.frame?.$case);
+    expect(kinds[0]).toBe('register');
+    expect(kinds).toContain('draining');
+    expect(kinds.filter((k) => k === 'pong').length).toBeGreaterThan(5);
+  });
+});
