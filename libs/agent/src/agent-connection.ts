@@ -109,7 +109,13 @@ export class AgentConnection {
           if (frame.frame?.$case === 'welcome') {
             if (this.welcomed) continue; // A second Welcome would leak timers and an upstream pool.
             this.welcomed = true;
-            this.onWelcome(frame.frame.value);
+            try {
+              this.onWelcome(frame.frame.value);
+            } catch (err) {
+              // An upstream URL that cannot be used (a bad ST_UPSTREAM_URL or tunnel address) must
+              // end this connection with a reason, not throw inside grpc-js and kill the process.
+              this.fail(grpc.status.FAILED_PRECONDITION, `cannot use the upstream address: ${(err as Error).message}`);
+            }
           } else {
             try {
               this.dispatch(frame);

@@ -197,7 +197,15 @@ export class AgentSession implements ExchangeStream {
     }
   }
 
+  /** False once the stream is closed. */
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
   private dispatch(frame: AgentFrame): void {
+    // Frames already decoded when the stream was closed must not revive anything (health of a
+    // deleted tunnel, a registry entry).
+    if (this.closed) return;
     const f = frame.frame;
     if (!f) return; // An unknown frame kind from a newer agent: ignore it (see tunnel.proto).
     if (!this.registered) {
@@ -272,7 +280,9 @@ export class AgentSession implements ExchangeStream {
 
   private onRegister(register: Register): void {
     this.registered = register;
-    this.agentWindow = register.receiveWindow > 0 ? register.receiveWindow : DEFAULT_RECEIVE_WINDOW;
+    // The agent's request window is its own business, within reason: a huge one would let a
+    // request body pile up in the agent's memory instead of pushing back on the caller.
+    this.agentWindow = register.receiveWindow > 0 ? Math.min(register.receiveWindow, 4 * DEFAULT_RECEIVE_WINDOW) : DEFAULT_RECEIVE_WINDOW;
     this.send({
       frame: {
         $case: 'welcome',

@@ -22,6 +22,13 @@ export class BrokerExchange implements Exchange {
   private readonly receiveWindow: ReceiveWindow;
   private done = false;
   private headSeen = false;
+  /**
+   * Response bytes the agent may have sent: our window plus every Credit we granted. An agent
+   * runs in the user's session and may be modified: one that ignores credit would make the shared
+   * gateway buffer without bound, so overrunning it ends the exchange.
+   */
+  private allowance: number;
+  private received = 0;
   private writing: Promise<void> = Promise.resolve();
 
   constructor(
@@ -31,6 +38,7 @@ export class BrokerExchange implements Exchange {
   ) {
     this.sendWindow = new SendWindow(stream.agentWindow);
     this.receiveWindow = new ReceiveWindow(stream.brokerWindow);
+    this.allowance = stream.brokerWindow;
   }
 
   /** Sends the Open frame, with as much of the body as the window and chunk size allow. */
@@ -81,6 +89,7 @@ export class BrokerExchange implements Exchange {
   release(bytes: number): void {
     if (this.done) return;
     const credit = this.receiveWindow.consume(bytes);
+    if (credit > 0) this.allowance += credit;
     if (credit > 0) this.stream.send({ frame: { $case: 'credit', value: { exchangeId: this.id, bytes: credit } } });
   }
 
@@ -91,14 +100,14 @@ export class BrokerExchange implements Exchange {
   }
 
   onHead(head: ResponseHead): void {
-    if (this.done) return;
+    if (this.done || this.overrun(head.body.length)) return;
     this.headSeen = true;
     if (head.end) this.finish();
     this.sink.head(head.status, head.headers, head.body, head.end);
   }
 
   onData(data: Data): void {
-    if (this.done) return;
+    if (this.done || this.overrun(data.chunk.length)) return;
     if (!this.headSeen) {
       this.fail(new TunnelError('protocol', 'the agent sent response data before the response head'));
       return;
@@ -116,6 +125,15 @@ export class BrokerExchange implements Exchange {
     if (this.done) return;
     this.finish();
     this.sink.error(error);
+  }
+
+  /** Counts received bytes; true (and the exchange failed) when the agent sent beyond its credit. */
+  private overrun(bytes: number): boolean {
+    this.received += bytes;
+    if (this.received <= this.allowance) return false;
+    this.stream.send({ frame: { $case: 'cancel', value: { exchangeId: this.id, reason: 'credit overrun' } } });
+    this.fail(new TunnelError('protocol', 'the agent sent more of the answer than it was granted (flow-control violation); the answer was cut'));
+    return true;
   }
 
   private sendData(chunk: Uint8Array, end: boolean): void {

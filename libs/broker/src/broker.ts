@@ -4,7 +4,7 @@ import { bearerFromMetadata } from '@st/grpc-kit';
 import type { Logger } from '@st/logging';
 import type { TunnelServiceServer } from '@st/proto';
 import { TunnelError } from '@st/tunnel-protocol';
-import { type AgentAuthenticator, upstreamUrlOf } from './agent-authenticator';
+import { type AgentAuthenticator, type AgentRefusal, upstreamUrlOf } from './agent-authenticator';
 import { type TunnelHealth, healthFromReport } from './tunnel-health';
 import { type AgentCall, AgentSession, type AgentSessionOptions } from './agent-session';
 import {
@@ -41,6 +41,8 @@ export class Broker implements ExchangeOpener {
   readonly registry = new TunnelRegistry();
   private readonly logger: Logger;
   private shuttingDown = false;
+  /** Admitted streams that are not routable yet (Register or first health report pending). */
+  private readonly connecting = new Set<AgentSession>();
   /** Names this broker to agents; set again once the port is bound (ST_GRPC_PORT may be 0). */
   brokerId: string;
 
@@ -88,7 +90,8 @@ export class Broker implements ExchangeOpener {
 
   /** Drops every stream of a tunnel at once (tunnel stopped or deleted, token rotated). */
   disconnectTunnel(tunnelId: string, reason: string): void {
-    for (const session of this.registry.sessionsOf(tunnelId)) {
+    const connecting = [...this.connecting].filter((s) => s.tunnel.id === tunnelId);
+    for (const session of [...this.registry.sessionsOf(tunnelId), ...connecting]) {
       session.close(reason, { code: status.PERMISSION_DENIED, details: reason });
     }
   }
@@ -99,7 +102,7 @@ export class Broker implements ExchangeOpener {
    */
   async shutdown(graceMs: number): Promise<void> {
     this.shuttingDown = true;
-    const sessions = this.registry.all();
+    const sessions = [...this.registry.all(), ...this.connecting];
     for (const s of sessions) s.drain('broker shutting down');
     const deadline = Date.now() + graceMs;
     while (Date.now() < deadline && sessions.some((s) => s.load > 0)) {
@@ -128,25 +131,9 @@ export class Broker implements ExchangeOpener {
     const admission = await this.options.authenticator.admitAgent(token);
     if ('refused' in admission) {
       this.logger.warn({ peer, refused: admission.refused, tunnelId: 'tunnelId' in admission ? admission.tunnelId : undefined }, 'agent refused');
-      switch (admission.refused) {
-        case 'unknown_token':
-          endCall(
-            call,
-            status.UNAUTHENTICATED,
-            'the agent token is not valid: its tunnel was deleted or the token was replaced; create the tunnel again (or rotate its token) and give st-agent the new token',
-          );
-          return;
-        case 'tunnel_stopped':
-          endCall(call, status.FAILED_PRECONDITION, `tunnel ${admission.tunnelId} is stopped: start the tunnel and the agent will connect`);
-          return;
-        case 'session_stopped':
-          endCall(
-            call,
-            status.FAILED_PRECONDITION,
-            `session ${admission.sessionId} of tunnel ${admission.tunnelId} is stopped: restart the session and its tunnel, and the agent will connect`,
-          );
-          return;
-      }
+      const refusal = refusalStatus(admission);
+      endCall(call, refusal.code, refusal.details);
+      return;
     }
     const { tunnel } = admission;
     const connectionId = randomUUID().slice(0, 8);
@@ -166,10 +153,30 @@ export class Broker implements ExchangeOpener {
       {
         ready: (s) => {
           clearTimeout(registerTimer);
-          this.registry.add(s);
-          this.options.onTunnelChange?.(s.tunnel.id, s.tunnel.userId, 'agent');
+          // Admission is checked again before the stream becomes routable: the tunnel may have
+          // been stopped or deleted while the agent registered, and revocation only sees
+          // routable streams and the ones in `connecting`.
+          this.options.authenticator.admitAgent(token).then(
+            (again) => {
+              this.connecting.delete(s);
+              if (!s.isOpen) return;
+              if ('refused' in again) {
+                const refusal = refusalStatus(again);
+                s.close(refusal.details, refusal);
+                return;
+              }
+              this.registry.add(s);
+              this.options.onTunnelChange?.(s.tunnel.id, s.tunnel.userId, 'agent');
+            },
+            (err: unknown) => {
+              this.connecting.delete(s);
+              logger.error({ err }, 'admitting the agent again failed');
+              s.close('admission failed', { code: status.INTERNAL, details: 'the broker failed to admit the agent; it will retry' });
+            },
+          );
         },
         closed: (s) => {
+          this.connecting.delete(s);
           clearTimeout(registerTimer);
           const wasListed = this.registry.remove(s);
           if (wasListed) this.options.onTunnelChange?.(s.tunnel.id, s.tunnel.userId, 'agent');
@@ -187,6 +194,7 @@ export class Broker implements ExchangeOpener {
         },
       },
     );
+    this.connecting.add(session);
     const registerTimer = setTimeout(() => {
       session.close('no Register frame in time', {
         code: status.DEADLINE_EXCEEDED,
@@ -194,6 +202,25 @@ export class Broker implements ExchangeOpener {
       });
     }, this.options.registerTimeoutMs ?? 10_000);
     registerTimer.unref();
+  }
+}
+
+/** The gRPC status that refuses an agent, with the cause and the fix. */
+function refusalStatus(refusal: AgentRefusal): { code: status; details: string } {
+  switch (refusal.refused) {
+    case 'unknown_token':
+      return {
+        code: status.UNAUTHENTICATED,
+        details:
+          'the agent token is not valid: its tunnel was deleted or the token was replaced; create the tunnel again (or rotate its token) and give st-agent the new token',
+      };
+    case 'tunnel_stopped':
+      return { code: status.FAILED_PRECONDITION, details: `tunnel ${refusal.tunnelId} is stopped: start the tunnel and the agent will connect` };
+    case 'session_stopped':
+      return {
+        code: status.FAILED_PRECONDITION,
+        details: `session ${refusal.sessionId} of tunnel ${refusal.tunnelId} is stopped: restart the session and its tunnel, and the agent will connect`,
+      };
   }
 }
 
