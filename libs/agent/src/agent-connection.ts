@@ -193,6 +193,10 @@ export class AgentConnection {
       call.once('error', () => resolve());
       call.once('close', () => resolve());
     });
+    // Nothing may be written after the half-close: a Pong or a health report queued now would
+    // fail the call with ERR_STREAM_WRITE_AFTER_END instead of ending it cleanly.
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    this.sender?.close();
     call.end();
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => {
