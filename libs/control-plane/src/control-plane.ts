@@ -10,7 +10,7 @@ import {
   createDiscoveryGrpcService,
 } from '@st/discovery';
 import { ChangeFeed } from '@st/events';
-import { Gateway } from '@st/gateway';
+import { Gateway, type GatewayStore, GatewayStoreCache } from '@st/gateway';
 import { GrpcServerHost } from '@st/grpc-kit';
 import type { Logger } from '@st/logging';
 import { createSessionService, createTunnelManagerService, createUserService } from '@st/management';
@@ -109,7 +109,7 @@ export class ControlPlane {
         grpcPort = await grpcHost.listen(config.host, config.grpcPort, grpcCredentials(config, logger));
         broker.brokerId = `st-server@${config.host}:${grpcPort}`;
         if (roles.has('gateway')) {
-          gateway = ControlPlane.gateway(config, store, broker, broker, logger, [
+          gateway = ControlPlane.gateway(config, new GatewayStoreCache(store, feed), broker, broker, logger, [
             {
               prefix: DISCOVERY_CONNECT_PREFIX,
               handler: createDiscoveryConnectHandler({ directory, auth, logger, corsOrigins: config.corsOrigins }),
@@ -119,7 +119,7 @@ export class ControlPlane {
       } else if (roles.has('gateway')) {
         if (!config.brokerAddress) throw new Error('a gateway without the broker role needs ST_BROKER_ADDRESS (host:port of the broker)');
         remote = new RemoteExchangeOpener({ ...brokerRelayTarget(config.brokerAddress, config.brokerCaFile), serviceToken });
-        gateway = ControlPlane.gateway(config, store, remote, REMOTE_RUNTIME, logger, []);
+        gateway = ControlPlane.gateway(config, new GatewayStoreCache(store, undefined), remote, REMOTE_RUNTIME, logger, []);
       }
       if (gateway) {
         httpPort = await gateway.listen(config.host, config.httpPort);
@@ -135,7 +135,7 @@ export class ControlPlane {
 
   private static gateway(
     config: ServerConfig,
-    store: Store,
+    store: GatewayStore,
     opener: ExchangeOpener,
     runtime: TunnelRuntime,
     logger: Logger,

@@ -63,7 +63,7 @@ export class ProviderDirectory {
       chain = chain.then(work).catch((err: unknown) => this.options.logger.error({ err, userId }, 'provider watch update failed'));
     };
     const unsubscribe = this.options.feed.subscribe((event) => {
-      if (event.userId !== userId || closed) return;
+      if (event.userId !== userId || closed || event.kind === 'user') return;
       enqueue(() => this.apply(userId, event, known, (e) => !closed && emit(e)));
     });
     enqueue(async () => {
@@ -82,6 +82,7 @@ export class ProviderDirectory {
   }
 
   private async apply(userId: string, event: ControlEvent, known: Map<string, Provider>, emit: (e: ProviderEvent) => void): Promise<void> {
+    if (event.kind === 'user') return; // keys changed: no provider did
     const ids =
       event.kind === 'tunnel'
         ? [event.tunnelId]

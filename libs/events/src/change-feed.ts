@@ -12,7 +12,9 @@ export type ControlEvent =
       /** created, updated (settings/state), deleted, agent (connected or gone), health (new report) */
       reason: 'created' | 'updated' | 'deleted' | 'agent' | 'health';
     }
-  | { kind: 'session'; userId: string; sessionId: string; reason: 'started' | 'stopped' };
+  | { kind: 'session'; userId: string; sessionId: string; reason: 'started' | 'stopped' }
+  /** A user's API keys were revoked (or the user changed): cached authentications must go. */
+  | { kind: 'user'; userId: string; reason: 'keys_revoked' };
 
 export type ControlEventListener = (event: ControlEvent) => void;
 

@@ -30,6 +30,7 @@ export function createUserService(deps: ManagementDeps): UserServiceServer {
       await requireAdmin(call.metadata, auth);
       if (!(await store.getUser(call.request.userId))) throw notFound('user', call.request.userId);
       const revoked = await store.revokeAllApiKeys(call.request.userId);
+      deps.feed.publish({ kind: 'user', userId: call.request.userId, reason: 'keys_revoked' });
       logger.info({ userId: call.request.userId, revoked }, 'API keys revoked');
       return { revoked };
     }),
