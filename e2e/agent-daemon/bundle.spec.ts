@@ -55,12 +55,6 @@ describe('the standalone st-agent bundle', () => {
         ST_BROKER_URL: `http://127.0.0.1:${server.grpcPort}`,
         ST_TUNNEL_TOKEN: demo.agentToken,
         ST_UPSTREAM_URL: mock.url,
-        HTTPS_PROXY: undefined,
-        https_proxy: undefined,
-        HTTP_PROXY: undefined,
-        http_proxy: undefined,
-        GRPC_PROXY: undefined,
-        grpc_proxy: undefined,
       },
     });
     await agent.waitForLine(AGENT_CONNECTED);

@@ -5,10 +5,9 @@ import { AGENT_CONNECTED, type ProcessEnv, builtApp, cleanupAll, demoInit, makeT
 
 afterAll(cleanupAll);
 
-const NO_PROXY: ProcessEnv = { HTTPS_PROXY: undefined, https_proxy: undefined, HTTP_PROXY: undefined, http_proxy: undefined, GRPC_PROXY: undefined, grpc_proxy: undefined };
 
 function agent(args: string[], env: ProcessEnv = {}) {
-  return spawnProcess({ name: 'st-agent', script: builtApp('agent'), args, env: { ...NO_PROXY, ...env } });
+  return spawnProcess({ name: 'st-agent', script: builtApp('agent'), args, env });
 }
 
 /** Runs st-agent to its end: exit code and stderr. */

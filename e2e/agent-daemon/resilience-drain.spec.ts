@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Stack, cleanupAll, startAgent, startStack, waitForTunnel } from '@st/testing';
-import { NO_PROXY_ENV, logEntries, waitForEntries } from './resilience-support';
+import { logEntries, waitForEntries } from './resilience-support';
 
 const MODEL = 'mock-llama-3-8b';
 const GRACE_MS = 20_000;
@@ -10,7 +10,7 @@ let stack: Stack;
 let client: OpenAI;
 
 beforeAll(async () => {
-  stack = await startStack({ agentEnv: { ...NO_PROXY_ENV, ST_DRAIN_GRACE_MS: GRACE_MS } });
+  stack = await startStack({ agentEnv: { ST_DRAIN_GRACE_MS: GRACE_MS } });
   client = new OpenAI({ baseURL: stack.baseURL, apiKey: stack.apiKey, maxRetries: 0, timeout: 30_000 });
 });
 

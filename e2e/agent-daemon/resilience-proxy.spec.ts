@@ -2,7 +2,7 @@ import { type Server, createServer } from 'node:http';
 import { type Socket, connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ManagedProcess, type Stack, cleanupAll, startAgent, startStack, waitForTunnel } from '@st/testing';
-import { NO_PROXY_ENV, logEntries } from './resilience-support';
+import { logEntries } from './resilience-support';
 
 /** A tiny HTTP CONNECT proxy: counts CONNECTs by target and pipes the bytes. */
 interface ConnectProxy {
@@ -56,7 +56,7 @@ let proxy: ConnectProxy;
 beforeAll(async () => {
   proxy = await startConnectProxy();
   // The stack's own agent goes direct; each test starts the agent it needs.
-  stack = await startStack({ agentEnv: NO_PROXY_ENV });
+  stack = await startStack();
   await stack.agent.stop();
 });
 
@@ -66,7 +66,7 @@ afterAll(async () => {
 });
 
 async function serveWith(env: Record<string, string | undefined>): Promise<ManagedProcess> {
-  const agent = await startAgent({ ...stack.agentEnv, ...NO_PROXY_ENV, ...env });
+  const agent = await startAgent({ ...stack.agentEnv, ...env });
   await waitForTunnel(stack.baseURL, stack.apiKey);
   const res = await fetch(`${stack.baseURL}/chat/completions`, {
     method: 'POST',

@@ -36,19 +36,3 @@ export async function waitForEntries(proc: ManagedProcess, msg: RegExp, count = 
   }
 }
 
-/**
- * The proxy variables of the test runner removed (both spellings), so that a developer's
- * HTTPS_PROXY does not change what a test sees; spread this into a child's env first.
- */
-export const NO_PROXY_ENV = {
-  HTTPS_PROXY: undefined,
-  https_proxy: undefined,
-  HTTP_PROXY: undefined,
-  http_proxy: undefined,
-  GRPC_PROXY: undefined,
-  grpc_proxy: undefined,
-  NO_PROXY: undefined,
-  no_proxy: undefined,
-  NO_GRPC_PROXY: undefined,
-  no_grpc_proxy: undefined,
-} as const;

@@ -15,7 +15,7 @@ import {
   startServer,
   waitForTunnel,
 } from '@st/testing';
-import { NO_PROXY_ENV, logEntries, waitForEntries } from './resilience-support';
+import { logEntries, waitForEntries } from './resilience-support';
 
 /** A throwaway CA, a server certificate it signed for 127.0.0.1 and localhost, and an unrelated CA. */
 function makeCertificates(dir: string) {
@@ -48,7 +48,7 @@ beforeAll(async () => {
 
 afterAll(cleanupAll);
 
-const agentEnv = (env: Record<string, string>) => ({ ...NO_PROXY_ENV, ST_TUNNEL_TOKEN: agentToken, ST_UPSTREAM_URL: mock.url, ...env });
+const agentEnv = (env: Record<string, string>) => ({ ST_TUNNEL_TOKEN: agentToken, ST_UPSTREAM_URL: mock.url, ...env });
 
 describe('TLS between st-agent and the broker', () => {
   it('serves over https:// with the CA from ST_BROKER_CA_FILE, also through a gateway of its own (split roles)', async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '@st/store';
 import { AGENT_CONNECTED, type Stack, cleanupAll, closedPort, startAgent, startServer, startStack, waitForTunnel } from '@st/testing';
-import { NO_PROXY_ENV, logEntries, waitForEntries } from './resilience-support';
+import { logEntries, waitForEntries } from './resilience-support';
 
 const MODEL = 'mock-llama-3-8b';
 const LOST = /^broker connection lost; reconnecting with backoff$/;
@@ -10,7 +10,7 @@ const CANNOT_CONNECT = /^cannot connect to the broker; retrying with backoff$/;
 let stack: Stack;
 
 beforeAll(async () => {
-  stack = await startStack({ agentEnv: NO_PROXY_ENV });
+  stack = await startStack();
 });
 
 afterAll(cleanupAll);

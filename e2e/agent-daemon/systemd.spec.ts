@@ -94,12 +94,6 @@ describe('st-agent under systemd (Type=notify)', () => {
         ST_UPSTREAM_URL: mock.url,
         // Reconnects soon after the broker comes up, so the test does not wait out a long backoff.
         ST_RECONNECT_MAX_MS: 1_000,
-        HTTPS_PROXY: undefined,
-        https_proxy: undefined,
-        HTTP_PROXY: undefined,
-        http_proxy: undefined,
-        GRPC_PROXY: undefined,
-        grpc_proxy: undefined,
       },
     });
     const l = listener;

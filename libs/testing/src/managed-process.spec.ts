@@ -64,6 +64,20 @@ describe('ManagedProcess', () => {
     }
   });
 
+  it("keeps the runner's proxy settings from children, unless a test gives one", async () => {
+    process.env.HTTPS_PROXY = 'http://runner-proxy:3128';
+    process.env.no_proxy = 'example.com';
+    try {
+      const code = `console.log('proxy=' + process.env.HTTPS_PROXY + ' no=' + process.env.no_proxy + ' given=' + process.env.https_proxy);`;
+      const p = spawnProcess({ name: 'env', script: script(code), env: { https_proxy: 'http://127.0.0.1:1' } });
+      const [line] = await p.waitForLine(/^proxy=.*$/);
+      expect(line).toBe('proxy=undefined no=undefined given=http://127.0.0.1:1');
+    } finally {
+      delete process.env.HTTPS_PROXY;
+      delete process.env.no_proxy;
+    }
+  });
+
   it('exits with its parent when the runner dies without cleaning up', async () => {
     // A stand-in for a killed test worker: it starts a child the harness's way and exits at once.
     const guard = join(import.meta.dirname, 'exit-with-parent.cjs');
