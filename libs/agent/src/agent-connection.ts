@@ -11,6 +11,7 @@ import {
   DEFAULT_PING_INTERVAL_MS,
   DEFAULT_RECEIVE_WINDOW,
   FrameSender,
+  agentFrameSize,
   PROTOCOL_VERSION,
 } from '@st/tunnel-protocol';
 import { ExchangeErrorCode } from '@st/proto';
@@ -344,10 +345,3 @@ export class AgentConnection {
   }
 }
 
-function agentFrameSize(frame: AgentFrame): number {
-  const f = frame.frame;
-  if (!f) return 0;
-  if (f.$case === 'data') return f.value.chunk.length + 16;
-  if (f.$case === 'head') return f.value.body.length + 128;
-  return 16;
-}

@@ -1,6 +1,2 @@
-/** The secret from an `Authorization: Bearer <secret>` value, or undefined. */
-export function bearerSecret(value: string | undefined): string | undefined {
-  if (!value) return undefined;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(value);
-  return match ? match[1] : undefined;
-}
+// One parser of bearer credentials for HTTP and gRPC alike, kept in grpc-kit (shared with the agent).
+export { bearerSecret } from '@st/grpc-kit';

@@ -8,6 +8,7 @@ import {
   DEFAULT_PING_INTERVAL_MS,
   DEFAULT_RECEIVE_WINDOW,
   FrameSender,
+  brokerFrameSize,
   PROTOCOL_VERSION,
   TunnelError,
   errorFromExchangeCode,
@@ -328,11 +329,3 @@ export class AgentSession implements ExchangeStream {
   }
 }
 
-/** Body bytes a frame carries, for batch sizing. */
-function brokerFrameSize(frame: BrokerFrame): number {
-  const f = frame.frame;
-  if (!f) return 0;
-  if (f.$case === 'data') return f.value.chunk.length + 16;
-  if (f.$case === 'open') return f.value.body.length + 256;
-  return 16;
-}

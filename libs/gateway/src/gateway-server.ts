@@ -63,7 +63,7 @@ export class Gateway {
     this.unified = new UnifiedEndpoint({
       store: options.store,
       runtime: options.runtime,
-      maxBodyBytes: options.maxBodyBytes,
+      readJson: (req, res, requestId) => this.readJson(req, res, requestId),
       forward: (req, res, forward) => this.forward(req, res, forward),
       reject: (res, requestId, error) => this.reject(res, requestId, error),
       stoppedError: (tunnel) => this.stoppedError(tunnel),
@@ -202,7 +202,7 @@ export class Gateway {
   }
 
   /** Reads and validates a JSON body; answers the error itself and returns undefined on failure. */
-  async readJson(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<Buffer | undefined> {
+  private async readJson(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<Buffer | undefined> {
     if (!this.withinDeclaredLimit(req, res, requestId)) return undefined;
     let body: Buffer;
     try {

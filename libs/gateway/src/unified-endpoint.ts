@@ -3,12 +3,12 @@ import type { Tunnel, User } from '@st/store';
 import { TunnelError } from '@st/tunnel-protocol';
 import type { GatewayRuntime, GatewayStore } from './caller-auth';
 import { type ForwardRequest, hasControlChars } from './gateway-server';
-import { readBody, tooLarge, validateJson } from './request-body';
 
 export interface UnifiedEndpointOptions {
   store: GatewayStore;
   runtime: GatewayRuntime;
-  maxBodyBytes: number;
+  /** Reads and validates a JSON body; answers the error itself and returns undefined on failure. */
+  readJson(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<Buffer | undefined>;
   forward(req: IncomingMessage, res: ServerResponse, forward: ForwardRequest): Promise<void>;
   reject(res: ServerResponse, requestId: string, error: TunnelError): void;
   stoppedError(tunnel: Tunnel): Promise<TunnelError | undefined>;
@@ -35,19 +35,8 @@ export class UnifiedEndpoint {
         new TunnelError('not_found', `${req.method} ${path} is not served on the unified endpoint: use the provider's own base URL /t/<tunnel id>/v1`),
       );
     }
-    if (Number(req.headers['content-length'] ?? 0) > this.options.maxBodyBytes) {
-      res.setHeader('connection', 'close');
-      return this.options.reject(res, requestId, tooLarge(this.options.maxBodyBytes));
-    }
-    let body: Buffer;
-    try {
-      body = await readBody(req, this.options.maxBodyBytes);
-    } catch (err) {
-      res.setHeader('connection', 'close');
-      return this.options.reject(res, requestId, err as TunnelError);
-    }
-    const invalid = validateJson(body);
-    if (invalid) return this.options.reject(res, requestId, invalid);
+    const body = await this.options.readJson(req, res, requestId);
+    if (!body) return;
     const request = JSON.parse(body.toString('utf8')) as { model?: unknown };
     const model = typeof request.model === 'string' ? request.model : '';
     const slash = model.indexOf('/');

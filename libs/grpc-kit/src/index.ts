@@ -9,4 +9,4 @@ export {
   SERVER_MIN_PING_INTERVAL_MS,
   MESSAGE_SIZE_OPTIONS,
 } from './channel-options';
-export { bearerFromMetadata, bearerMetadata } from './bearer-metadata';
+export { bearerFromMetadata, bearerMetadata, bearerSecret } from './bearer-metadata';

@@ -5,3 +5,4 @@ export type { FrameTransport } from './frame-sender';
 export { SendWindow, ReceiveWindow } from './send-window';
 export { toWireHeaders, fromWireHeaders, headerValue, isHopByHop } from './http-headers';
 export * from './protocol-constants';
+export { agentFrameSize, brokerFrameSize } from './frame-size';
