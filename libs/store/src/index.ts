@@ -1,4 +1,4 @@
-export { StoreConflictError, StoreNotFoundError, TUNNEL_DEFAULTS } from './store';
+export { SETTING, StoreConflictError, StoreNotFoundError, TUNNEL_DEFAULTS } from './store';
 export type { Store, User, ApiKeyInfo, Session, SessionState, Tunnel, TunnelState, NewTunnel } from './store';
 export {
   API_KEY_PREFIX,

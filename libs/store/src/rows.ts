@@ -81,3 +81,9 @@ export function toTunnel(row: TunnelRow): Tunnel {
     createdAt: row.created_at,
   };
 }
+
+/** Lists' order in both backends (createdAt, then id, byte order): UPDATE … RETURNING has none. */
+export function byCreation<T extends { createdAt: string; id: string }>(items: T[]): T[] {
+  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return items.sort((a, b) => cmp(a.createdAt, b.createdAt) || cmp(a.id, b.id));
+}

@@ -73,6 +73,12 @@ export interface NewTunnel {
   upstreamKeyCiphertext?: string;
 }
 
+/** Names of the installation's settings ({@link Store.getSetting}). */
+export const SETTING = {
+  /** Hex SHA-256 digest of the admin token, when ST_ADMIN_TOKEN is not set. */
+  adminTokenDigest: 'admin_token_digest',
+} as const;
+
 export const TUNNEL_DEFAULTS = { remoteHost: 'localhost', remotePort: 8000, openai: true, state: 'started' } as const;
 
 /**
@@ -118,6 +124,18 @@ export interface Store {
   /** The user's tunnels of that session, ordered by createdAt, then id; empty for someone else's. */
   listTunnelsOfSession(userId: string, sessionId: string): Promise<Tunnel[]>;
   /**
+   * Stops the session's started tunnels and remembers that the session's stop stopped them, so
+   * that {@link restartTunnelsOfSession} starts exactly those again. Tunnels already stopped stay
+   * unmarked. Returns the tunnels it stopped (ordered by createdAt, then id); empty for someone
+   * else's session.
+   */
+  stopTunnelsOfSession(userId: string, sessionId: string): Promise<Tunnel[]>;
+  /**
+   * Starts the session's tunnels that its stop stopped (and that nobody stopped or started on
+   * their own since), clearing the mark. Returns them, ordered by createdAt, then id.
+   */
+  restartTunnelsOfSession(userId: string, sessionId: string): Promise<Tunnel[]>;
+  /**
    * @throws StoreConflictError when the user already has a tunnel of that name.
    * @throws StoreNotFoundError when the user does not exist, or `sessionId` is not one of the
    *   user's sessions (another user's session is reported exactly like a missing one).
@@ -125,13 +143,18 @@ export interface Store {
   createTunnel(t: NewTunnel): Promise<{ tunnel: Tunnel; agentToken: string }>;
   /** The new token; the old one stops working at once. @throws StoreNotFoundError */
   rotateAgentToken(tunnelId: string): Promise<string>;
+  /** {@link rotateAgentToken} for the user's own tunnel; null when missing or someone else's. */
+  rotateAgentTokenForUser(userId: string, tunnelId: string): Promise<string | null>;
   getTunnel(id: string): Promise<Tunnel | null>;
   /** Null when missing or owned by someone else. */
   getTunnelForUser(userId: string, id: string): Promise<Tunnel | null>;
   getTunnelByName(userId: string, name: string): Promise<Tunnel | null>;
   /** Ordered by createdAt, then id. */
   listTunnels(userId: string): Promise<Tunnel[]>;
-  /** The updated tunnel; null when missing or owned by someone else. */
+  /**
+   * The updated tunnel; null when missing or owned by someone else. A tunnel set by hand is no
+   * longer one its session's stop stopped: a session restart leaves it as the user set it.
+   */
   setTunnelState(userId: string, id: string, state: TunnelState): Promise<Tunnel | null>;
   /** Also invalidates the tunnel's agent token. False when missing or owned by someone else. */
   deleteTunnel(userId: string, id: string): Promise<boolean>;
@@ -143,6 +166,15 @@ export interface Store {
    * must have authorised access to the tunnel already.
    */
   getUpstreamKeyCiphertext(tunnelId: string): Promise<string | null>;
+  /**
+   * A value of the installation shared by every replica (the admin token's digest); null when
+   * unset. Names are the constants of {@link SETTING}.
+   */
+  getSetting(name: string): Promise<string | null>;
+  /** Sets a setting, replacing any value. */
+  putSetting(name: string, value: string): Promise<void>;
+  /** Sets a setting unless it is set already (two replicas starting at once); true when it wrote. */
+  putSettingIfAbsent(name: string, value: string): Promise<boolean>;
   close(): Promise<void>;
 }
 

@@ -70,4 +70,20 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX tunnels_session_id ON tunnels (session_id);
     `,
   },
+  {
+    version: 3,
+    description: 'tunnels remember being stopped by their session; installation settings (admin token digest)',
+    sql: `
+      -- 1 while the tunnel is stopped because its session was: a session restart starts exactly
+      -- those again. Any start or stop by hand clears it.
+      ALTER TABLE tunnels ADD COLUMN stopped_by_session INTEGER NOT NULL DEFAULT 0
+        CHECK (stopped_by_session IN (0, 1));
+      -- Values shared by every replica of an installation (the admin token's digest).
+      CREATE TABLE settings (
+        name       TEXT PRIMARY KEY,
+        value      TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+    `,
+  },
 ];

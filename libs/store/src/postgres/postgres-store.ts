@@ -2,6 +2,7 @@ import { DatabaseError, Pool, type QueryResultRow } from 'pg';
 import type { Logger } from '@st/logging';
 import { draftApiKey, draftSession, draftTunnel, draftUser, now } from '../drafts';
 import {
+  byCreation,
   toApiKeyInfo,
   toSession,
   toTunnel,
@@ -167,6 +168,14 @@ export class PostgresStore implements Store {
     return this.all<TunnelRow, Tunnel>(SQL.tunnelsOfSession, [userId, sessionId], toTunnel);
   }
 
+  async stopTunnelsOfSession(userId: string, sessionId: string): Promise<Tunnel[]> {
+    return byCreation(await this.all<TunnelRow, Tunnel>(SQL.stopTunnelsOfSession, [userId, sessionId], toTunnel));
+  }
+
+  async restartTunnelsOfSession(userId: string, sessionId: string): Promise<Tunnel[]> {
+    return byCreation(await this.all<TunnelRow, Tunnel>(SQL.restartTunnelsOfSession, [userId, sessionId], toTunnel));
+  }
+
   async createTunnel(t: NewTunnel): Promise<{ tunnel: Tunnel; agentToken: string }> {
     const { tunnel, agentToken, tokenDigest, upstreamKeyCiphertext } = draftTunnel(t);
     let inserted: number;
@@ -206,6 +215,12 @@ export class PostgresStore implements Store {
     return agentToken;
   }
 
+  async rotateAgentTokenForUser(userId: string, tunnelId: string): Promise<string | null> {
+    const agentToken = generateSecret(AGENT_TOKEN_PREFIX);
+    if ((await this.run(SQL.setTokenDigestOfUser, [digestSecret(agentToken), tunnelId, userId])) !== 1) return null;
+    return agentToken;
+  }
+
   async getTunnel(id: string): Promise<Tunnel | null> {
     return this.one<TunnelRow, Tunnel>(SQL.tunnelById, [id], toTunnel);
   }
@@ -238,6 +253,19 @@ export class PostgresStore implements Store {
   async getUpstreamKeyCiphertext(tunnelId: string): Promise<string | null> {
     const row = await this.one(SQL.upstreamKeyCiphertext, [tunnelId], (r: { upstream_key_ciphertext: string | null }) => r);
     return row?.upstream_key_ciphertext ?? null;
+  }
+
+  async getSetting(name: string): Promise<string | null> {
+    const row = await this.one(SQL.setting, [name], (r: { value: string }) => r);
+    return row?.value ?? null;
+  }
+
+  async putSetting(name: string, value: string): Promise<void> {
+    await this.run(SQL.putSetting, [name, value, now()]);
+  }
+
+  async putSettingIfAbsent(name: string, value: string): Promise<boolean> {
+    return (await this.run(SQL.putSettingIfAbsent, [name, value, now()])) === 1;
   }
 
   async close(): Promise<void> {

@@ -44,7 +44,17 @@ export const SQL = {
   tunnelsOfSession: `SELECT ${TUNNEL_COLUMNS} FROM tunnels WHERE user_id = $1 AND session_id = $2 ${BY_CREATION}`,
   tunnelByTokenDigest: `SELECT ${TUNNEL_COLUMNS} FROM tunnels WHERE token_digest = $1`,
   setTokenDigest: 'UPDATE tunnels SET token_digest = $1 WHERE id = $2',
-  setTunnelState: `UPDATE tunnels SET state = $1 WHERE id = $2 AND user_id = $3 RETURNING ${TUNNEL_COLUMNS}`,
+  setTokenDigestOfUser: 'UPDATE tunnels SET token_digest = $1 WHERE id = $2 AND user_id = $3',
+  setTunnelState: `UPDATE tunnels SET state = $1, stopped_by_session = 0 WHERE id = $2 AND user_id = $3
+                   RETURNING ${TUNNEL_COLUMNS}`,
+  stopTunnelsOfSession: `UPDATE tunnels SET state = 'stopped', stopped_by_session = 1
+                         WHERE user_id = $1 AND session_id = $2 AND state = 'started' RETURNING ${TUNNEL_COLUMNS}`,
+  restartTunnelsOfSession: `UPDATE tunnels SET state = 'started', stopped_by_session = 0
+                            WHERE user_id = $1 AND session_id = $2 AND stopped_by_session = 1 RETURNING ${TUNNEL_COLUMNS}`,
   deleteTunnel: 'DELETE FROM tunnels WHERE id = $1 AND user_id = $2',
   upstreamKeyCiphertext: 'SELECT upstream_key_ciphertext FROM tunnels WHERE id = $1',
+  setting: 'SELECT value FROM settings WHERE name = $1',
+  putSetting: `INSERT INTO settings (name, value, updated_at) VALUES ($1, $2, $3)
+               ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+  putSettingIfAbsent: 'INSERT INTO settings (name, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING',
 } as const;

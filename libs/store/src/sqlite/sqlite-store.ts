@@ -8,6 +8,7 @@ import {
   SESSION_COLUMNS,
   TUNNEL_COLUMNS,
   USER_COLUMNS,
+  byCreation,
   toApiKeyInfo,
   toSession,
   toTunnel,
@@ -181,6 +182,14 @@ export class SqliteStore implements Store {
     return this.sql.tunnelsOfSession.all(userId, sessionId).map(toTunnel);
   }
 
+  async stopTunnelsOfSession(userId: string, sessionId: string): Promise<Tunnel[]> {
+    return byCreation(this.sql.stopTunnelsOfSession.all(userId, sessionId).map(toTunnel));
+  }
+
+  async restartTunnelsOfSession(userId: string, sessionId: string): Promise<Tunnel[]> {
+    return byCreation(this.sql.restartTunnelsOfSession.all(userId, sessionId).map(toTunnel));
+  }
+
   async createTunnel(t: NewTunnel): Promise<{ tunnel: Tunnel; agentToken: string }> {
     const { tunnel, agentToken, tokenDigest, upstreamKeyCiphertext } = draftTunnel(t);
     let inserted: number;
@@ -213,6 +222,12 @@ export class SqliteStore implements Store {
     if (this.sql.setTokenDigest.run(digestSecret(agentToken), tunnelId).changes !== 1) {
       throw missingTunnel(tunnelId);
     }
+    return agentToken;
+  }
+
+  async rotateAgentTokenForUser(userId: string, tunnelId: string): Promise<string | null> {
+    const agentToken = generateSecret(AGENT_TOKEN_PREFIX);
+    if (this.sql.setTokenDigestOfUser.run(digestSecret(agentToken), tunnelId, userId).changes !== 1) return null;
     return agentToken;
   }
 
@@ -252,6 +267,18 @@ export class SqliteStore implements Store {
 
   async getUpstreamKeyCiphertext(tunnelId: string): Promise<string | null> {
     return this.sql.upstreamKeyCiphertext.get(tunnelId) ?? null;
+  }
+
+  async getSetting(name: string): Promise<string | null> {
+    return this.sql.setting.get(name) ?? null;
+  }
+
+  async putSetting(name: string, value: string): Promise<void> {
+    this.sql.putSetting.run(name, value, now());
+  }
+
+  async putSettingIfAbsent(name: string, value: string): Promise<boolean> {
+    return this.sql.putSettingIfAbsent.run(name, value, now()).changes === 1;
   }
 
   async close(): Promise<void> {
@@ -336,12 +363,31 @@ function prepareStatements(db: Database.Database) {
     ),
     tunnelByTokenDigest: tunnel<[string]>(`SELECT ${TUNNEL_COLUMNS} FROM tunnels WHERE token_digest = ?`),
     setTokenDigest: db.prepare<[string, string]>('UPDATE tunnels SET token_digest = ? WHERE id = ?'),
+    setTokenDigestOfUser: db.prepare<[string, string, string]>(
+      'UPDATE tunnels SET token_digest = ? WHERE id = ? AND user_id = ?',
+    ),
     setTunnelState: tunnel<[string, string, string]>(
-      `UPDATE tunnels SET state = ? WHERE id = ? AND user_id = ? RETURNING ${TUNNEL_COLUMNS}`,
+      `UPDATE tunnels SET state = ?, stopped_by_session = 0 WHERE id = ? AND user_id = ? RETURNING ${TUNNEL_COLUMNS}`,
+    ),
+    stopTunnelsOfSession: tunnel<[string, string]>(
+      `UPDATE tunnels SET state = 'stopped', stopped_by_session = 1
+       WHERE user_id = ? AND session_id = ? AND state = 'started' RETURNING ${TUNNEL_COLUMNS}`,
+    ),
+    restartTunnelsOfSession: tunnel<[string, string]>(
+      `UPDATE tunnels SET state = 'started', stopped_by_session = 0
+       WHERE user_id = ? AND session_id = ? AND stopped_by_session = 1 RETURNING ${TUNNEL_COLUMNS}`,
     ),
     deleteTunnel: db.prepare<[string, string]>('DELETE FROM tunnels WHERE id = ? AND user_id = ?'),
     upstreamKeyCiphertext: db
       .prepare<[string], string | null>('SELECT upstream_key_ciphertext FROM tunnels WHERE id = ?')
       .pluck(),
+    setting: db.prepare<[string], string>('SELECT value FROM settings WHERE name = ?').pluck(),
+    putSetting: db.prepare<[string, string, string]>(
+      `INSERT INTO settings (name, value, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+    ),
+    putSettingIfAbsent: db.prepare<[string, string, string]>(
+      'INSERT INTO settings (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING',
+    ),
   };
 }
