@@ -88,11 +88,14 @@ export class Broker implements ExchangeOpener {
     return this.registry.healthOf(tunnelId);
   }
 
-  /** Drops every stream of a tunnel at once (tunnel stopped or deleted, token rotated). */
-  disconnectTunnel(tunnelId: string, reason: string): void {
+  /**
+   * Drops every stream of a tunnel at once (tunnel stopped or deleted, token rotated). `code` is
+   * what the agents get: UNAUTHENTICATED for a rotated token makes st-agent exit instead of retrying.
+   */
+  disconnectTunnel(tunnelId: string, reason: string, code: status = status.PERMISSION_DENIED): void {
     const connecting = [...this.connecting].filter((s) => s.tunnel.id === tunnelId);
     for (const session of [...this.registry.sessionsOf(tunnelId), ...connecting]) {
-      session.close(reason, { code: status.PERMISSION_DENIED, details: reason });
+      session.close(reason, { code, details: reason });
     }
   }
 

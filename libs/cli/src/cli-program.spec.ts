@@ -228,8 +228,10 @@ describe('stctl against an in-process control plane', () => {
 
     const stopped = oneObject(await stctl(['sessions', 'stop', sessionId, '--json'], alice));
     expect(stopped).toMatchObject({ id: sessionId, status: 'stopped' });
-    const restarted = oneObject(await stctl(['--json', 'sessions', 'restart', sessionId], alice));
+    const { restartedTunnels, ...restarted } = oneObject(await stctl(['--json', 'sessions', 'restart', sessionId], alice));
     expect(restarted).toMatchObject({ id: sessionId, status: 'running' });
+    expect(restartedTunnels).toEqual([]);
+    expect(fake.callsOf('RestartSession').at(-1)?.request).toEqual({ id: sessionId });
 
     const listed = oneObject(await stctl(['sessions', 'list', '--json'], alice));
     expect(listed).toEqual({ sessions: [restarted] });
@@ -307,8 +309,23 @@ describe('stctl against an in-process control plane', () => {
     expect(oneObject(await stctl(['tunnels', 'get', tunnelId, '--json'], alice))).toMatchObject({ status: 'stopped' });
     const after = oneObject(await stctl(['providers', 'list', '--json'], alice)).providers as Record<string, unknown>[];
     expect(after[0]).toMatchObject({ id: tunnelId, status: 'stopped' });
-    oneObject(await stctl(['sessions', 'restart', sessionId, '--json'], alice));
-    oneObject(await stctl(['tunnels', 'start', tunnelId, '--json'], alice));
+    // Restarting it starts them again and says which.
+    const restarted = oneObject(await stctl(['sessions', 'restart', sessionId, '--json'], alice));
+    expect(restarted.restartedTunnels).toEqual(all.map((t) => t.id));
+    expect(oneObject(await stctl(['tunnels', 'get', tunnelId, '--json'], alice))).toMatchObject({ status: 'waiting' });
+    const human = await stctl(['sessions', 'restart', sessionId], alice);
+    expect(human.stdout).toMatch(/^Restarted tunnels:\s+-$/m);
+  });
+
+  it('tunnels rotate-token prints the new token once, as {"id","agentToken"} with --json', async () => {
+    const before = fake.tunnels.get(tunnelId)!.agentToken;
+    const rotated = oneObject(await stctl(['tunnels', 'rotate-token', tunnelId, '--json'], alice));
+    expect(rotated).toEqual({ id: tunnelId, agentToken: expect.stringMatching(/^st_agent_/) });
+    expect(rotated.agentToken).not.toBe(before);
+    expect(fake.callsOf('RotateTunnelToken').at(-1)).toEqual({ method: 'RotateTunnelToken', request: { id: tunnelId }, bearer: alice.ST_API_KEY });
+    const human = await stctl(['tunnels', 'rotate-token', tunnelId], alice);
+    expect(human.stdout).toMatch(/^Agent token:\s+st_agent_\S+$/m);
+    expect(human.stdout).toContain('ST_TUNNEL_TOKEN');
   });
 
   it("another user's ids answer exit 4 with the server's message, exactly like unknown ids", async () => {
@@ -320,6 +337,7 @@ describe('stctl against an in-process control plane', () => {
       ['tunnels', 'stop', tunnelId],
       ['tunnels', 'start', tunnelId],
       ['tunnels', 'delete', tunnelId],
+      ['tunnels', 'rotate-token', tunnelId],
       ['tunnels', 'create', '--session', sessionId],
     ];
     for (const args of attempts) {

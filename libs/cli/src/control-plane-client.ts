@@ -18,6 +18,7 @@ import {
   type ListUsersResponse,
   type RestartSessionResponse,
   type RevokeApiKeysResponse,
+  type RotateTunnelTokenResponse,
   type Session,
   type StartSessionResponse,
   type StartTunnelResponse,
@@ -126,8 +127,10 @@ export class ControlPlaneClient {
     return required((await this.unary<StartSessionResponse>((md, o, cb) => this.sessions().startSession({ name }, md, o, cb))).session, 'session');
   }
 
-  async restartSession(id: string): Promise<Session> {
-    return required((await this.unary<RestartSessionResponse>((md, o, cb) => this.sessions().restartSession({ id }, md, o, cb))).session, 'session');
+  /** The session, and the ids of the tunnels started again with it. */
+  async restartSession(id: string): Promise<RestartSessionResponse & { session: Session }> {
+    const res = await this.unary<RestartSessionResponse>((md, o, cb) => this.sessions().restartSession({ id }, md, o, cb));
+    return { ...res, session: required(res.session, 'session') };
   }
 
   async stopSession(id: string): Promise<Session> {
@@ -163,6 +166,11 @@ export class ControlPlaneClient {
 
   async stopTunnel(id: string): Promise<Tunnel> {
     return required((await this.unary<StopTunnelResponse>((md, o, cb) => this.tunnels().stopTunnel({ id }, md, o, cb))).tunnel, 'tunnel');
+  }
+
+  async rotateTunnelToken(id: string): Promise<RotateTunnelTokenResponse & { tunnel: Tunnel }> {
+    const res = await this.unary<RotateTunnelTokenResponse>((md, o, cb) => this.tunnels().rotateTunnelToken({ id }, md, o, cb));
+    return { ...res, tunnel: required(res.tunnel, 'tunnel') };
   }
 
   async deleteTunnel(id: string): Promise<void> {

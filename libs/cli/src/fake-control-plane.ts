@@ -42,6 +42,8 @@ interface OwnedTunnel {
   tunnel: Tunnel;
   agentToken: string;
   upstreamApiKey: string;
+  /** Stopped by its session's stop: the session's restart starts it again. */
+  stoppedBySession?: boolean;
 }
 
 type ServiceErrorLike = Partial<grpc.StatusObject> & { code: grpc.status };
@@ -207,7 +209,16 @@ export class FakeControlPlane {
         const session = this.ownSession(owner, req.id);
         session.status = SessionStatus.SESSION_STATUS_RUNNING;
         session.updateTime = this.now();
-        return { session };
+        const restartedTunnelIds: string[] = [];
+        for (const t of this.tunnels.values()) {
+          if (t.tunnel.sessionId === session.id && t.stoppedBySession) {
+            t.stoppedBySession = false;
+            t.tunnel.status = TunnelStatus.TUNNEL_STATUS_WAITING;
+            restartedTunnelIds.push(t.tunnel.id);
+            this.notify(t, ProviderChange.PROVIDER_CHANGE_UPDATED);
+          }
+        }
+        return { session, restartedTunnelIds };
       }),
       stopSession: this.user('StopSession', (owner, req: { id: string }) => {
         const session = this.ownSession(owner, req.id);
@@ -216,6 +227,7 @@ export class FakeControlPlane {
         for (const t of this.tunnels.values()) {
           if (t.tunnel.sessionId === session.id && t.tunnel.status !== TunnelStatus.TUNNEL_STATUS_STOPPED) {
             t.tunnel.status = TunnelStatus.TUNNEL_STATUS_STOPPED;
+            t.stoppedBySession = true;
             this.notify(t, ProviderChange.PROVIDER_CHANGE_UPDATED);
           }
         }
@@ -274,14 +286,21 @@ export class FakeControlPlane {
         const session = this.ownSession(owner, owned.tunnel.sessionId);
         if (session.status !== SessionStatus.SESSION_STATUS_RUNNING) throw fail(grpc.status.FAILED_PRECONDITION, `session ${session.id} is stopped: restart it first`);
         owned.tunnel.status = TunnelStatus.TUNNEL_STATUS_WAITING;
+        owned.stoppedBySession = false;
         this.notify(owned, ProviderChange.PROVIDER_CHANGE_UPDATED);
         return { tunnel: owned.tunnel };
       }),
       stopTunnel: this.user('StopTunnel', (owner, req: { id: string }) => {
         const owned = this.ownTunnel(owner, req.id);
+        owned.stoppedBySession = false;
         owned.tunnel.status = TunnelStatus.TUNNEL_STATUS_STOPPED;
         this.notify(owned, ProviderChange.PROVIDER_CHANGE_UPDATED);
         return { tunnel: owned.tunnel };
+      }),
+      rotateTunnelToken: this.user('RotateTunnelToken', (owner, req: { id: string }) => {
+        const owned = this.ownTunnel(owner, req.id);
+        owned.agentToken = `st_agent_${owned.tunnel.id}_${this.nextId++}`;
+        return { tunnel: owned.tunnel, agentToken: owned.agentToken };
       }),
       deleteTunnel: this.user('DeleteTunnel', (owner, req: { id: string }) => {
         const owned = this.ownTunnel(owner, req.id);

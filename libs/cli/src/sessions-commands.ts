@@ -3,7 +3,7 @@ import type { Session } from '@st/proto';
 import type { CommandContext, Handler } from './command-context';
 import type { Role } from './control-plane-client';
 import { sessionJson } from './json-output';
-import { sessionFields, sessionsTable } from './table-output';
+import { renderFields, sessionFields, sessionsTable } from './table-output';
 
 type Act = (role: Role, handler: Handler) => (...args: unknown[]) => Promise<void>;
 
@@ -24,11 +24,15 @@ export function addSessionCommands(program: Command, act: Act): void {
 
   sessions
     .command('restart')
-    .description('start a stopped session again (its tunnels stay stopped until started)')
+    .description('start a stopped session again, and the tunnels that stopping it stopped')
     .argument('<id>', 'the session ("s-…")')
     .action(
       act('user', async (ctx: CommandContext, id: string) => {
-        printSession(ctx, await ctx.client.restartSession(id));
+        const { session, restartedTunnelIds } = await ctx.client.restartSession(id);
+        ctx.print(
+          { ...sessionJson(session), restartedTunnels: restartedTunnelIds },
+          () => `${sessionFields(session)}${renderFields([['Restarted tunnels', restartedTunnelIds.join(', ') || '-']])}`,
+        );
       }),
     );
 

@@ -120,6 +120,22 @@ export function addTunnelCommands(program: Command, act: Act): void {
     );
 
   tunnels
+    .command('rotate-token')
+    .description('replace the agent token (shown once): the old one stops working and its agents are dropped at once')
+    .argument('<id>', 'the tunnel ("t-…")')
+    .action(
+      act('user', async (ctx: CommandContext, id: string) => {
+        const res = await ctx.client.rotateTunnelToken(id);
+        ctx.print(
+          { id: res.tunnel.id, agentToken: res.agentToken },
+          () =>
+            renderFields([['ID', res.tunnel.id], ['Agent token', res.agentToken]]) +
+            'The new agent token is shown only this once: restart st-agent with ST_TUNNEL_TOKEN set to it (the old token no longer works).\n',
+        );
+      }),
+    );
+
+  tunnels
     .command('delete')
     .description('delete a tunnel: its agent token stops working at once')
     .argument('<id>', 'the tunnel ("t-…")')

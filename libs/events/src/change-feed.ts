@@ -9,8 +9,11 @@ export type ControlEvent =
       kind: 'tunnel';
       userId: string;
       tunnelId: string;
-      /** created, updated (settings/state), deleted, agent (connected or gone), health (new report) */
-      reason: 'created' | 'updated' | 'deleted' | 'agent' | 'health';
+      /**
+       * created, updated (settings/state), deleted, agent (connected or gone), health (new report),
+       * token_rotated (the agent token was replaced: streams holding the old one must go)
+       */
+      reason: 'created' | 'updated' | 'deleted' | 'agent' | 'health' | 'token_rotated';
     }
   | { kind: 'session'; userId: string; sessionId: string; reason: 'started' | 'stopped' }
   /** A user's API keys were revoked (or the user changed): cached authentications must go. */

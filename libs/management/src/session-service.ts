@@ -7,8 +7,9 @@ import { checkName } from './validation';
 
 /**
  * sessiontunnel.v1.SessionService: a user's compute sessions. Stopping a session stops its
- * tunnels and drops their agents at once; restarting it leaves the tunnels stopped until the
- * user (or the scheduler) starts them, as the product's documentation says.
+ * tunnels and drops their agents at once; restarting it starts again the tunnels that the stop
+ * stopped (the store remembers which), so a scheduler's stop/restart pair leaves things as they
+ * were. A tunnel the user stopped on its own stays stopped.
  */
 export function createSessionService(deps: ManagementDeps): SessionServiceServer {
   const { store, auth, logger, feed } = deps;
@@ -29,17 +30,19 @@ export function createSessionService(deps: ManagementDeps): SessionServiceServer
       const user = await requireUser(call.metadata, auth);
       await mine(user.id, call.request.id);
       const session = (await store.setSessionState(user.id, call.request.id, 'running'))!;
+      const restarted = await store.restartTunnelsOfSession(user.id, session.id);
       feed.publish({ kind: 'session', userId: user.id, sessionId: session.id, reason: 'started' });
-      return { session: sessionMessage(session) };
+      for (const tunnel of restarted) feed.publish({ kind: 'tunnel', userId: user.id, tunnelId: tunnel.id, reason: 'updated' });
+      logger.info({ userId: user.id, sessionId: session.id, restartedTunnels: restarted.length }, 'session restarted');
+      return { session: sessionMessage(session), restartedTunnelIds: restarted.map((t) => t.id) };
     }),
     stopSession: unary(logger, async (call) => {
       const user = await requireUser(call.metadata, auth);
       await mine(user.id, call.request.id);
       const session = (await store.setSessionState(user.id, call.request.id, 'stopped'))!;
-      // The tunnels stop with their session; revocation (a change-feed subscriber) drops the agents.
-      for (const tunnel of await store.listTunnelsOfSession(user.id, session.id)) {
-        await store.setTunnelState(user.id, tunnel.id, 'stopped');
-      }
+      // The tunnels stop with their session, marked so that a restart starts them again;
+      // revocation (a change-feed subscriber) drops the agents.
+      await store.stopTunnelsOfSession(user.id, session.id);
       feed.publish({ kind: 'session', userId: user.id, sessionId: session.id, reason: 'stopped' });
       logger.info({ userId: user.id, sessionId: session.id }, 'session stopped');
       return { session: sessionMessage(session) };

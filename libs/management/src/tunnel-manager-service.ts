@@ -71,6 +71,17 @@ export function createTunnelManagerService(deps: ManagementDeps): TunnelManagerS
       feed.publish({ kind: 'tunnel', userId: user.id, tunnelId: tunnel.id, reason: 'updated' });
       return { tunnel: await view(stopped) };
     }),
+    rotateTunnelToken: unary(logger, async (call) => {
+      const user = await requireUser(call.metadata, auth);
+      // One scoped statement: another user's tunnel answers exactly like a missing one.
+      const agentToken = await store.rotateAgentTokenForUser(user.id, call.request.id);
+      if (agentToken === null) throw notFound('tunnel', call.request.id);
+      const tunnel = await mine(user.id, call.request.id);
+      // Revocation drops the streams admitted with the old token (the agents exit 3).
+      feed.publish({ kind: 'tunnel', userId: user.id, tunnelId: tunnel.id, reason: 'token_rotated' });
+      logger.info({ userId: user.id, tunnelId: tunnel.id }, 'tunnel agent token rotated');
+      return { tunnel: await view(tunnel), agentToken };
+    }),
     deleteTunnel: unary(logger, async (call) => {
       const user = await requireUser(call.metadata, auth);
       const tunnel = await mine(user.id, call.request.id);

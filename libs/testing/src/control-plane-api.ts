@@ -10,7 +10,9 @@ import {
   type ListUsersResponse,
   type Provider,
   ProviderDiscoveryServiceClient,
+  type RestartSessionResponse,
   type RevokeApiKeysResponse,
+  type RotateTunnelTokenResponse,
   type Session,
   SessionServiceClient,
   SessionStatus,
@@ -54,6 +56,8 @@ export interface CallerApi {
   revokeApiKeys(userId: string): Promise<RevokeApiKeysResponse>;
   startSession(name: string): Promise<Session>;
   restartSession(id: string): Promise<Session>;
+  /** RestartSession's whole answer: the session and the ids of the tunnels it started again. */
+  restartSessionFully(id: string): Promise<RestartSessionResponse>;
   stopSession(id: string): Promise<Session>;
   getSession(id: string): Promise<Session>;
   listSessions(): Promise<ListSessionsResponse>;
@@ -63,6 +67,7 @@ export interface CallerApi {
   startTunnel(id: string): Promise<Tunnel>;
   stopTunnel(id: string): Promise<Tunnel>;
   deleteTunnel(id: string): Promise<void>;
+  rotateTunnelToken(id: string): Promise<RotateTunnelTokenResponse>;
   listProviders(): Promise<Provider[]>;
 }
 
@@ -97,6 +102,7 @@ export class ControlPlaneApi {
       revokeApiKeys: (userId) => unaryCall(users, users.revokeApiKeys, { userId }, secret),
       startSession: (name) => session(unaryCall(sessions, sessions.startSession, { name }, secret)),
       restartSession: (id) => session(unaryCall(sessions, sessions.restartSession, { id }, secret)),
+      restartSessionFully: (id) => unaryCall(sessions, sessions.restartSession, { id }, secret),
       stopSession: (id) => session(unaryCall(sessions, sessions.stopSession, { id }, secret)),
       getSession: (id) => session(unaryCall(sessions, sessions.getSession, { id }, secret)),
       listSessions: () => unaryCall(sessions, sessions.listSessions, {}, secret),
@@ -114,6 +120,7 @@ export class ControlPlaneApi {
       deleteTunnel: async (id) => {
         await unaryCall(tunnels, tunnels.deleteTunnel, { id }, secret);
       },
+      rotateTunnelToken: (id) => unaryCall(tunnels, tunnels.rotateTunnelToken, { id }, secret),
       listProviders: async () => (await unaryCall(discovery, discovery.listProviders, {}, secret)).providers,
     };
   }
