@@ -224,7 +224,7 @@ describe('a tunnel without the OpenAI toggle', () => {
 });
 
 describe('stopping a session', () => {
-  it('stops its provider (503 saying what to do) and drops its agent; restarting session and tunnel brings it back', async () => {
+  it('stops its provider (503 saying what to do) and drops its agent; restarting the session brings it back', async () => {
     const { sessionId, tunnelId, agent } = await servingProvider('stoppable');
     const model = `stoppable/${MODELS[0]}`;
 
@@ -244,15 +244,13 @@ describe('stopping a session', () => {
     expect(statusName((await grpcError(user.createTunnel({ sessionId, name: 'too-late', openai: true }))).code)).toBe('FAILED_PRECONDITION');
     expect(statusName((await grpcError(user.startTunnel(tunnelId))).code)).toBe('FAILED_PRECONDITION');
 
-    const restarted = await user.restartSession(sessionId);
-    expect(sessionStatusName(restarted.status)).toBe('running');
-    // The tunnel stays stopped until it is started.
-    expect(tunnelStatusName((await user.getTunnel(tunnelId)).status)).toBe('stopped');
-    expect((await chat(`${publicUrl}/v1/chat/completions`, model)).status).toBe(503);
-
-    const started = await user.startTunnel(tunnelId);
-    expect(['waiting', 'running']).toContain(tunnelStatusName(started.status));
-    await providerUntil('stoppable', 'running and healthy again', isServing, 3_000);
+    // Restarting the session starts the tunnel that its stop stopped; the agent (retrying about
+    // every second while refused as stopped) is back soon after.
+    const restarted = await user.restartSessionFully(sessionId);
+    expect(sessionStatusName(restarted.session!.status)).toBe('running');
+    expect(restarted.restartedTunnelIds).toEqual([tunnelId]);
+    expect(['waiting', 'running']).toContain(tunnelStatusName((await user.getTunnel(tunnelId)).status));
+    await providerUntil('stoppable', 'running and healthy again', isServing, 10_000);
     expect(agent.exit).toBeUndefined();
     expect((await chatOk(`${publicUrl}/v1/chat/completions`, model)).model).toBe(MODELS[0]);
   });

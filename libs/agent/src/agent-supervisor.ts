@@ -8,6 +8,7 @@ import { type Clock, systemClock } from './clock';
 import { EXIT_CONFIG, EXIT_OK, EXIT_TOKEN_REFUSED } from './exit-codes';
 import { type ProxyDecision, channelProxyOptions, normaliseProxyEnv, resolveProxy } from './proxy-env';
 import { BACKOFF_STABLE_MS, type BackoffOptions, ReconnectBackoff } from './reconnect-backoff';
+import { retryDelay } from './retry-delay';
 
 export interface AgentSupervisorOptions {
   /** `http://host:port` (plaintext) or `https://host:port` (TLS). */
@@ -135,8 +136,9 @@ export class AgentSupervisor {
       }
       failures++;
       if (this.clock.now() - started >= BACKOFF_STABLE_MS) this.backoff.reset();
-      const delay = this.backoff.next();
-      const hint = outcome.welcomed ? undefined : describeDialFailure(outcome.reason, dialContext);
+      // Refused as stopped: retry about every second, so a restarted tunnel serves again at once.
+      const { delayMs: delay, waitingForStart } = retryDelay(outcome, this.backoff);
+      const hint = outcome.welcomed || waitingForStart ? undefined : describeDialFailure(outcome.reason, dialContext);
       this.logger.warn(
         {
           code: grpc.status[outcome.code],
@@ -147,7 +149,11 @@ export class AgentSupervisor {
           wasConnected: outcome.welcomed,
           connectedForMs: outcome.welcomed ? this.clock.now() - started : undefined,
         },
-        outcome.welcomed ? 'broker connection lost; reconnecting with backoff' : 'cannot connect to the broker; retrying with backoff',
+        waitingForStart
+          ? 'the tunnel or its session is stopped; retrying every second until it is started'
+          : outcome.welcomed
+            ? 'broker connection lost; reconnecting with backoff'
+            : 'cannot connect to the broker; retrying with backoff',
       );
       this.status(`retrying in ${(delay / 1000).toFixed(1)} s: ${hint ?? outcome.reason}`);
       await this.clock.sleep(delay, this.stopSignal.signal);
