@@ -391,6 +391,10 @@ async function main() {
         `  ST_SERVER=${grpcHost}:${grpcPort} ST_API_KEY=${demo.apiKey} npx stctl providers list`,
         `  curl ${publicUrl}/v1/models -H 'Authorization: Bearer ${demo.apiKey}'`,
         '',
+        // A fresh admin token each start, like the key: paste the line, then `npx stctl users list`.
+        ...(demo.adminToken
+          ? ['Admin token for stctl users … (new each start; the earlier one no longer works):', `export ST_ADMIN_TOKEN=${demo.adminToken}`, '']
+          : ['Admin commands use the ST_ADMIN_TOKEN you set.', '']),
         'Press Ctrl-C to stop.',
         '',
       ].join('\n'),

@@ -25,7 +25,7 @@ export async function authenticateCaller(authorization: string | undefined, deps
   if (!secret) {
     throw new CallerAuthError('missing credentials: send "authorization: Bearer <API key>" (stctl: set ST_API_KEY, or ST_ADMIN_TOKEN for admin commands)');
   }
-  if (deps.admin.matches(secret)) return { kind: 'admin' };
+  if (await deps.admin.matches(secret)) return { kind: 'admin' };
   const user = await deps.store.authenticateApiKey(secret);
   if (!user) throw new CallerAuthError('the API key is not valid (unknown or revoked): ask the admin for a new one');
   return { kind: 'user', user };

@@ -22,7 +22,7 @@ import {
   TunnelServiceService,
   UserServiceService,
 } from '@st/proto';
-import { type Store, openStore } from '@st/store';
+import { type Store, ensurePrivateDir, openStore, tightenDataDirFiles } from '@st/store';
 import { AgentAdmission } from './agent-admission';
 import { startRevocation } from './revocation';
 import { SecretBox } from './secret-box';
@@ -61,10 +61,16 @@ export class ControlPlane {
   ) {}
 
   static async start(config: ServerConfig, logger: Logger): Promise<ControlPlane> {
+    // 0700 and its files 0600 whatever the umask, with PostgreSQL too (tokens and keys live here).
+    ensurePrivateDir(config.dataDir, logger);
     const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, logger });
     const serviceToken = loadOrCreateServiceToken(config.dataDir, config.serviceToken);
     const secrets = SecretBox.load(config.dataDir, config.secretKey);
-    const { admin, created } = AdminToken.load(config.dataDir, config.adminToken);
+    tightenDataDirFiles(config.dataDir, logger);
+    // The admin digest lives in the store, so replicas sharing a database share the admin token.
+    const { admin, created } = config.adminToken
+      ? { admin: AdminToken.fixed(config.adminToken), created: undefined }
+      : await AdminToken.load(store, config.dataDir, { logger });
     const auth: AuthDeps = { store, admin };
     const feed = new ChangeFeed();
     feed.onListenerError = (err, event) => logger.error({ err, event }, 'change feed listener failed');

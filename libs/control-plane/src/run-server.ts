@@ -1,7 +1,9 @@
+import { AdminToken } from '@st/auth';
 import { ConfigError, describeSettings } from '@st/config';
 import { createLogger } from '@st/logging';
 import { openStore } from '@st/store';
 import { ControlPlane } from './control-plane';
+import { ADMIN_TOKEN_USAGE, runAdminTokenCommand } from './admin-token-command';
 import { prepareDemo } from './demo-bootstrap';
 import { type Role, SERVER_SETTINGS, loadServerConfig } from './server-config';
 
@@ -11,10 +13,12 @@ import { type Role, SERVER_SETTINGS, loadServerConfig } from './server-config';
  */
 export async function runServer(name: string, argv: string[], fixedRoles?: Role[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(`Usage: ${name} [demo-init] [options]\n\nSettings (flag, environment variable, meaning):\n${describeSettings(SERVER_SETTINGS)}\n`);
+    process.stdout.write(`Usage: ${name} [demo-init | ${ADMIN_TOKEN_USAGE}] [options]\n\nSettings (flag, environment variable, meaning):\n${describeSettings(SERVER_SETTINGS)}\n`);
     return;
   }
-  const subcommand = argv[0] === 'demo-init' ? argv.shift() : undefined;
+  const subcommand = argv[0] === 'demo-init' || argv[0] === 'admin-token' ? argv.shift() : undefined;
+  // `--reset` belongs to the subcommand, not to the settings.
+  const commandArgs = subcommand === 'admin-token' ? takeFlags(argv, ['--reset']) : [];
   let config;
   try {
     config = loadServerConfig({ argv });
@@ -32,8 +36,15 @@ export async function runServer(name: string, argv: string[], fixedRoles?: Role[
     // Prints the demo's fresh secrets as JSON for tools/dev/start-demo.mjs; nothing is logged.
     const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
     const demo = await prepareDemo(store);
+    // A fresh admin token each demo start, like the key (none when ST_ADMIN_TOKEN decides it).
+    const adminToken = config.adminToken ? undefined : await AdminToken.reset(store);
     await store.close();
-    process.stdout.write(`${JSON.stringify(demo)}\n`);
+    process.stdout.write(`${JSON.stringify({ ...demo, adminToken })}\n`);
+    return;
+  }
+  if (subcommand === 'admin-token') {
+    const out = { stdout: (t: string) => process.stdout.write(t), stderr: (t: string) => process.stderr.write(t) };
+    process.exitCode = await runAdminTokenCommand(name, commandArgs, config, out);
     return;
   }
 
@@ -50,7 +61,7 @@ export async function runServer(name: string, argv: string[], fixedRoles?: Role[
     'st-server ready',
   );
   if (plane.createdAdminToken) {
-    // Shown once: only its digest is kept. Lost? Delete admin-token.sha256 in the data directory.
+    // Shown once: only its digest is kept (in the store). Lost? `st-server admin-token --reset`.
     process.stdout.write(`${name}: admin token (shown once, keep it; stctl reads ST_ADMIN_TOKEN): ${plane.createdAdminToken}\n`);
   }
   process.stdout.write(
@@ -80,4 +91,11 @@ export async function runServer(name: string, argv: string[], fixedRoles?: Role[
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/** Removes `flags` from `argv` and returns the ones that were there. */
+function takeFlags(argv: string[], flags: string[]): string[] {
+  const taken = argv.filter((a) => flags.includes(a));
+  argv.splice(0, argv.length, ...argv.filter((a) => !flags.includes(a)));
+  return taken;
 }

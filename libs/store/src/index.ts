@@ -19,3 +19,4 @@ export { openStore } from './open-store';
 export type { OpenStoreOptions } from './open-store';
 // store-contract*.ts and testing/ are deliberately not exported: they import vitest and
 // testcontainers, which have no place in a server build.
+export { DATA_DIR_FILES, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, ensurePrivateDir, tightenDataDirFiles } from './private-files';

@@ -1,7 +1,8 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database, { type Statement } from 'better-sqlite3';
 import type { Logger } from '@st/logging';
+import { createPrivateFile, ensurePrivateDir, tightenDataDirFiles } from '../private-files';
 import { draftApiKey, draftSession, draftTunnel, draftUser, now } from '../drafts';
 import {
   KEY_COLUMNS,
@@ -68,11 +69,14 @@ export class SqliteStore implements Store {
   static open(options: SqliteStoreOptions): SqliteStore {
     let file: string;
     if ('dataDir' in options) {
-      // 0700: the directory holds credential digests and the tunnel list of every user.
-      mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+      // 0700 and 0600 whatever the umask: the directory holds credential digests and the tunnel
+      // list of every user. An existing 0755 directory or 0644 database is tightened.
+      ensurePrivateDir(options.dataDir, options.logger);
       file = join(options.dataDir, SQLITE_FILE_NAME);
+      createPrivateFile(file, options.logger);
     } else {
       file = options.file;
+      if (file !== ':memory:' && file !== '' && !existsSync(file)) createPrivateFile(file, options.logger);
     }
     const db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
     try {
@@ -84,6 +88,8 @@ export class SqliteStore implements Store {
         options.logger?.warn({ file, journalMode: mode }, 'store could not enable WAL; concurrent access will be slower');
       }
       db.pragma('synchronous = NORMAL');
+      // The -wal and -shm files now exist; ones left 0644 by an older release are tightened.
+      if ('dataDir' in options) tightenDataDirFiles(options.dataDir, options.logger);
       // SQLite leaves foreign keys off by default; ON DELETE CASCADE relies on them.
       db.pragma('foreign_keys = ON');
       return new SqliteStore(db, options.logger);
