@@ -83,6 +83,8 @@ export interface DemoCredentials {
   tunnelId: string;
   apiKey: string;
   agentToken: string;
+  /** A fresh admin token (the earlier one stops working); absent when ST_ADMIN_TOKEN is set. */
+  adminToken?: string;
 }
 
 /** Runs `st-server demo-init` on a data directory: user `demo`, tunnel `demo`, a new key and token. */
