@@ -98,18 +98,32 @@ describe('st-agent keeps its tunnel up', () => {
   });
 
   it('exits with code 3 once the broker refuses its token (token rotated, broker restarted)', async () => {
-    const agent = stack.agent;
-    const store = SqliteStore.open({ dataDir: stack.dataDir });
+    // A fresh agent with a short backoff cap: the stack's own agent carries the backoff grown by the
+    // tests above (a connection shorter than 30 s does not reset it), which on a busy machine
+    // outlasted any fixed wait for the exit.
+    await stack.agent.stop();
+    const agent = await startAgent({ ...stack.agentEnv, ST_RECONNECT_MAX_MS: 1_000 });
+    stack.agent = agent;
+    const { httpPort, grpcPort, dataDir } = stack.server;
+    // The order of a rotation while the broker is away: broker down, token replaced, broker back.
+    // Replacing the token in the database behind a running broker's back (as this test once did)
+    // tells that broker nothing: its live stream stays up, and a reconnect racing the write can be
+    // welcomed (Welcome goes out before the broker checks the token a second time) and log
+    // "connected to broker" with the old token. The RotateTunnelToken RPC closes such streams
+    // itself (e2e/control-plane/lifecycle.spec.ts).
+    await stack.server.process.kill();
+    await waitForEntries(agent, LOST, 1, 10_000);
+    const store = SqliteStore.open({ dataDir });
     try {
       await store.rotateAgentToken(stack.tunnelId);
     } finally {
       await store.close();
     }
-    const { httpPort, grpcPort, dataDir } = stack.server;
-    await stack.server.process.kill();
+    const connectedBefore = agent.lines.filter((l) => AGENT_CONNECTED.test(l.text)).length;
     stack.server = await startServer({ ST_HTTP_PORT: httpPort, ST_GRPC_PORT: grpcPort, ST_DATA_DIR: dataDir });
-    const exit = await Promise.race([agent.exited, new Promise<'still running'>((r) => setTimeout(() => r('still running'), 10_000))]);
+    const exit = await Promise.race([agent.exited, new Promise<'still running'>((r) => setTimeout(() => r('still running'), 30_000))]);
     expect(exit, agent.describe()).toEqual({ code: 3, signal: null });
+    expect(agent.lines.filter((l) => AGENT_CONNECTED.test(l.text)), 'connected with the rotated-out token').toHaveLength(connectedBefore);
     const refused = logEntries(agent, /^the broker refused the tunnel token/);
     expect(refused).toHaveLength(1);
     expect(refused[0]).toMatchObject({ code: 'UNAUTHENTICATED' });
