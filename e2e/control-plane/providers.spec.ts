@@ -293,7 +293,10 @@ describe('deleting a tunnel', () => {
     const startedAt = performance.now();
     const again = await agentFor(agentToken, { waitForConnected: false });
     expect(await again.exited, again.describe()).toEqual({ code: 3, signal: null });
-    expect(performance.now() - startedAt).toBeLessThan(3_000);
+    // "At once" means on the first attempt, without a retry; the bound only covers a busy machine's
+    // process start (it once took 4 s under load against a 3 s bound).
+    expect(performance.now() - startedAt).toBeLessThan(15_000);
+    expect(again.lines.some((l) => /retrying/.test(l.text)), again.describe()).toBe(false);
     expect(again.lines.some((l) => AGENT_CONNECTED.test(l.text))).toBe(false);
   });
 });
