@@ -61,8 +61,9 @@ export class ControlPlane {
   ) {}
 
   static async start(config: ServerConfig, logger: Logger): Promise<ControlPlane> {
-    // 0700 and its files 0600 whatever the umask, with PostgreSQL too (tokens and keys live here).
-    ensurePrivateDir(config.dataDir, logger);
+    // 0700 and its files 0600 whatever the umask, with PostgreSQL too (tokens and keys live here);
+    // not made at all when nothing is kept there (a read-only container with every secret set).
+    if (!config.databaseUrl || !config.serviceToken || !config.secretKey) ensurePrivateDir(config.dataDir, logger);
     const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, logger });
     const serviceToken = loadOrCreateServiceToken(config.dataDir, config.serviceToken);
     const secrets = SecretBox.load(config.dataDir, config.secretKey);
