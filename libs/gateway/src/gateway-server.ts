@@ -308,7 +308,7 @@ export class Gateway {
     deadline.onExpire((error) => {
       // A stalled or trickling upload: free the exchange and the connection, answer 408.
       exchange.cancel('request body stalled');
-      closeAfterAnswer(res);
+      closeAfterAnswer(req, res);
       responder.error(error);
     });
     try {
@@ -348,14 +348,15 @@ export function hasControlChars(s: string): boolean {
   return /[\u0000-\u001f\u007f]/.test(s);
 }
 
-/** The connection is closed once the (error) answer is out, whether or not its head was sent. */
-function closeAfterAnswer(res: ServerResponse): void {
-  if (!res.headersSent) {
-    res.setHeader('connection', 'close');
-    return;
-  }
-  const socket = res.socket;
-  if (socket) res.once('finish', () => socket.destroy());
+/**
+ * The connection is closed once the (error) answer is out, whether or not its head was sent or
+ * the answer already ended: the rest of a stalled body must not keep the socket.
+ */
+function closeAfterAnswer(req: IncomingMessage, res: ServerResponse): void {
+  const socket = req.socket;
+  if (res.writableEnded) socket.destroy();
+  else if (!res.headersSent) res.setHeader('connection', 'close'); // Node closes it after the 408
+  else res.once('finish', () => socket.destroy());
 }
 
 function hasBody(req: IncomingMessage): boolean {
