@@ -195,7 +195,10 @@ describe('connections', () => {
     for (const t of timers) clearInterval(t);
     // 1 s of header timeout, Node's check every 250 ms, 2 s for the peer to read the 408.
     expect(Math.max(...closedAfter)).toBeLessThan(20_000);
-    for (const s of sockets.filter((_, i) => i % 2 === 0)) expect(s.received()).toMatch(/^HTTP\/1.1 408/);
+    for (const s of sockets.filter((_, i) => i % 2 === 0)) {
+      expect(s.received()).toMatch(/^HTTP\/1.1 408/);
+      expect(s.received()).toMatch(/within 1000 ms \(ST_HEADER_TIMEOUT_MS\).*"code":"request_timeout"/);
+    }
     // The server still answers.
     expect((await fetch(`${stack.publicUrl}/healthz`)).status).toBe(200);
   });

@@ -110,7 +110,15 @@ export class Gateway {
           : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
             ? [408, 'Request Timeout']
             : [400, 'Bad Request'];
-      const body = JSON.stringify(openAIErrorBody(`malformed HTTP request: ${err.code ?? err.message}`, 'invalid_request_error', 'bad_http'));
+      const body = JSON.stringify(
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? openAIErrorBody(
+              `the request line and headers did not arrive within ${httpLimits.headerTimeoutMs} ms (ST_HEADER_TIMEOUT_MS): send them at once`,
+              'invalid_request_error',
+              'request_timeout',
+            )
+          : openAIErrorBody(`malformed HTTP request: ${err.code ?? err.message}`, 'invalid_request_error', 'bad_http'),
+      );
       socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
       // end() only half-closes: a peer that never closes its side (slow headers) would keep the
       // socket. A moment to read the answer, then it is freed.
