@@ -268,28 +268,32 @@ export class Gateway {
   /**
    * Takes the request's place in the user's and the tunnel's limits, released when the response
    * is over in any way (answered, failed, timed out, client gone: 'close' comes for each), or
-   * answers the 429 itself and returns false.
+   * answers the 429 itself and returns false. In memory the answer is immediate: no promise per
+   * request on the hot path; shared counters answer through one.
    */
-  private async admit(res: ServerResponse, f: ForwardRequest): Promise<boolean> {
-    let admission = this.limiter.admit(f.user.id, f.tunnel.id);
-    // In memory the answer is immediate: no promise per request on the hot path.
-    if (admission instanceof Promise) admission = await admission;
+  private admit(res: ServerResponse, f: ForwardRequest): boolean | Promise<boolean> {
+    const admission = this.limiter.admit(f.user.id, f.tunnel.id);
+    return admission instanceof Promise ? admission.then((a) => this.admitted(res, f, a)) : this.admitted(res, f, admission);
+  }
+
+  private admitted(res: ServerResponse, f: ForwardRequest, admission: LimitTicket | TunnelError): boolean {
     if (admission instanceof TunnelError) {
       this.reject(res, f.requestId, admission);
       return false;
     }
-    const ticket: LimitTicket = admission;
     if (res.destroyed) {
-      ticket.release();
+      admission.release();
       return true; // the responder sees the closed response and cancels
     }
-    res.once('close', () => ticket.release());
+    res.once('close', () => admission.release());
     return true;
   }
 
   /** Opens the exchange and pipes the answer back; streams the body when it was not read. */
   private async forward(req: IncomingMessage, res: ServerResponse, f: ForwardRequest): Promise<void> {
-    if (!(await this.admit(res, f))) return;
+    let admitted = this.admit(res, f);
+    if (admitted instanceof Promise) admitted = await admitted;
+    if (!admitted) return;
     const method = req.method ?? 'GET';
     const streamed = f.body === undefined && hasBody(req);
     // The responder's log lines carry requestId and tunnelId themselves: no child logger per
