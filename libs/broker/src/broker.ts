@@ -30,6 +30,8 @@ export interface BrokerOptions {
   session?: Omit<AgentSessionOptions, 'brokerId'>;
   /** How long an admitted agent has to send Register. */
   registerTimeoutMs?: number;
+  /** Agent streams per tunnel, draining and connecting ones included; 0 or absent = no limit (ST_MAX_STREAMS_PER_TUNNEL). */
+  maxStreamsPerTunnel?: number;
 }
 
 /**
@@ -116,6 +118,13 @@ export class Broker implements ExchangeOpener {
     }
   }
 
+  /** Streams of a tunnel: routable, draining and still registering. */
+  private streamCount(tunnelId: string): number {
+    let n = this.registry.sessionsOf(tunnelId).length;
+    for (const s of this.connecting) if (s.tunnel.id === tunnelId) n++;
+    return n;
+  }
+
   private async acceptAgent(call: AgentCall): Promise<void> {
     const peer = call.getPeer();
     if (this.shuttingDown) {
@@ -139,6 +148,17 @@ export class Broker implements ExchangeOpener {
       return;
     }
     const { tunnel } = admission;
+    // Counted and added in the same turn of the event loop as this check: no two agents pass together.
+    const maxStreams = this.options.maxStreamsPerTunnel ?? 0;
+    if (maxStreams > 0 && this.streamCount(tunnel.id) >= maxStreams) {
+      this.logger.warn({ peer, tunnelId: tunnel.id, maxStreams }, 'agent refused: too many streams for its tunnel (ST_MAX_STREAMS_PER_TUNNEL)');
+      endCall(
+        call,
+        status.RESOURCE_EXHAUSTED,
+        `tunnel ${tunnel.id} already has ${maxStreams} agent streams open (ST_MAX_STREAMS_PER_TUNNEL): stop the extra st-agent processes of this tunnel; this one retries`,
+      );
+      return;
+    }
     const connectionId = randomUUID().slice(0, 8);
     const logger = this.logger.child({ tunnelId: tunnel.id, connectionId, peer });
     const session = new AgentSession(

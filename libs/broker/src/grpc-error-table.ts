@@ -15,6 +15,8 @@ const KIND_TO_STATUS: Record<TunnelErrorKind, status> = {
   forbidden_path: status.PERMISSION_DENIED,
   bad_request: status.INVALID_ARGUMENT,
   payload_too_large: status.RESOURCE_EXHAUSTED,
+  request_timeout: status.DEADLINE_EXCEEDED,
+  rate_limited: status.RESOURCE_EXHAUSTED,
   cancelled: status.CANCELLED,
   protocol: status.INTERNAL,
   internal: status.INTERNAL,

@@ -92,10 +92,11 @@ export class ControlPlane {
           logger: logger.child({ role: 'broker' }),
           brokerId: `st-server@${config.host}:${config.grpcPort}`,
           session: { healthIntervalMs: config.healthIntervalMs },
+          maxStreamsPerTunnel: config.maxStreamsPerTunnel,
           onTunnelChange: (tunnelId, userId, change) => feed.publish({ kind: 'tunnel', userId, tunnelId, reason: change }),
         });
         const runtime: TunnelRuntime = broker;
-        const directory = new ProviderDirectory({ store, runtime, feed, logger, get publicUrl() { return urls.publicUrl; } });
+        const directory = new ProviderDirectory({ store, runtime, feed, logger, maxWatchesPerUser: config.maxWatchesPerUser, get publicUrl() { return urls.publicUrl; } });
         const managementDeps = {
           store,
           auth,
@@ -157,6 +158,19 @@ export class ControlPlane {
       firstByteTimeoutMs: config.firstByteTimeoutMs,
       idleTimeoutMs: config.idleTimeoutMs,
       mounts,
+      bodyDeadline: { idleTimeoutMs: config.bodyIdleTimeoutMs, minBytesPerSecond: config.bodyMinRate, rateWindowMs: config.bodyRateWindowMs },
+      httpLimits: {
+        headerTimeoutMs: config.headerTimeoutMs,
+        maxConnections: config.maxConnections,
+        keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+        maxRequestsPerConnection: config.maxRequestsPerConnection,
+      },
+      requestLimits: {
+        tunnelConcurrency: config.limitTunnelConcurrency,
+        userConcurrency: config.limitUserConcurrency,
+        userRps: config.limitUserRps,
+        userBurst: config.limitUserBurst,
+      },
     });
   }
 

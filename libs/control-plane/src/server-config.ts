@@ -46,6 +46,19 @@ const schema = z.object({
   tlsCertFile: z.string().optional(),
   tlsKeyFile: z.string().optional(),
   brokerCaFile: z.string().optional(),
+  bodyIdleTimeoutMs: millis(30_000),
+  bodyMinRate: byteSize(1024),
+  bodyRateWindowMs: millis(30_000),
+  headerTimeoutMs: millis(10_000),
+  maxConnections: limit(4096),
+  keepAliveTimeoutMs: millis(5_000),
+  maxRequestsPerConnection: limit(1000),
+  maxWatchesPerUser: limit(16),
+  limitTunnelConcurrency: limit(256),
+  limitUserConcurrency: limit(512),
+  limitUserRps: z.coerce.number({ error: 'expected a number of requests per second (0 = no limit)' }).min(0, 'expected 0 (no limit) or more').default(100),
+  limitUserBurst: limit(400),
+  maxStreamsPerTunnel: limit(4),
 });
 
 export type ServerConfig = z.infer<typeof schema> & { publicUrl: string };
@@ -71,7 +84,29 @@ export const SERVER_SETTINGS: { [K in keyof z.infer<typeof schema>]: SettingSour
   tlsCertFile: { env: 'ST_TLS_CERT_FILE', help: 'PEM certificate chain for TLS on the gRPC port (with ST_TLS_KEY_FILE)' },
   tlsKeyFile: { env: 'ST_TLS_KEY_FILE', help: 'PEM private key for TLS on the gRPC port' },
   brokerCaFile: { env: 'ST_BROKER_CA_FILE', flag: 'broker-ca-file', help: "PEM of the CA that signed the broker's certificate, for a gateway dialling https://host:port" },
+  bodyIdleTimeoutMs: { env: 'ST_BODY_IDLE_TIMEOUT_MS', help: 'a request body with no byte for this long gets 408 (default 30000)' },
+  bodyMinRate: { env: 'ST_BODY_MIN_RATE', help: 'a request body slower than this many bytes/s over ST_BODY_RATE_WINDOW_MS gets 408; 0 = no minimum (default 1k)' },
+  bodyRateWindowMs: { env: 'ST_BODY_RATE_WINDOW_MS', help: 'window over which ST_BODY_MIN_RATE is averaged (default 30000)' },
+  headerTimeoutMs: { env: 'ST_HEADER_TIMEOUT_MS', help: 'an HTTP request line and headers must arrive within this long (default 10000)' },
+  maxConnections: { env: 'ST_MAX_CONNECTIONS', help: 'open HTTP connections at most; more are closed at once; 0 = no cap (default 4096)' },
+  keepAliveTimeoutMs: { env: 'ST_KEEPALIVE_TIMEOUT_MS', help: 'an idle keep-alive HTTP connection is closed after this long (default 5000)' },
+  maxRequestsPerConnection: { env: 'ST_MAX_REQUESTS_PER_CONNECTION', help: 'requests served on one HTTP connection before it is closed; 0 = no limit (default 1000)' },
+  maxWatchesPerUser: { env: 'ST_MAX_WATCHES_PER_USER', help: 'open WatchProviders streams per user (gRPC and Connect together); 0 = no limit (default 16)' },
+  limitTunnelConcurrency: { env: 'ST_LIMIT_TUNNEL_CONCURRENCY', help: 'open requests per tunnel; more get 429; 0 = no limit (default 256)' },
+  limitUserConcurrency: { env: 'ST_LIMIT_USER_CONCURRENCY', help: 'open requests per user across their tunnels; more get 429; 0 = no limit (default 512)' },
+  limitUserRps: { env: 'ST_LIMIT_USER_RPS', help: 'requests per second per user (token bucket); more get 429; 0 = no limit (default 100)' },
+  limitUserBurst: { env: 'ST_LIMIT_USER_BURST', help: 'requests a user may send at once above ST_LIMIT_USER_RPS (bucket size; default 400)' },
+  maxStreamsPerTunnel: { env: 'ST_MAX_STREAMS_PER_TUNNEL', help: 'agent streams per tunnel; more are refused with RESOURCE_EXHAUSTED; 0 = no limit (default 4)' },
 };
+
+/** A count where 0 means no limit. */
+function limit(fallback: number) {
+  return z.coerce
+    .number({ error: 'expected a whole number (0 = no limit)' })
+    .int('expected a whole number (0 = no limit)')
+    .min(0, 'expected 0 (no limit) or more')
+    .default(fallback);
+}
 
 /** Reads and validates st-server's configuration (flags > environment > defaults). */
 export function loadServerConfig(inputs?: ConfigInputs): ServerConfig {

@@ -7,6 +7,7 @@ import type { Logger } from '@st/logging';
 import type { Provider } from '@st/proto';
 import { ProviderChange as EsProviderChange, ProviderDiscoveryService, TunnelStatus as EsTunnelStatus } from '@st/proto/es';
 import type { ProviderDirectory, ProviderEvent } from './provider-directory';
+import { WatchLimitError } from './watch-quota';
 
 export interface DiscoveryConnectOptions {
   directory: ProviderDirectory;
@@ -39,12 +40,14 @@ export function createDiscoveryConnectHandler(options: DiscoveryConnectOptions):
         const queue: ProviderEvent[] = [];
         let wake: (() => void) | undefined;
         let overflow = false;
-        const watch = directory.watch(userId, (event) => {
-          // A watcher that stops reading must not make the server hold events without bound.
-          if (queue.length >= MAX_QUEUED_EVENTS) overflow = true;
-          else queue.push(event);
-          wake?.();
-        });
+        const watch = watchOrRefuse(() =>
+          directory.watch(userId, (event) => {
+            // A watcher that stops reading must not make the server hold events without bound.
+            if (queue.length >= MAX_QUEUED_EVENTS) overflow = true;
+            else queue.push(event);
+            wake?.();
+          }),
+        );
         const stop = () => wake?.();
         context.signal.addEventListener('abort', stop);
         try {
@@ -100,6 +103,16 @@ async function userOf(authorization: string | null, auth: AuthDeps): Promise<str
     return caller.user.id;
   } catch (err) {
     if (err instanceof CallerAuthError) throw new ConnectError(err.message, Code.Unauthenticated);
+    throw err;
+  }
+}
+
+/** Connect's resource_exhausted for a watch over the user's limit. */
+function watchOrRefuse<T>(watch: () => T): T {
+  try {
+    return watch();
+  } catch (err) {
+    if (err instanceof WatchLimitError) throw new ConnectError(err.message, Code.ResourceExhausted);
     throw err;
   }
 }

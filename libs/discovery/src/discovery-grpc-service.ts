@@ -9,6 +9,7 @@ import type {
   WatchProvidersResponse,
 } from '@st/proto';
 import type { ProviderDirectory } from './provider-directory';
+import { WatchLimitError } from './watch-quota';
 
 /** Events written while the client is not reading before the watch is ended. */
 const MAX_UNWRITTEN_EVENTS = 1_000;
@@ -25,8 +26,9 @@ export function createDiscoveryGrpcService(directory: ProviderDirectory, auth: A
         );
     },
     watchProviders(call: ServerWritableStream<WatchProvidersRequest, WatchProvidersResponse>) {
-      requireUser(call.metadata, auth).then(
-        (user) => {
+      // A watch over the user's limit throws from directory.watch: .catch answers it too.
+      requireUser(call.metadata, auth)
+        .then((user) => {
           if (call.cancelled) return;
           let behind = 0;
           const watch = directory.watch(user.id, (event) => {
@@ -44,9 +46,8 @@ export function createDiscoveryGrpcService(directory: ProviderDirectory, auth: A
           call.on('cancelled', () => watch.close());
           call.on('close', () => watch.close());
           call.on('error', () => watch.close());
-        },
-        (err: unknown) => call.emit('error', grpcError(err, logger)),
-      );
+        })
+        .catch((err: unknown) => call.emit('error', grpcError(err, logger)));
     },
   };
 }
@@ -54,6 +55,7 @@ export function createDiscoveryGrpcService(directory: ProviderDirectory, auth: A
 /** A status for grpc-js from whatever failed. */
 export function grpcError(err: unknown, logger: Logger): { code: status; details: string } {
   if (err instanceof GrpcStatusError) return { code: err.code, details: err.message };
+  if (err instanceof WatchLimitError) return { code: status.RESOURCE_EXHAUSTED, details: err.message };
   logger.error({ err }, 'discovery call failed');
   return { code: status.INTERNAL, details: 'internal error in the control plane; see its log' };
 }

@@ -3,6 +3,7 @@ import type { Logger } from '@st/logging';
 import { type Provider, ProviderChange } from '@st/proto';
 import type { Session, Store } from '@st/store';
 import { type TunnelRuntime, describeProvider, describeTunnel } from './tunnel-view';
+import { WatchQuota } from './watch-quota';
 
 export interface ProviderDirectoryOptions {
   store: Store;
@@ -10,6 +11,8 @@ export interface ProviderDirectoryOptions {
   feed: ChangeFeed;
   publicUrl: string;
   logger: Logger;
+  /** Open watches per user, gRPC and Connect together; 0 or absent = no limit (ST_MAX_WATCHES_PER_USER). */
+  maxWatchesPerUser?: number;
 }
 
 /** One event of a watch. */
@@ -29,7 +32,11 @@ export interface ProviderWatch {
  * providers from the store and the broker, one event at a time, so changes arrive in order.
  */
 export class ProviderDirectory {
-  constructor(private readonly options: ProviderDirectoryOptions) {}
+  private readonly watchQuota: WatchQuota;
+
+  constructor(private readonly options: ProviderDirectoryOptions) {
+    this.watchQuota = new WatchQuota(options.maxWatchesPerUser ?? 0);
+  }
 
   async list(userId: string): Promise<Provider[]> {
     const { store } = this.options;
@@ -54,8 +61,10 @@ export class ProviderDirectory {
   /**
    * Sends ADDED for each current provider, then SYNCED, then every change. Events for the user
    * that arrive while the snapshot is read are queued behind it, so none is lost or reordered.
+   * Throws WatchLimitError when the user has ST_MAX_WATCHES_PER_USER watches open.
    */
   watch(userId: string, emit: (event: ProviderEvent) => void): ProviderWatch {
+    const release = this.watchQuota.acquire(userId);
     const known = new Map<string, Provider>();
     let closed = false;
     let chain: Promise<void> = Promise.resolve();
@@ -77,6 +86,7 @@ export class ProviderDirectory {
       close: () => {
         closed = true;
         unsubscribe();
+        release();
       },
     };
   }

@@ -4,11 +4,15 @@ import type { ExchangeOpener } from '@st/broker';
 import type { Logger } from '@st/logging';
 import type { Tunnel, User } from '@st/store';
 import { TunnelError, toWireHeaders } from '@st/tunnel-protocol';
+import { BodyDeadline, type BodyDeadlineOptions } from './body-deadline';
 import { type GatewayRuntime, type GatewayStore, bearerFromHeaders } from './caller-auth';
 import { ExchangeResponder } from './exchange-responder';
 import { openAIErrorBody, sendOpenAIError, sendTunnelError } from './openai-error';
+import { type HttpServerLimits, applyHttpServerLimits, httpServerOptions } from './http-server-limits';
+import { InMemoryLimitCounters, type LimitCounters, type RequestLimits } from './limit-counters';
 import { isJsonRequest, readBody, tooLarge, validateJson } from './request-body';
 import { requestIdOf } from './request-id';
+import { type LimitTicket, RequestLimiter } from './request-limiter';
 import { parseTunnelRoute } from './tunnel-route';
 import { UnifiedEndpoint } from './unified-endpoint';
 
@@ -27,7 +31,19 @@ export interface GatewayOptions {
   idleTimeoutMs: number;
   /** Other handlers on this port, by URL prefix (the Connect face of discovery). */
   mounts?: { prefix: string; handler: (req: IncomingMessage, res: ServerResponse) => void }[];
+  /** When a request body counts as stalled (ST_BODY_IDLE_TIMEOUT_MS, ST_BODY_MIN_RATE, ST_BODY_RATE_WINDOW_MS). */
+  bodyDeadline?: Omit<BodyDeadlineOptions, 'clock'>;
+  /** Header timeout, connection cap and keep-alive limits of the HTTP server. */
+  httpLimits?: HttpServerLimits;
+  /** Per-user and per-tunnel request limits (ST_LIMIT_*); none when absent. */
+  requestLimits?: RequestLimits;
+  /** Where the limits are counted (default: in this process's memory). */
+  limitCounters?: LimitCounters;
 }
+
+const DEFAULT_BODY_DEADLINE: Omit<BodyDeadlineOptions, 'clock'> = { idleTimeoutMs: 30_000, minBytesPerSecond: 1024, rateWindowMs: 30_000 };
+const DEFAULT_HTTP_LIMITS: HttpServerLimits = { headerTimeoutMs: 10_000, maxConnections: 4096, keepAliveTimeoutMs: 5_000, maxRequestsPerConnection: 1000 };
+const NO_REQUEST_LIMITS: RequestLimits = { tunnelConcurrency: 0, userConcurrency: 0, userRps: 0, userBurst: 0 };
 
 /** One request on its way to a tunnel, after authentication and the tunnel lookup. */
 export interface ForwardRequest {
@@ -57,6 +73,7 @@ export class Gateway {
   private readonly logger: Logger;
   private readonly sockets = new Set<Socket>();
   private readonly unified: UnifiedEndpoint;
+  private readonly limiter: RequestLimiter;
 
   constructor(private readonly options: GatewayOptions) {
     this.logger = options.logger;
@@ -68,7 +85,9 @@ export class Gateway {
       reject: (res, requestId, error) => this.reject(res, requestId, error),
       stoppedError: (tunnel) => this.stoppedError(tunnel),
     });
-    this.server = createServer({ keepAlive: true, noDelay: true }, (req, res) => {
+    this.limiter = new RequestLimiter(options.limitCounters ?? new InMemoryLimitCounters(), options.requestLimits ?? NO_REQUEST_LIMITS);
+    const httpLimits = options.httpLimits ?? DEFAULT_HTTP_LIMITS;
+    this.server = createServer({ keepAlive: true, noDelay: true, ...httpServerOptions(httpLimits) }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         this.logger.error({ err }, 'gateway request failed unexpectedly');
         if (!res.headersSent) {
@@ -76,6 +95,7 @@ export class Gateway {
         } else res.destroy();
       });
     });
+    applyHttpServerLimits(this.server, httpLimits, this.logger);
     this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
@@ -90,8 +110,19 @@ export class Gateway {
           : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
             ? [408, 'Request Timeout']
             : [400, 'Bad Request'];
-      const body = JSON.stringify(openAIErrorBody(`malformed HTTP request: ${err.code ?? err.message}`, 'invalid_request_error', 'bad_http'));
+      const body = JSON.stringify(
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? openAIErrorBody(
+              `the request line and headers did not arrive within ${httpLimits.headerTimeoutMs} ms (ST_HEADER_TIMEOUT_MS): send them at once`,
+              'invalid_request_error',
+              'request_timeout',
+            )
+          : openAIErrorBody(`malformed HTTP request: ${err.code ?? err.message}`, 'invalid_request_error', 'bad_http'),
+      );
       socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      // end() only half-closes: a peer that never closes its side (slow headers) would keep the
+      // socket. A moment to read the answer, then it is freed.
+      setTimeout(() => socket.destroy(), 2_000).unref();
     });
   }
 
@@ -205,12 +236,15 @@ export class Gateway {
   private async readJson(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<Buffer | undefined> {
     if (!this.withinDeclaredLimit(req, res, requestId)) return undefined;
     let body: Buffer;
+    const deadline = this.bodyDeadline();
     try {
-      body = await readBody(req, this.options.maxBodyBytes);
+      body = await readBody(req, this.options.maxBodyBytes, deadline);
     } catch (err) {
       res.setHeader('connection', 'close');
       this.reject(res, requestId, err as TunnelError);
       return undefined;
+    } finally {
+      deadline.stop();
     }
     const invalid = validateJson(body);
     if (invalid) {
@@ -227,8 +261,39 @@ export class Gateway {
     return false;
   }
 
+  private bodyDeadline(): BodyDeadline {
+    return new BodyDeadline(this.options.bodyDeadline ?? DEFAULT_BODY_DEADLINE);
+  }
+
+  /**
+   * Takes the request's place in the user's and the tunnel's limits, released when the response
+   * is over in any way (answered, failed, timed out, client gone: 'close' comes for each), or
+   * answers the 429 itself and returns false. In memory the answer is immediate: no promise per
+   * request on the hot path; shared counters answer through one.
+   */
+  private admit(res: ServerResponse, f: ForwardRequest): boolean | Promise<boolean> {
+    const admission = this.limiter.admit(f.user.id, f.tunnel.id);
+    return admission instanceof Promise ? admission.then((a) => this.admitted(res, f, a)) : this.admitted(res, f, admission);
+  }
+
+  private admitted(res: ServerResponse, f: ForwardRequest, admission: LimitTicket | TunnelError): boolean {
+    if (admission instanceof TunnelError) {
+      this.reject(res, f.requestId, admission);
+      return false;
+    }
+    if (res.destroyed) {
+      admission.release();
+      return true; // the responder sees the closed response and cancels
+    }
+    res.once('close', () => admission.release());
+    return true;
+  }
+
   /** Opens the exchange and pipes the answer back; streams the body when it was not read. */
   private async forward(req: IncomingMessage, res: ServerResponse, f: ForwardRequest): Promise<void> {
+    let admitted = this.admit(res, f);
+    if (admitted instanceof Promise) admitted = await admitted;
+    if (!admitted) return;
     const method = req.method ?? 'GET';
     const streamed = f.body === undefined && hasBody(req);
     // The responder's log lines carry requestId and tunnelId themselves: no child logger per
@@ -251,15 +316,36 @@ export class Gateway {
     // Stream the body through the tunnel, pausing the client while the agent has no credit.
     const limit = this.options.maxBodyBytes;
     let size = 0;
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > limit) {
-        exchange.cancel('request body over the limit');
-        responder.error(tooLarge(limit));
-        return;
+    const deadline = this.bodyDeadline();
+    deadline.onExpire((error) => {
+      // A stalled or trickling upload: free the exchange and the connection, answer 408.
+      exchange.cancel('request body stalled');
+      closeAfterAnswer(req, res);
+      responder.error(error);
+    });
+    try {
+      for await (const chunk of req as AsyncIterable<Buffer>) {
+        if (deadline.expired) return;
+        deadline.bytes(chunk.length);
+        size += chunk.length;
+        if (size > limit) {
+          exchange.cancel('request body over the limit');
+          responder.error(tooLarge(limit));
+          return;
+        }
+        // Waiting for the agent's credit is not the client's slowness.
+        deadline.pause();
+        await exchange.write(chunk, false);
+        deadline.resume();
       }
-      await exchange.write(chunk, false);
+    } catch (err) {
+      // The connection the deadline closed ends the body with an error: that is expected.
+      if (deadline.expired) return;
+      throw err;
+    } finally {
+      deadline.stop();
     }
+    if (deadline.expired) return;
     await exchange.write(EMPTY, true);
   }
 
@@ -272,6 +358,17 @@ export class Gateway {
 export function hasControlChars(s: string): boolean {
    
   return /[\u0000-\u001f\u007f]/.test(s);
+}
+
+/**
+ * The connection is closed once the (error) answer is out, whether or not its head was sent or
+ * the answer already ended: the rest of a stalled body must not keep the socket.
+ */
+function closeAfterAnswer(req: IncomingMessage, res: ServerResponse): void {
+  const socket = req.socket;
+  if (res.writableEnded) socket.destroy();
+  else if (!res.headersSent) res.setHeader('connection', 'close'); // Node closes it after the 408
+  else res.once('finish', () => socket.destroy());
 }
 
 function hasBody(req: IncomingMessage): boolean {

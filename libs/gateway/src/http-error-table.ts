@@ -14,6 +14,9 @@ const TABLE: Record<TunnelErrorKind, { status: number; type: string; code: strin
   forbidden_path: { status: 403, type: 'invalid_request_error', code: 'path_not_forwarded' },
   bad_request: { status: 400, type: 'invalid_request_error', code: 'invalid_request' },
   payload_too_large: { status: 413, type: 'invalid_request_error', code: 'request_too_large' },
+  request_timeout: { status: 408, type: 'invalid_request_error', code: 'request_timeout' },
+  // OpenAI's own 429: SDKs recognise it and back off by Retry-After.
+  rate_limited: { status: 429, type: 'requests', code: 'rate_limit_exceeded' },
   cancelled: { status: 499, type: 'cancelled', code: 'client_closed_request' },
   protocol: { status: 502, type: 'upstream_error', code: 'tunnel_protocol_error' },
   internal: { status: 500, type: 'server_error', code: 'internal_error' },

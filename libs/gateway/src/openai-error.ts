@@ -33,6 +33,7 @@ export function sendOpenAIError(
 /** Answers with the OpenAI error for a TunnelError (status, type and code from the one table). */
 export function sendTunnelError(res: ServerResponse, error: TunnelError, requestId: string): void {
   const mapped = httpErrorFor(error.kind);
-  const headers = mapped.status === 503 ? { 'retry-after': '5' } : undefined;
+  const retryAfter = error.retryAfterSeconds ?? (mapped.status === 503 ? 5 : undefined);
+  const headers = retryAfter === undefined ? undefined : { 'retry-after': String(retryAfter) };
   sendOpenAIError(res, mapped.status, openAIErrorBody(error.message, mapped.type, mapped.code), requestId, headers);
 }

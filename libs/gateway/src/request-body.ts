@@ -1,16 +1,24 @@
 import type { IncomingMessage } from 'node:http';
 import { TunnelError } from '@st/tunnel-protocol';
+import type { BodyDeadline } from './body-deadline';
 
 /**
  * Reads a whole request body up to `limit` bytes. JSON bodies are read whole because they are
  * small (a chat request is KiBs), must be validated before anything is sent to a model, and
- * then travel in the exchange's Open frame with no further round trips.
+ * then travel in the exchange's Open frame with no further round trips. A `deadline` that
+ * expires (stalled or trickling body) rejects with its 408 error.
  */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limit: number, deadline?: BodyDeadline): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    deadline?.onExpire((error) => {
+      req.removeAllListeners('data');
+      chunks.length = 0;
+      reject(error);
+    });
     req.on('data', (chunk: Buffer) => {
+      deadline?.bytes(chunk.length);
       size += chunk.length;
       if (size > limit) {
         req.removeAllListeners('data');

@@ -18,6 +18,8 @@ export type TunnelErrorKind =
   | 'forbidden_path' // a path the agent does not forward
   | 'bad_request' // the caller's request is malformed
   | 'payload_too_large' // the caller's body is over the limit
+  | 'request_timeout' // the caller's body stalled or trickled (ST_BODY_IDLE_TIMEOUT_MS, ST_BODY_MIN_RATE)
+  | 'rate_limited' // the caller is over a request rate or concurrency limit (ST_LIMIT_*)
   | 'cancelled' // the caller went away
   | 'protocol' // a peer broke the tunnel protocol
   | 'internal'; // a bug or an unexpected failure
@@ -25,12 +27,15 @@ export type TunnelErrorKind =
 /** An error with a kind that decides its status in each protocol, and a message with cause and fix. */
 export class TunnelError extends Error {
   override readonly name = 'TunnelError';
+  /** When retrying can help after a known wait (rate limits): seconds, for Retry-After. */
+  readonly retryAfterSeconds: number | undefined;
   constructor(
     readonly kind: TunnelErrorKind,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfterSeconds?: number },
   ) {
     super(message, options);
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 }
 

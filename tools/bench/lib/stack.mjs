@@ -55,7 +55,17 @@ export async function startTunnel(procs, root, upstreamUrl, { nodeArgsFor = () =
 
   const server = procs.spawn('st-server', process.execPath, [...nodeArgsFor('st-server'), serverBin], {
     cwd: root,
-    env: baseEnv({ ST_DATA_DIR: dataDir, ST_HOST: '127.0.0.1', ST_HTTP_PORT: '0', ST_GRPC_PORT: '0', ST_SHUTDOWN_GRACE_MS: '1000' }),
+    env: baseEnv({
+      ST_DATA_DIR: dataDir,
+      ST_HOST: '127.0.0.1',
+      ST_HTTP_PORT: '0',
+      ST_GRPC_PORT: '0',
+      ST_SHUTDOWN_GRACE_MS: '1000',
+      // One user at c=64 sends thousands of requests/s over 64 keep-alive connections: lift the
+      // per-user rate limit and the per-connection request cap, which the bench would otherwise hit.
+      ST_LIMIT_USER_RPS: '0',
+      ST_MAX_REQUESTS_PER_CONNECTION: '0',
+    }),
   });
   const m = await procs.waitForLine(server, /st-server ready: gateway (http:\/\/127\.0\.0\.1:\d+) grpc 127\.0\.0\.1:(\d+)/, 20_000);
   const gateway = m[1];
