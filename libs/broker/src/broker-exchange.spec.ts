@@ -97,4 +97,14 @@ describe('BrokerExchange flow control', () => {
     await writing;
     expect(bodyBytes(sent)).toBe(500);
   });
+
+  it('wakes a body write that waits for the stream when the exchange ends', async () => {
+    const { exchange, stream } = harness();
+    exchange.start({ requestId: 'r', method: 'POST', path: '/v1/x', query: '', headers: [], body: bytes(0), end: false });
+    stream.writable = false;
+    const writing = exchange.write(bytes(500), true);
+    await turn();
+    exchange.cancel('the caller went away');
+    await writing; // resolves: the uploader is not left waiting on a stream that may never drain
+  });
 });

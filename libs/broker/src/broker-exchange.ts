@@ -36,6 +36,9 @@ export class BrokerExchange implements Exchange {
   private allowance: number;
   private received = 0;
   private writing: Promise<void> = Promise.resolve();
+  /** Resolves when the exchange ends, so that a body write waiting for the stream wakes up. */
+  private readonly ended: Promise<void>;
+  private markEnded: () => void = () => undefined;
 
   constructor(
     readonly id: number,
@@ -45,6 +48,7 @@ export class BrokerExchange implements Exchange {
     this.sendWindow = new SendWindow(stream.agentWindow);
     this.receiveWindow = new ReceiveWindow(stream.brokerWindow);
     this.allowance = stream.brokerWindow;
+    this.ended = new Promise((resolve) => (this.markEnded = resolve));
   }
 
   /** Sends the Open frame, with as much of the body as the window and chunk size allow. */
@@ -84,7 +88,7 @@ export class BrokerExchange implements Exchange {
       // An agent that stops reading its stream makes the uploader wait here (and meet the body
       // and idle timeouts) instead of the broker buffering every uploaded byte (issue 7).
       if (!this.stream.writable) {
-        await this.stream.whenWritable();
+        await Promise.race([this.stream.whenWritable(), this.ended]);
         continue;
       }
       if (this.sendWindow.bytes <= 0) {
@@ -171,6 +175,7 @@ export class BrokerExchange implements Exchange {
 
   private finish(): void {
     this.done = true;
+    this.markEnded();
     this.sendWindow.release();
     this.stream.remove(this.id);
   }

@@ -84,7 +84,7 @@ export class ControlPlane {
           authenticator: new AgentAdmission(store, secrets),
           logger: logger.child({ role: 'broker' }),
           brokerId: `st-server@${config.host}:${config.grpcPort}`,
-          session: { healthIntervalMs: config.healthIntervalMs },
+          session: { healthIntervalMs: config.healthIntervalMs, streamQueueLimitBytes: config.streamQueueLimitBytes },
           onTunnelChange: (tunnelId, userId, change) => feed.publish({ kind: 'tunnel', userId, tunnelId, reason: change }),
         });
         const runtime: TunnelRuntime = broker;
