@@ -1,9 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '@st/logging';
-import { type AgentFrame, type ConnectRequest, type ConnectResponse, TunnelServiceClient, TunnelServiceService } from '@st/proto';
+import { type AgentFrame, type ConnectRequest, type ConnectResponse, TunnelServiceClient } from '@st/proto';
 import type { TunnelError } from '@st/tunnel-protocol';
 import { type AgentCall, AgentSession, PING_BURST } from './agent-session';
+import { BOUNDED_TUNNEL_SERVICE, MAX_FRAMES_PER_MESSAGE } from './bounded-connect-request';
 
 /** A broker of one AgentSession per call, over real grpc-js on 127.0.0.1. */
 let server: grpc.Server;
@@ -13,7 +14,7 @@ const calls: grpc.ClientDuplexStream<ConnectRequest, ConnectResponse>[] = [];
 
 beforeAll(async () => {
   server = new grpc.Server();
-  server.addService(TunnelServiceService, {
+  server.addService(BOUNDED_TUNNEL_SERVICE, {
     connect: (call: AgentCall) => {
       const tunnel = { id: 'tun_1', userId: 'usr_1', upstreamUrl: 'http://127.0.0.1:9', upstreamApiKey: '', plainHttp: true };
       const session = new AgentSession(call, tunnel, 'c1', { brokerId: 'test', streamQueueLimitBytes: 1024 * 1024 }, silentLogger(), {
@@ -83,12 +84,21 @@ describe('AgentSession limits', () => {
 
   it('cuts a stream that pings faster than the limit with RESOURCE_EXHAUSTED, naming the limit, and stops reading its message', async () => {
     const r = rogue();
-    r.call.write({ frames: [register, ...Array.from({ length: 5_000 }, (_, i) => ping(i + 1))] });
+    r.call.write({ frames: [register, ...Array.from({ length: 1_000 }, (_, i) => ping(i + 1))] });
     const status = await r.status;
     expect(status.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     expect(status.details).toMatch(/too many Ping frames: the broker allows 10 Ping frames per second \(burst 50\)/);
     expect(sessions[0].isOpen).toBe(false);
-    expect(PING_BURST).toBeLessThan(5_000);
+    expect(PING_BURST).toBeLessThan(1_000);
+  });
+
+  it('cuts a stream that sends a message of more frames than any agent batches, without decoding them', async () => {
+    const r = rogue();
+    r.call.write({ frames: [register] });
+    r.call.write({ frames: Array.from({ length: MAX_FRAMES_PER_MESSAGE + 1 }, (_, i) => ping(i + 1)) });
+    const status = await r.status;
+    expect(status.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(status.details).toMatch(new RegExp(`too many frames: the broker allows ${MAX_FRAMES_PER_MESSAGE} frames in one message`));
   });
 
   it('cuts a stream that does not read once the queue towards it passes the limit, and fails its exchanges', async () => {

@@ -8,6 +8,7 @@ import {
   DEFAULT_PING_INTERVAL_MS,
   DEFAULT_RECEIVE_WINDOW,
   FrameSender,
+  MAX_FRAMES_PER_BATCH,
   brokerFrameSize,
   PROTOCOL_VERSION,
   TunnelError,
@@ -15,6 +16,7 @@ import {
   exchangeIdOf,
   isBrokerControlFrame,
 } from '@st/tunnel-protocol';
+import { type BoundedConnectRequest, MAX_FRAMES_PER_MESSAGE } from './bounded-connect-request';
 import { BrokerExchange, type ExchangeStream } from './broker-exchange';
 import type { Exchange, ExchangeRequestHead, ExchangeSink } from './exchange-api';
 import { ExchangeIdAllocator } from './exchange-id-allocator';
@@ -141,8 +143,12 @@ export class AgentSession implements ExchangeStream {
         onOverflow: (held) => this.onQueueOverflow(held),
       },
     );
-    this.call.on('data', (message: ConnectRequest) => {
+    this.call.on('data', (message: BoundedConnectRequest) => {
       this.lastHeard = Date.now();
+      if (message.oversized) {
+        this.overLimit(`${MAX_FRAMES_PER_MESSAGE} frames in one message`, 'frames', `st-agent sends at most ${MAX_FRAMES_PER_BATCH} per message`);
+        return;
+      }
       for (const frame of message.frames) {
         // A stream cut over a limit stops here: the rest of a message of millions of frames
         // must not keep the event loop.
@@ -355,11 +361,15 @@ export class AgentSession implements ExchangeStream {
   };
 
   private overRate(kind: string, bucket: TokenBucket): void {
-    const limit = `${bucket.ratePerSecond} ${kind} frames per second (burst ${bucket.burst})`;
-    this.logger.warn({ limit, frame: kind }, `agent stream over the limit of ${limit}: cut with RESOURCE_EXHAUSTED`);
+    this.overLimit(`${bucket.ratePerSecond} ${kind} frames per second (burst ${bucket.burst})`, `${kind} frames`, 'per stream');
+  }
+
+  /** Cuts a peer over one of the stream's limits, saying which (log line and status). */
+  private overLimit(limit: string, what: string, context: string): void {
+    this.logger.warn({ limit }, `agent stream over the limit of ${limit}: cut with RESOURCE_EXHAUSTED`);
     this.close(`the agent sent more than ${limit}`, {
       code: grpc.status.RESOURCE_EXHAUSTED,
-      details: `too many ${kind} frames: the broker allows ${limit} per stream; the stream was cut`,
+      details: `too many ${what}: the broker allows ${limit} (${context}); the stream was cut`,
     });
   }
 
