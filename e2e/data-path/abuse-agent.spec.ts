@@ -280,9 +280,34 @@ describe('a rogue agent', () => {
     await victimAnswers();
   });
 
-  it('that reads nothing while requests pile up towards it is cut at ST_STREAM_QUEUE_LIMIT, and its callers get a clear 502', async () => {
-    const rogue = connectRogue(); // never reads
+  it('that reads nothing while requests pile up towards it is cut at ST_STREAM_QUEUE_LIMIT, and its callers get a clear 502 or error event', async () => {
+    const rogue = connectRogue();
     await rogueIsRoutable();
+    // It starts one event stream (head and a first event), then reads nothing more.
+    rogue.call.on('data', (m: ConnectResponse) => {
+      const open = m.frames.find((f) => f.frame?.$case === 'open');
+      if (open?.frame?.$case !== 'open') return;
+      const body = Buffer.from('data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n');
+      const headers = [{ name: 'content-type', value: 'text/event-stream' }];
+      rogue.call.write(encode([{ frame: { $case: 'head', value: { exchangeId: open.frame.value.exchangeId, status: 200, headers, body, end: false } } }]));
+      rogue.call.pause();
+    });
+    const res = await fetch(`${attacker.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${attacker.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: MODEL, messages: userMessage('stream'), stream: true }),
+    });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    let events = new TextDecoder().decode((await reader.read()).value);
+    expect(events).toMatch(/^data: \{"choices"/);
+    const rest = (async () => {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        events += new TextDecoder().decode(value);
+      }
+    })();
     const baseline = await rssBytes(server.process.pid);
     // Five 20 MB uploads at once: each may put its Open and one window on the stream (~320 KB), so
     // together they pass the 1 MiB limit this server runs with.
@@ -302,6 +327,12 @@ describe('a rogue agent', () => {
       expect(e.message).toMatch(/stopped reading its stream .*ST_STREAM_QUEUE_LIMIT/);
     }
     for (const e of errors.filter((x) => x.status !== 502)) expect([e.status, e.code], JSON.stringify(e)).toEqual([503, 'tunnel_not_connected']);
+    // The event stream that had started ends with an error event, not a clean end.
+    await rest;
+    const last = JSON.parse(events.trim().split('\n\n').at(-1)!.replace(/^data: /, '')) as { error: { code: string; message: string } };
+    expect(last.error.code).toBe('upstream_reset');
+    expect(last.error.message).toMatch(/stopped reading its stream .*ST_STREAM_QUEUE_LIMIT/);
+    expect(events).not.toMatch(/\[DONE\]/);
     expect((peak - baseline) / MB, `st-server grew from ${baseline / MB} MB to ${peak / MB} MB`).toBeLessThan(RSS_BOUND_MB);
     expect(served.maxGapMs).toBeLessThan(STALL_BOUND_MS);
     await victimAnswers();
