@@ -106,6 +106,8 @@ export class AgentSession implements ExchangeStream {
   private pongQueued = false;
   private readonly pingBucket = new TokenBucket(PING_RATE_PER_SECOND, PING_BURST);
   private readonly healthBucket: TokenBucket;
+  /** Set when the stream is cut because the agent does not read it: its status cannot get through. */
+  private notReading = false;
   agentWindow = DEFAULT_RECEIVE_WINDOW;
 
   constructor(
@@ -267,7 +269,7 @@ export class AgentSession implements ExchangeStream {
     // grpc-js ends the call only once every queued message was written: a peer that does not
     // read would hold the call and its buffers for ever. A stream cut for not reading is reset
     // at once; any other gets a grace period to take its status first.
-    if (status?.code === grpc.status.RESOURCE_EXHAUSTED) resetServerCall(this.call);
+    if (this.notReading) resetServerCall(this.call);
     else setTimeout(() => resetServerCall(this.call), STATUS_GRACE_MS).unref();
   }
 
@@ -375,6 +377,7 @@ export class AgentSession implements ExchangeStream {
 
   private onQueueOverflow(held: number): void {
     if (this.closed) return;
+    this.notReading = true;
     const limit = this.options.streamQueueLimitBytes;
     this.logger.warn(
       { limit, setting: 'ST_STREAM_QUEUE_LIMIT', heldBytes: held, openExchanges: this.exchanges.size },

@@ -16,7 +16,8 @@ function isClosable(value: unknown): value is ClosableStream {
  * buffers: a reset frees them at once. grpc-js has no public API for it; the stream is found on
  * the call's internals (ServerDuplexStreamImpl.call → [ServerInterceptingCall.nextCall →]
  * BaseServerInterceptingCall.stream), and when they change this returns false and the caller
- * keeps its graceful end. grpc-stream-reset.spec.ts pins it against the installed grpc-js.
+ * keeps its graceful end. agent-session.spec.ts ("cuts a stream that does not read") pins it
+ * against the installed grpc-js.
  */
 export function resetServerCall(call: object, code: number = constants.NGHTTP2_ENHANCE_YOUR_CALM): boolean {
   let node: unknown = (call as { call?: unknown }).call;
