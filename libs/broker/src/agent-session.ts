@@ -108,6 +108,7 @@ export class AgentSession implements ExchangeStream {
   private readonly healthBucket: TokenBucket;
   /** Set when the stream is cut because the agent does not read it: its status cannot get through. */
   private notReading = false;
+  private warnedRegister = false;
   agentWindow = DEFAULT_RECEIVE_WINDOW;
 
   constructor(
@@ -335,7 +336,9 @@ export class AgentSession implements ExchangeStream {
         this.markReady();
         break;
       case 'register':
-        this.logger.warn('agent sent Register twice; ignored');
+        // Logged once: a peer repeating it thousands of times a message must not flood the log.
+        if (!this.warnedRegister) this.logger.warn('agent sent Register twice; ignored');
+        this.warnedRegister = true;
         break;
     }
   }
