@@ -108,7 +108,8 @@ describe('AgentSession limits', () => {
     const errors: TunnelError[] = [];
     const sink = { head: () => undefined, data: () => undefined, error: (e: TunnelError) => errors.push(e) };
     // Requests of 60 KB each, routed to an agent that reads nothing: 1 MiB queued is the limit.
-    for (let i = 0; i < 40 && session.isOpen; i++) {
+    // Once the stream stops draining, Opens go without their bodies (a few hundred bytes each).
+    for (let i = 0; i < 2_000 && session.isOpen; i++) {
       session.open({ requestId: `r${i}`, method: 'POST', path: '/x', query: '', headers: [], body: new Uint8Array(60_000), end: true }, sink);
       await new Promise((res) => setImmediate(res));
     }

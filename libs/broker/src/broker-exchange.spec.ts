@@ -107,4 +107,18 @@ describe('BrokerExchange flow control', () => {
     exchange.cancel('the caller went away');
     await writing; // resolves: the uploader is not left waiting on a stream that may never drain
   });
+
+  it('sends the Open of a request without its body while the stream does not drain, and the body once it does', async () => {
+    const { exchange, sent, stream } = harness();
+    stream.writable = false;
+    exchange.start({ requestId: 'r', method: 'POST', path: '/v1/x', query: '', headers: [], body: bytes(200), end: true });
+    await turn();
+    expect(sent.map((f) => f.frame?.$case)).toEqual(['open']);
+    expect(bodyBytes(sent)).toBe(0);
+    stream.drain();
+    await turn();
+    expect(bodyBytes(sent)).toBe(200);
+    const last = sent.at(-1)?.frame;
+    expect(last?.$case === 'data' && last.value.end).toBe(true);
+  });
 });

@@ -54,7 +54,9 @@ export class BrokerExchange implements Exchange {
   /** Sends the Open frame, with as much of the body as the window and chunk size allow. */
   start(head: ExchangeRequestHead): void {
     const { body } = head;
-    const first = Math.min(body.length, this.stream.maxChunkBytes, this.sendWindow.bytes);
+    // On a stream that does not drain the Open goes without body bytes, which follow once it does:
+    // a burst of requests then queues their heads, not a chunk of each body (ST_STREAM_QUEUE_LIMIT).
+    const first = this.stream.writable ? Math.min(body.length, this.stream.maxChunkBytes, this.sendWindow.bytes) : 0;
     this.sendWindow.take(first);
     const whole = first === body.length;
     this.stream.send({
