@@ -1,11 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '@st/logging';
-import { type AgentFrame, type ConnectRequest, type ConnectResponse, TunnelServiceClient, TunnelServiceService, Welcome } from '@st/proto';
+import { type AgentFrame, type ConnectRequest, type ConnectResponse, ExchangeErrorCode, TunnelServiceClient, TunnelServiceService, Welcome } from '@st/proto';
 import { AgentConnection } from './agent-connection';
+import { UpstreamExchange } from './upstream-exchange';
 
 /** How the fake broker behaves; chosen per call by the token. */
-type Behaviour = 'mute' | 'welcome-then-silence' | 'welcome-and-ping';
+type Behaviour = 'mute' | 'welcome-then-silence' | 'welcome-and-ping' | 'welcome-and-open';
 
 /** Frames each call received, by token. */
 const received = new Map<string, AgentFrame[]>();
@@ -28,6 +29,10 @@ beforeAll(async () => {
           // Decoding an empty message gives every field its default.
           const welcome: Welcome = { ...Welcome.decode(new Uint8Array()), tunnelId: 'tun_test', pingIntervalMs: 100, plainHttp: true, upstreamUrl: 'http://127.0.0.1:9' };
           call.write({ frames: [{ frame: { $case: 'welcome', value: welcome } }] });
+          if (behaviour === 'welcome-and-open') {
+            const open = { exchangeId: 7, requestId: 'req_7', method: 'GET', path: '/', query: '', headers: [], body: new Uint8Array(0), end: true };
+            call.write({ frames: [{ frame: { $case: 'open', value: open } }] });
+          }
           if (behaviour === 'welcome-and-ping') {
             let nonce = 0;
             timer = setInterval(() => call.write({ frames: [{ frame: { $case: 'ping', value: { nonce: ++nonce } } }] }), 50);
@@ -88,5 +93,30 @@ describe('AgentConnection', () => {
     expect(kinds[0]).toBe('register');
     expect(kinds).toContain('draining');
     expect(kinds.filter((k) => k === 'pong').length).toBeGreaterThan(5);
+  });
+
+  it('fails the exchange at once when handling its frame throws, instead of leaving the caller to time out', async () => {
+    const start = vi.spyOn(UpstreamExchange.prototype, 'start').mockImplementation(() => {
+      throw new Error('a bug in the exchange');
+    });
+    const { conn, client } = connection('welcome-and-open:1');
+    const serving = conn.serve();
+    try {
+      const deadline = performance.now() + 5_000;
+      const errorFrame = () => received.get('welcome-and-open:1')?.find((f) => f.frame?.$case === 'error');
+      while (!errorFrame() && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      const f = errorFrame()?.frame;
+      expect(f?.$case).toBe('error');
+      if (f?.$case !== 'error') return;
+      expect(f.value.exchangeId).toBe(7);
+      expect(f.value.code).toBe(ExchangeErrorCode.EXCHANGE_ERROR_CODE_INTERNAL);
+      expect(f.value.message).toMatch(/the agent failed to handle the request/);
+      expect(conn.load).toBe(0);
+    } finally {
+      start.mockRestore();
+      conn.close();
+      await serving;
+      client.close();
+    }
   });
 });

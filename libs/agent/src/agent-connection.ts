@@ -12,6 +12,8 @@ import {
   DEFAULT_RECEIVE_WINDOW,
   FrameSender,
   agentFrameSize,
+  exchangeIdOf,
+  isAgentControlFrame,
   PROTOCOL_VERSION,
 } from '@st/tunnel-protocol';
 import { ExchangeErrorCode } from '@st/proto';
@@ -66,6 +68,8 @@ export class AgentConnection {
   private context: ExchangeContext | undefined;
   private upstream: UpstreamClient | undefined;
   private draining = false;
+  /** Draining because we are stopping (not because the broker asked): new Opens are refused. */
+  private stopping = false;
   private drainPromise: Promise<void> | undefined;
   private drainDeadline = Infinity;
   private healthTimer: NodeJS.Timeout | undefined;
@@ -94,8 +98,9 @@ export class AgentConnection {
       const call = this.options.client.connect(bearerMetadata(this.options.token));
       this.call = call;
       this.sender = new FrameSender<AgentFrame>(
-        { writeBatch: (frames) => call.write({ frames }), onceDrain: (l) => call.once('drain', l) },
+        { writeBatch: (frames, written) => call.write({ frames }, () => written()), onceDrain: (l) => call.once('drain', l) },
         agentFrameSize,
+        { isControl: isAgentControlFrame },
       );
       const welcomeTimeoutMs = this.options.welcomeTimeoutMs ?? DEFAULT_WELCOME_TIMEOUT_MS;
       this.welcomeTimer = setTimeout(() => {
@@ -121,7 +126,7 @@ export class AgentConnection {
             try {
               this.dispatch(frame);
             } catch (err) {
-              this.options.logger.error({ err, frame: frame.frame?.$case }, 'handling a broker frame failed');
+              this.failFrame(frame, err);
             }
           }
         }
@@ -151,6 +156,11 @@ export class AgentConnection {
    * before the stream is half-closed, so an answer that finished is delivered whole.
    */
   drain(graceMs: number): Promise<void> {
+    this.stopping = true;
+    return this.startDrain(graceMs);
+  }
+
+  private startDrain(graceMs: number): Promise<void> {
     // A drain already under way (the broker asked for one) keeps going, but a shorter grace
     // period asked for later (SIGTERM with ST_DRAIN_GRACE_MS) wins.
     this.drainDeadline = Math.min(this.drainDeadline, Date.now() + graceMs);
@@ -248,7 +258,15 @@ export class AgentConnection {
     this.context = {
       extraHeaders,
       plainHttp: welcome.plainHttp,
-      send: (frame) => sender.send(frame),
+      send: (frame) => {
+        // An ExchangeError goes ahead of queued data (a control frame): the exchange's own
+        // queued frames would arrive after it, for an exchange the broker has already ended.
+        if (frame.frame?.$case === 'error') {
+          const id = frame.frame.value.exchangeId;
+          if (sender.pending > 0) sender.dropQueued((f) => exchangeIdOf(f) === id);
+        }
+        sender.send(frame);
+      },
       beforeFlush: (producer) => sender.beforeFlush(producer),
       remove: (id) => {
         this.exchanges.delete(id);
@@ -306,7 +324,7 @@ export class AgentConnection {
         break;
       case 'drain':
         this.options.logger.info({ reason: f.value.reason, openExchanges: this.exchanges.size }, 'broker asked to drain; reconnecting once open exchanges finish');
-        void this.drain(this.options.brokerDrainGraceMs ?? 30_000);
+        void this.startDrain(this.options.brokerDrainGraceMs ?? 30_000);
         break;
       case 'welcome':
         break;
@@ -315,7 +333,9 @@ export class AgentConnection {
 
   private onOpen(open: RequestOpen): void {
     if (!this.context) return;
-    if (this.draining) {
+    // After the broker's Drain an Open is still served: Drain goes ahead of queued frames, so an
+    // Open sent before it may arrive after it (the broker routes nothing new once it drains).
+    if (this.stopping) {
       this.sender?.send({
         frame: {
           $case: 'error',
@@ -331,6 +351,29 @@ export class AgentConnection {
     const exchange = new UpstreamExchange(open.exchangeId, open, this.context);
     this.exchanges.set(open.exchangeId, exchange);
     exchange.start();
+  }
+
+  /**
+   * A frame whose handling threw (a bug, or input nobody foresaw): the exchange it belongs to is
+   * failed at once, so its caller gets an answer instead of waiting for the first-byte deadline
+   * (300 s by default), and the model server's request is aborted.
+   */
+  private failFrame(frame: BrokerFrame, err: unknown): void {
+    const id = exchangeIdOf(frame);
+    this.options.logger.error({ err, frame: frame.frame?.$case, exchangeId: id }, 'handling a broker frame failed');
+    if (id === undefined || !this.sender) return;
+    this.exchanges.get(id)?.cancel('the agent failed to handle a frame');
+    this.exchanges.delete(id);
+    this.sender.send({
+      frame: {
+        $case: 'error',
+        value: {
+          exchangeId: id,
+          code: ExchangeErrorCode.EXCHANGE_ERROR_CODE_INTERNAL,
+          message: `the agent failed to handle the request (${err instanceof Error ? err.name : 'error'}); see the agent's log`,
+        },
+      },
+    });
   }
 
   /** The stream is gone: abort every upstream request (nobody will read the answers). */

@@ -1,4 +1,4 @@
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import type { AgentFrame, BrokerFrame, ConnectRequest, ConnectResponse, HealthReport, Register } from '@st/proto';
 import type { Logger } from '@st/logging';
 import {
@@ -8,17 +8,39 @@ import {
   DEFAULT_PING_INTERVAL_MS,
   DEFAULT_RECEIVE_WINDOW,
   FrameSender,
+  MAX_FRAMES_PER_BATCH,
   brokerFrameSize,
   PROTOCOL_VERSION,
   TunnelError,
   errorFromExchangeCode,
+  exchangeIdOf,
+  isBrokerControlFrame,
 } from '@st/tunnel-protocol';
+import { type BoundedConnectRequest, MAX_FRAMES_PER_MESSAGE } from './bounded-connect-request';
 import { BrokerExchange, type ExchangeStream } from './broker-exchange';
 import type { Exchange, ExchangeRequestHead, ExchangeSink } from './exchange-api';
 import { ExchangeIdAllocator } from './exchange-id-allocator';
+import { resetServerCall } from './grpc-stream-reset';
+import { TokenBucket } from './token-bucket';
 
 /** How long a probing agent's stream waits for its first health report before taking requests anyway. */
 const FIRST_REPORT_WAIT_MS = 3_000;
+
+/** Default of ST_STREAM_QUEUE_LIMIT: bytes the broker holds towards one agent stream before cutting it. */
+export const DEFAULT_STREAM_QUEUE_LIMIT = 8 * 1024 * 1024;
+
+/**
+ * Pings an agent may send: st-agent sends none (it only answers ours), so this is room for other
+ * implementations, not a budget to tune. HealthReports come every health interval; the bucket
+ * allows several times that rate (see healthBucket).
+ */
+export const PING_RATE_PER_SECOND = 10;
+export const PING_BURST = 50;
+export const HEALTH_RATE_PER_SECOND = 10;
+export const HEALTH_BURST = 50;
+
+/** After a cut with a status, how long a peer has to take it before its HTTP/2 stream is reset. */
+const STATUS_GRACE_MS = 5_000;
 
 export type AgentCall = grpc.ServerDuplexStream<ConnectRequest, ConnectResponse>;
 
@@ -52,6 +74,8 @@ export interface AgentSessionOptions {
   receiveWindow?: number;
   maxChunkBytes?: number;
   pingIntervalMs?: number;
+  /** ST_STREAM_QUEUE_LIMIT: queued plus unsent bytes towards the agent before the stream is cut. */
+  streamQueueLimitBytes?: number;
 }
 
 /**
@@ -77,6 +101,14 @@ export class AgentSession implements ExchangeStream {
   private closed = false;
   private ready = false;
   private readyTimer: NodeJS.Timeout | undefined;
+  /** The newest nonce of the Pings not answered yet; one Pong answers them all (see onPing). */
+  private owedPong = 0;
+  private pongQueued = false;
+  private readonly pingBucket = new TokenBucket(PING_RATE_PER_SECOND, PING_BURST);
+  private readonly healthBucket: TokenBucket;
+  /** Set when the stream is cut because the agent does not read it: its status cannot get through. */
+  private notReading = false;
+  private warnedRegister = false;
   agentWindow = DEFAULT_RECEIVE_WINDOW;
 
   constructor(
@@ -97,17 +129,33 @@ export class AgentSession implements ExchangeStream {
       receiveWindow: options.receiveWindow ?? DEFAULT_RECEIVE_WINDOW,
       maxChunkBytes: options.maxChunkBytes ?? DEFAULT_MAX_CHUNK_BYTES,
       pingIntervalMs: options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS,
+      streamQueueLimitBytes: options.streamQueueLimitBytes ?? DEFAULT_STREAM_QUEUE_LIMIT,
     };
+    // A short health interval (tests use 300 ms) must stay well inside the limit.
+    const healthRate = Math.max(HEALTH_RATE_PER_SECOND, (4 * 1000) / Math.max(1, this.options.healthIntervalMs));
+    this.healthBucket = new TokenBucket(healthRate, Math.max(HEALTH_BURST, healthRate * 5));
     this.sender = new FrameSender<BrokerFrame>(
       {
-        writeBatch: (frames) => this.call.write({ frames }),
+        writeBatch: (frames, written) => this.call.write({ frames }, () => written()),
         onceDrain: (listener) => this.call.once('drain', listener),
       },
       brokerFrameSize,
+      {
+        isControl: isBrokerControlFrame,
+        queueLimitBytes: this.options.streamQueueLimitBytes,
+        onOverflow: (held) => this.onQueueOverflow(held),
+      },
     );
-    this.call.on('data', (message: ConnectRequest) => {
+    this.call.on('data', (message: BoundedConnectRequest) => {
       this.lastHeard = Date.now();
+      if (message.oversized) {
+        this.overLimit(`${MAX_FRAMES_PER_MESSAGE} frames in one message`, 'frames', `st-agent sends at most ${MAX_FRAMES_PER_BATCH} per message`);
+        return;
+      }
       for (const frame of message.frames) {
+        // A stream cut over a limit stops here: the rest of a message of millions of frames
+        // must not keep the event loop.
+        if (this.closed) break;
         try {
           this.dispatch(frame);
         } catch (err) {
@@ -157,6 +205,32 @@ export class AgentSession implements ExchangeStream {
     this.sender.send(frame);
   }
 
+  /** False while the agent's stream does not drain (request bodies wait; see BrokerExchange.write). */
+  get writable(): boolean {
+    return this.sender.writable;
+  }
+
+  whenWritable(): Promise<void> {
+    return this.sender.whenWritable();
+  }
+
+  /**
+   * Cancel goes ahead of queued data (a control frame), so the exchange's own queued frames are
+   * dropped here rather than sent after it; when its Open was still queued the agent never heard
+   * of the exchange and needs no Cancel.
+   */
+  cancelExchange(id: number, reason: string): void {
+    if (this.closed) return;
+    const dropped = this.sender.pending > 0 ? this.sender.dropQueued((f) => exchangeIdOf(f) === id) : [];
+    if (dropped.some((f) => f.frame?.$case === 'open')) return;
+    this.send({ frame: { $case: 'cancel', value: { exchangeId: id, reason } } });
+  }
+
+  /** Bytes queued or written towards the agent and not yet passed to its socket (tests, metrics). */
+  get heldBytes(): number {
+    return this.sender.pendingBytes + this.sender.inFlightBytes;
+  }
+
   remove(id: number): void {
     this.exchanges.delete(id);
   }
@@ -172,21 +246,17 @@ export class AgentSession implements ExchangeStream {
    * Ends the stream and fails every exchange on it, so that no caller waits for an answer that
    * cannot come (konnectivity leaked exactly these).
    */
-  close(reason: string, status?: { code: grpc.status; details: string }): void {
+  close(reason: string, status?: { code: grpc.status; details: string }, exchangeMessage?: string): void {
     if (this.closed) return;
     this.closed = true;
     if (this.pingTimer) clearInterval(this.pingTimer);
     if (this.readyTimer) clearTimeout(this.readyTimer);
     const lost = [...this.exchanges.values()];
     this.exchanges.clear();
-    for (const exchange of lost) {
-      exchange.fail(
-        new TunnelError(
-          'upstream_reset',
-          `the agent of tunnel ${this.tunnel.id} disconnected in the middle of the answer (${reason}); the request was not completed`,
-        ),
-      );
-    }
+    const message =
+      exchangeMessage ?? `the agent of tunnel ${this.tunnel.id} disconnected in the middle of the answer (${reason}); the request was not completed`;
+    for (const exchange of lost) exchange.fail(new TunnelError('upstream_reset', message));
+    const stuck = this.sender.inFlightBytes > 0;
     this.sender.close();
     this.logger.info({ reason, failedExchanges: lost.length }, 'agent stream closed');
     this.events.closed(this);
@@ -196,6 +266,12 @@ export class AgentSession implements ExchangeStream {
     } catch {
       // The call may already be gone; there is nothing left to tell the agent.
     }
+    if (!stuck) return;
+    // grpc-js ends the call only once every queued message was written: a peer that does not
+    // read would hold the call and its buffers for ever. A stream cut for not reading is reset
+    // at once; any other gets a grace period to take its status first.
+    if (this.notReading) resetServerCall(this.call);
+    else setTimeout(() => resetServerCall(this.call), STATUS_GRACE_MS).unref();
   }
 
   /** False once the stream is closed. */
@@ -241,7 +317,7 @@ export class AgentSession implements ExchangeStream {
         this.exchanges.get(f.value.exchangeId)?.onCredit(f.value.bytes);
         break;
       case 'ping':
-        this.send({ frame: { $case: 'pong', value: { nonce: f.value.nonce } } });
+        this.onPing(f.value.nonce);
         break;
       case 'pong':
         break; // lastHeard was updated on receipt
@@ -252,13 +328,72 @@ export class AgentSession implements ExchangeStream {
         if (this.ready) this.events.draining?.(this);
         break;
       case 'health':
+        if (!this.healthBucket.take()) {
+          this.overRate('HealthReport', this.healthBucket);
+          break;
+        }
         this.events.health(this, f.value);
         this.markReady();
         break;
       case 'register':
-        this.logger.warn('agent sent Register twice; ignored');
+        // Logged once: a peer repeating it thousands of times a message must not flood the log.
+        if (!this.warnedRegister) this.logger.warn('agent sent Register twice; ignored');
+        this.warnedRegister = true;
         break;
     }
+  }
+
+  /**
+   * At most one Pong is owed per stream: a Ping that comes while the Pong is still queued (the
+   * agent does not read, or the stream is busy) replaces its nonce, so the newest Ping is
+   * answered and a peer that pings without reading grows nothing (issue 7: 3 M Pings held
+   * 364 MB). The Pong is produced only when the stream is written (FrameSender.beforeFlush).
+   */
+  private onPing(nonce: number): void {
+    if (!this.pingBucket.take()) {
+      this.overRate('Ping', this.pingBucket);
+      return;
+    }
+    this.owedPong = nonce;
+    if (this.pongQueued) return;
+    this.pongQueued = true;
+    this.sender.beforeFlush(this.sendPong);
+  }
+
+  private readonly sendPong = (): void => {
+    this.pongQueued = false;
+    this.send({ frame: { $case: 'pong', value: { nonce: this.owedPong } } });
+  };
+
+  private overRate(kind: string, bucket: TokenBucket): void {
+    this.overLimit(`${bucket.ratePerSecond} ${kind} frames per second (burst ${bucket.burst})`, `${kind} frames`, 'per stream');
+  }
+
+  /** Cuts a peer over one of the stream's limits, saying which (log line and status). */
+  private overLimit(limit: string, what: string, context: string): void {
+    this.logger.warn({ limit }, `agent stream over the limit of ${limit}: cut with RESOURCE_EXHAUSTED`);
+    this.close(`the agent sent more than ${limit}`, {
+      code: grpc.status.RESOURCE_EXHAUSTED,
+      details: `too many ${what}: the broker allows ${limit} (${context}); the stream was cut`,
+    });
+  }
+
+  private onQueueOverflow(held: number): void {
+    if (this.closed) return;
+    this.notReading = true;
+    const limit = this.options.streamQueueLimitBytes;
+    this.logger.warn(
+      { limit, setting: 'ST_STREAM_QUEUE_LIMIT', heldBytes: held, openExchanges: this.exchanges.size },
+      `agent stream over ST_STREAM_QUEUE_LIMIT (${formatBytes(limit)} queued towards it): the agent does not read its stream; cut with RESOURCE_EXHAUSTED`,
+    );
+    this.close(
+      `the broker's queue towards the agent passed ST_STREAM_QUEUE_LIMIT (${formatBytes(limit)})`,
+      {
+        code: grpc.status.RESOURCE_EXHAUSTED,
+        details: `the broker's queue towards this stream passed ST_STREAM_QUEUE_LIMIT (${formatBytes(limit)}): the agent did not read its stream; the stream was cut`,
+      },
+      `the agent of tunnel ${this.tunnel.id} stopped reading its stream and the broker cut it (more than ST_STREAM_QUEUE_LIMIT, ${formatBytes(limit)}, queued towards it); the request was not completed: retry once the agent has reconnected`,
+    );
   }
 
   private markReady(): void {
@@ -329,3 +464,9 @@ export class AgentSession implements ExchangeStream {
   }
 }
 
+
+function formatBytes(bytes: number): string {
+  if (bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
+  if (bytes % 1024 === 0) return `${bytes / 1024} KiB`;
+  return `${bytes} bytes`;
+}

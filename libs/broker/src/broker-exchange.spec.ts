@@ -6,9 +6,17 @@ import { BrokerExchange, type ExchangeStream } from './broker-exchange';
 function harness(window = 100) {
   const sent: BrokerFrame[] = [];
   const got: { data: number; errors: TunnelError[] } = { data: 0, errors: [] };
-  const stream: ExchangeStream = {
+  let wake: (() => void) | undefined;
+  const stream: ExchangeStream & { writable: boolean; drain(): void } = {
     send: (f) => sent.push(f),
+    cancelExchange: (exchangeId, reason) => sent.push({ frame: { $case: 'cancel', value: { exchangeId, reason } } }),
     remove: () => undefined,
+    writable: true,
+    whenWritable: () => new Promise<void>((resolve) => (wake = resolve)),
+    drain() {
+      this.writable = true;
+      wake?.();
+    },
     agentWindow: 1000,
     brokerWindow: window,
     maxChunkBytes: 64,
@@ -18,8 +26,12 @@ function harness(window = 100) {
     data: (chunk) => (got.data += chunk.length),
     error: (e) => got.errors.push(e),
   });
-  return { exchange, sent, got };
+  return { exchange, sent, got, stream };
 }
+
+const bodyBytes = (sent: BrokerFrame[]) =>
+  sent.reduce((n, f) => n + (f.frame?.$case === 'open' ? f.frame.value.body.length : f.frame?.$case === 'data' ? f.frame.value.chunk.length : 0), 0);
+const turn = () => new Promise((r) => setImmediate(r));
 
 const bytes = (n: number) => new Uint8Array(n);
 
@@ -54,5 +66,59 @@ describe('BrokerExchange flow control', () => {
     expect(sizes[0]).toBe(64);
     expect(all.reduce((a, b) => a + b, 0)).toBe(200);
     expect(Math.max(...all)).toBeLessThanOrEqual(64);
+  });
+
+  it('cuts a request whose agent grants itself credit beyond its announced window', async () => {
+    const { exchange, sent, got } = harness();
+    exchange.start({ requestId: 'r', method: 'POST', path: '/v1/x', query: '', headers: [], body: bytes(64), end: false });
+    exchange.onCredit(64); // returns what it consumed: fine
+    expect(got.errors).toEqual([]);
+    exchange.onCredit(4 * 1024 ** 3); // 4 GiB it never announced
+    expect(got.errors.map((e) => e.kind)).toEqual(['protocol']);
+    expect(got.errors[0].message).toMatch(/more than its announced window of 1000/);
+    expect(sent.at(-1)?.frame?.$case).toBe('cancel');
+    // Nothing more of the body is sent, whatever the caller writes.
+    const before = bodyBytes(sent);
+    await exchange.write(bytes(5000), true);
+    expect(bodyBytes(sent)).toBe(before);
+  });
+
+  it('pauses the request body while the stream does not drain, whatever the credit', async () => {
+    const { exchange, sent, stream } = harness();
+    exchange.start({ requestId: 'r', method: 'POST', path: '/v1/x', query: '', headers: [], body: bytes(0), end: false });
+    stream.writable = false;
+    let done = false;
+    const writing = exchange.write(bytes(500), true).then(() => (done = true));
+    await turn();
+    await turn();
+    expect(done).toBe(false);
+    expect(bodyBytes(sent)).toBe(0); // credit for 1000 bytes, and yet nothing went out
+    stream.drain();
+    await writing;
+    expect(bodyBytes(sent)).toBe(500);
+  });
+
+  it('wakes a body write that waits for the stream when the exchange ends', async () => {
+    const { exchange, stream } = harness();
+    exchange.start({ requestId: 'r', method: 'POST', path: '/v1/x', query: '', headers: [], body: bytes(0), end: false });
+    stream.writable = false;
+    const writing = exchange.write(bytes(500), true);
+    await turn();
+    exchange.cancel('the caller went away');
+    await writing; // resolves: the uploader is not left waiting on a stream that may never drain
+  });
+
+  it('sends the Open of a request without its body while the stream does not drain, and the body once it does', async () => {
+    const { exchange, sent, stream } = harness();
+    stream.writable = false;
+    exchange.start({ requestId: 'r', method: 'POST', path: '/v1/x', query: '', headers: [], body: bytes(200), end: true });
+    await turn();
+    expect(sent.map((f) => f.frame?.$case)).toEqual(['open']);
+    expect(bodyBytes(sent)).toBe(0);
+    stream.drain();
+    await turn();
+    expect(bodyBytes(sent)).toBe(200);
+    const last = sent.at(-1)?.frame;
+    expect(last?.$case === 'data' && last.value.end).toBe(true);
   });
 });

@@ -5,6 +5,12 @@ import type { Exchange, ExchangeRequestHead, ExchangeSink } from './exchange-api
 /** What an exchange needs from the stream it lives on. */
 export interface ExchangeStream {
   send(frame: BrokerFrame): void;
+  /** Tells the agent to drop the exchange (Cancel), dropping its frames still queued here. */
+  cancelExchange(id: number, reason: string): void;
+  /** False while the agent's stream does not drain: request bodies then wait, whatever the credit. */
+  readonly writable: boolean;
+  /** Resolves once the stream drains again (or closes). */
+  whenWritable(): Promise<void>;
   /** Forgets the exchange (it ended). */
   remove(id: number): void;
   readonly agentWindow: number;
@@ -30,6 +36,9 @@ export class BrokerExchange implements Exchange {
   private allowance: number;
   private received = 0;
   private writing: Promise<void> = Promise.resolve();
+  /** Resolves when the exchange ends, so that a body write waiting for the stream wakes up. */
+  private readonly ended: Promise<void>;
+  private markEnded: () => void = () => undefined;
 
   constructor(
     readonly id: number,
@@ -39,12 +48,15 @@ export class BrokerExchange implements Exchange {
     this.sendWindow = new SendWindow(stream.agentWindow);
     this.receiveWindow = new ReceiveWindow(stream.brokerWindow);
     this.allowance = stream.brokerWindow;
+    this.ended = new Promise((resolve) => (this.markEnded = resolve));
   }
 
   /** Sends the Open frame, with as much of the body as the window and chunk size allow. */
   start(head: ExchangeRequestHead): void {
     const { body } = head;
-    const first = Math.min(body.length, this.stream.maxChunkBytes, this.sendWindow.bytes);
+    // On a stream that does not drain the Open goes without body bytes, which follow once it does:
+    // a burst of requests then queues their heads, not a chunk of each body (ST_STREAM_QUEUE_LIMIT).
+    const first = this.stream.writable ? Math.min(body.length, this.stream.maxChunkBytes, this.sendWindow.bytes) : 0;
     this.sendWindow.take(first);
     const whole = first === body.length;
     this.stream.send({
@@ -75,6 +87,12 @@ export class BrokerExchange implements Exchange {
     let offset = 0;
     do {
       if (this.done) return;
+      // An agent that stops reading its stream makes the uploader wait here (and meet the body
+      // and idle timeouts) instead of the broker buffering every uploaded byte (issue 7).
+      if (!this.stream.writable) {
+        await Promise.race([this.stream.whenWritable(), this.ended]);
+        continue;
+      }
       if (this.sendWindow.bytes <= 0) {
         await this.sendWindow.whenOpen();
         continue;
@@ -95,7 +113,7 @@ export class BrokerExchange implements Exchange {
 
   cancel(reason: string): void {
     if (this.done) return;
-    this.stream.send({ frame: { $case: 'cancel', value: { exchangeId: this.id, reason } } });
+    this.stream.cancelExchange(this.id, reason);
     this.finish();
   }
 
@@ -116,7 +134,24 @@ export class BrokerExchange implements Exchange {
     this.sink.data(data.chunk, data.end);
   }
 
+  /**
+   * Credit for request-body bytes. The agent returns credit for bytes it consumed, so what it
+   * grants can never lift the window above what it announced (Register.receive_window, as the
+   * broker capped it); more is a protocol violation: trusting it made the broker hold every
+   * uploaded byte of an agent that granted itself 4 GiB and stopped reading (issue 7).
+   */
   onCredit(bytes: number): void {
+    if (this.done) return;
+    if (this.sendWindow.bytes + bytes > this.stream.agentWindow) {
+      this.stream.cancelExchange(this.id, 'credit beyond the announced window');
+      this.fail(
+        new TunnelError(
+          'protocol',
+          `the agent granted ${this.sendWindow.bytes + bytes} bytes of request-body credit, more than its announced window of ${this.stream.agentWindow} (flow-control violation); the request was cut`,
+        ),
+      );
+      return;
+    }
     this.sendWindow.grant(bytes);
   }
 
@@ -131,7 +166,7 @@ export class BrokerExchange implements Exchange {
   private overrun(bytes: number): boolean {
     this.received += bytes;
     if (this.received <= this.allowance) return false;
-    this.stream.send({ frame: { $case: 'cancel', value: { exchangeId: this.id, reason: 'credit overrun' } } });
+    this.stream.cancelExchange(this.id, 'credit overrun');
     this.fail(new TunnelError('protocol', 'the agent sent more of the answer than it was granted (flow-control violation); the answer was cut'));
     return true;
   }
@@ -142,6 +177,7 @@ export class BrokerExchange implements Exchange {
 
   private finish(): void {
     this.done = true;
+    this.markEnded();
     this.sendWindow.release();
     this.stream.remove(this.id);
   }

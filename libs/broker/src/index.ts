@@ -12,3 +12,4 @@ export type { TunnelHealth } from './tunnel-health';
 export type { TunnelRuntimeChange } from './broker';
 export { CLOSED_EXCHANGE } from './exchange-api';
 export type { Exchange, ExchangeOpener, ExchangeRequestHead, ExchangeSink, ExchangeTarget } from './exchange-api';
+export { BOUNDED_TUNNEL_SERVICE, MAX_FRAMES_PER_MESSAGE } from './bounded-connect-request';

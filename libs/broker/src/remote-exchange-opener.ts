@@ -48,8 +48,21 @@ export class RemoteExchangeOpener implements ExchangeOpener {
     const call = this.client.exchange(this.metadata);
     let finished = false;
     let unreleased = 0;
+    /** Body writes waiting for `drain`, which never comes once the call has failed or ended. */
+    let drainWaiters: (() => void)[] = [];
+    const wakeWriters = () => {
+      const waiters = drainWaiters;
+      drainWaiters = [];
+      for (const wake of waiters) wake();
+    };
+    call.on('drain', wakeWriters);
+    // Without these the gateway's upload loop waited for ever on a call that had failed mid-upload,
+    // and the request and its socket leaked (issue 7).
+    call.on('status', wakeWriters);
+    call.on('close', wakeWriters);
     const finish = () => {
       finished = true;
+      wakeWriters();
     };
     call.on('data', (response: ExchangeResponse) => {
       const f = response.frame;
@@ -91,7 +104,7 @@ export class RemoteExchangeOpener implements ExchangeOpener {
         const ok = call.write({ frame: { $case: 'data', value: { exchangeId: 0, chunk, end } } });
         if (end) call.end();
         if (ok) resolve();
-        else call.once('drain', () => resolve());
+        else drainWaiters.push(resolve);
       });
     /** Sends body bytes as Data frames of at most RELAY_CHUNK_BYTES, one after the other. */
     const write = async (body: Uint8Array, end: boolean) => {

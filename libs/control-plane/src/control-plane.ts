@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { ServerCredentials } from '@grpc/grpc-js';
 import { AdminToken, type AuthDeps } from '@st/auth';
-import { Broker, type ExchangeOpener, RemoteExchangeOpener, createRelayService } from '@st/broker';
+import { BOUNDED_TUNNEL_SERVICE, Broker, type ExchangeOpener, RemoteExchangeOpener, createRelayService } from '@st/broker';
 import {
   DISCOVERY_CONNECT_PREFIX,
   ProviderDirectory,
@@ -19,7 +19,6 @@ import {
   RelayServiceService,
   SessionServiceService,
   TunnelManagerServiceService,
-  TunnelServiceService,
   UserServiceService,
 } from '@st/proto';
 import { type Store, ensurePrivateDir, openStore, tightenDataDirFiles } from '@st/store';
@@ -91,7 +90,7 @@ export class ControlPlane {
           authenticator: new AgentAdmission(store, secrets),
           logger: logger.child({ role: 'broker' }),
           brokerId: `st-server@${config.host}:${config.grpcPort}`,
-          session: { healthIntervalMs: config.healthIntervalMs },
+          session: { healthIntervalMs: config.healthIntervalMs, streamQueueLimitBytes: config.streamQueueLimitBytes },
           maxStreamsPerTunnel: config.maxStreamsPerTunnel,
           onTunnelChange: (tunnelId, userId, change) => feed.publish({ kind: 'tunnel', userId, tunnelId, reason: change }),
         });
@@ -108,7 +107,7 @@ export class ControlPlane {
         };
         startRevocation(feed, store, broker, logger.child({ role: 'revocation' }));
         grpcHost = new GrpcServerHost({ logger });
-        grpcHost.addService('sessiontunnel.v1.TunnelService', TunnelServiceService, broker.tunnelService);
+        grpcHost.addService('sessiontunnel.v1.TunnelService', BOUNDED_TUNNEL_SERVICE, broker.tunnelService);
         grpcHost.addService('sessiontunnel.v1.RelayService', RelayServiceService, createRelayService(broker, serviceToken, logger));
         grpcHost.addService('sessiontunnel.v1.ProviderDiscoveryService', ProviderDiscoveryServiceService, createDiscoveryGrpcService(directory, auth, logger));
         grpcHost.addService('sessiontunnel.v1.UserService', UserServiceService, createUserService(managementDeps));

@@ -43,6 +43,7 @@ const schema = z.object({
     .default('')
     .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean)),
   healthIntervalMs: millis(10_000),
+  streamQueueLimitBytes: byteSize(8 * 1024 * 1024).refine((v) => v >= 1024 * 1024, 'expected at least 1m: a smaller queue cuts agents that are merely busy'),
   tlsCertFile: z.string().optional(),
   tlsKeyFile: z.string().optional(),
   brokerCaFile: z.string().optional(),
@@ -81,6 +82,7 @@ export const SERVER_SETTINGS: { [K in keyof z.infer<typeof schema>]: SettingSour
   databaseUrl: { env: 'ST_DATABASE_URL', flag: 'database-url', help: 'PostgreSQL URL; default: SQLite in the data directory' },
   corsOrigins: { env: 'ST_CORS_ORIGINS', help: 'browser origins allowed to call discovery over Connect (comma list)' },
   healthIntervalMs: { env: 'ST_HEALTH_INTERVAL_MS', help: 'how often agents probe their model server (default 10000)' },
+  streamQueueLimitBytes: { env: 'ST_STREAM_QUEUE_LIMIT', help: 'bytes queued towards one agent stream before the broker cuts it with RESOURCE_EXHAUSTED (default 8m)' },
   tlsCertFile: { env: 'ST_TLS_CERT_FILE', help: 'PEM certificate chain for TLS on the gRPC port (with ST_TLS_KEY_FILE)' },
   tlsKeyFile: { env: 'ST_TLS_KEY_FILE', help: 'PEM private key for TLS on the gRPC port' },
   brokerCaFile: { env: 'ST_BROKER_CA_FILE', flag: 'broker-ca-file', help: "PEM of the CA that signed the broker's certificate, for a gateway dialling https://host:port" },

@@ -60,7 +60,8 @@ export class ProviderDirectory {
 
   /**
    * Sends ADDED for each current provider, then SYNCED, then every change. Events for the user
-   * that arrive while the snapshot is read are queued behind it, so none is lost or reordered.
+   * that arrive while the snapshot is read are queued behind it, so none is lost or reordered;
+   * changes to a tunnel that arrive while its recomputation waits are folded into it.
    * Throws WatchLimitError when the user has ST_MAX_WATCHES_PER_USER watches open.
    */
   watch(userId: string, emit: (event: ProviderEvent) => void): ProviderWatch {
@@ -71,8 +72,21 @@ export class ProviderDirectory {
     const enqueue = (work: () => Promise<void>) => {
       chain = chain.then(work).catch((err: unknown) => this.options.logger.error({ err, userId }, 'provider watch update failed'));
     };
+    // Tunnels whose recomputation is queued and not started: it reads the state when it runs, so
+    // a burst of changes to one tunnel (health reports, an agent flapping) costs one store read
+    // and at most one event, not one per change.
+    const queuedTunnels = new Set<string>();
     const unsubscribe = this.options.feed.subscribe((event) => {
       if (event.userId !== userId || closed || event.kind === 'user') return;
+      if (event.kind === 'tunnel') {
+        if (queuedTunnels.has(event.tunnelId)) return;
+        queuedTunnels.add(event.tunnelId);
+        enqueue(() => {
+          queuedTunnels.delete(event.tunnelId);
+          return this.apply(userId, event, known, (e) => !closed && emit(e));
+        });
+        return;
+      }
       enqueue(() => this.apply(userId, event, known, (e) => !closed && emit(e)));
     });
     enqueue(async () => {

@@ -46,3 +46,14 @@ export const MESSAGE_SIZE_OPTIONS: ChannelOptions = {
   'grpc.max_receive_message_length': 16 * 1024 * 1024,
   'grpc.max_send_message_length': 16 * 1024 * 1024,
 };
+
+/**
+ * Largest message our gRPC servers accept. One message of frames is decoded whole before any
+ * of it can be looked at: 16 MiB of Pings is 2.7 M frames and stalled the broker for seconds
+ * (issue 7). Agents batch at most FrameSender's MAX_BATCH_BYTES (1 MiB) of bodies per message,
+ * the relay sends 64 KiB chunks, and the management calls are small: 2 MiB leaves room for
+ * all of them while a hostile message decodes in a fraction of a second (the broker cuts the
+ * stream at the first frame over its rate limits). Larger messages end the call with
+ * RESOURCE_EXHAUSTED before they are decoded.
+ */
+export const SERVER_MAX_RECEIVE_MESSAGE_BYTES = 2 * 1024 * 1024;

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from '@st/logging';
-import { SERVER_KEEPALIVE_OPTIONS, MESSAGE_SIZE_OPTIONS } from './channel-options';
+import { SERVER_KEEPALIVE_OPTIONS, MESSAGE_SIZE_OPTIONS, SERVER_MAX_RECEIVE_MESSAGE_BYTES } from './channel-options';
 import { ReflectionServer } from './reflection';
 
 /** Options for {@link GrpcServerHost}. */
@@ -25,7 +25,12 @@ export class GrpcServerHost {
 
   constructor(options: GrpcServerHostOptions) {
     this.logger = options.logger;
-    this.server = new grpc.Server({ ...SERVER_KEEPALIVE_OPTIONS, ...MESSAGE_SIZE_OPTIONS, ...options.serverOptions });
+    this.server = new grpc.Server({
+      ...SERVER_KEEPALIVE_OPTIONS,
+      ...MESSAGE_SIZE_OPTIONS,
+      'grpc.max_receive_message_length': SERVER_MAX_RECEIVE_MESSAGE_BYTES,
+      ...options.serverOptions,
+    });
     // NOT_SERVING until listen() succeeds: a load balancer must not send traffic before that.
     this.health = new HealthImplementation({ '': 'NOT_SERVING' });
     this.health.addToServer(this.server);

@@ -8,5 +8,6 @@ export {
   SERVER_KEEPALIVE_OPTIONS,
   SERVER_MIN_PING_INTERVAL_MS,
   MESSAGE_SIZE_OPTIONS,
+  SERVER_MAX_RECEIVE_MESSAGE_BYTES,
 } from './channel-options';
 export { bearerFromMetadata, bearerMetadata, bearerSecret } from './bearer-metadata';

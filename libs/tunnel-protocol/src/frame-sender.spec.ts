@@ -6,10 +6,20 @@ const tick = () => new Promise((r) => setImmediate(r));
 class FakeTransport implements FrameTransport<number> {
   batches: number[][] = [];
   accept = true;
+  /** When false, written callbacks are held (the socket does not take the bytes). */
+  passOn = true;
+  held: (() => void)[] = [];
   private drainListeners: (() => void)[] = [];
-  writeBatch(frames: number[]): boolean {
+  writeBatch(frames: number[], written: () => void): boolean {
     this.batches.push(frames);
+    if (this.passOn) written();
+    else this.held.push(written);
     return this.accept;
+  }
+  release(): void {
+    const held = this.held;
+    this.held = [];
+    held.forEach((w) => w());
   }
   onceDrain(listener: () => void): void {
     this.drainListeners.push(listener);
@@ -103,5 +113,82 @@ describe('FrameSender producers', () => {
     expect(t.batches).toEqual([[1]]);
     t.drain();
     expect(t.batches).toEqual([[1], [2]]);
+  });
+});
+
+describe('FrameSender bounds', () => {
+  it('sends control frames ahead of queued data, data in order', async () => {
+    const t = new FakeTransport();
+    const s = new FrameSender(t, () => 1, { isControl: (f) => f >= 100 });
+    s.send(1);
+    s.send(2);
+    s.send(100);
+    s.send(3);
+    s.send(101);
+    await tick();
+    expect(t.batches).toEqual([[100, 101, 1, 2, 3]]);
+  });
+
+  it('lets control frames overtake data that waits for drain', async () => {
+    const t = new FakeTransport();
+    const s = new FrameSender(t, () => 1, { isControl: (f) => f >= 100 });
+    t.accept = false;
+    s.send(1);
+    await tick();
+    s.send(2);
+    s.send(3);
+    s.send(100);
+    t.drain();
+    expect(t.batches).toEqual([[1], [100, 2, 3]]);
+  });
+
+  it('stops writing while written bytes are not passed on, and says it is not writable', async () => {
+    const t = new FakeTransport();
+    t.passOn = false;
+    const s = new FrameSender(t, () => 600 * 1024, { maxInFlightBytes: 1024 * 1024 });
+    s.send(1);
+    s.send(2);
+    await tick();
+    expect(t.batches.flat()).toEqual([1, 2]);
+    expect(s.writable).toBe(false);
+    let woke = false;
+    void s.whenWritable().then(() => (woke = true));
+    s.send(3);
+    await tick();
+    expect(t.batches.flat()).toEqual([1, 2]);
+    expect(s.pending).toBe(1);
+    expect(s.inFlightBytes).toBe(1200 * 1024);
+    t.release();
+    await tick();
+    expect(woke).toBe(true);
+    expect(t.batches.flat()).toEqual([1, 2, 3]);
+  });
+
+  it('reports once when queued plus in-flight bytes pass the limit', async () => {
+    const t = new FakeTransport();
+    t.passOn = false;
+    const overflows: number[] = [];
+    const s = new FrameSender(t, () => 100, { queueLimitBytes: 250, maxInFlightBytes: 150, onOverflow: (held) => overflows.push(held) });
+    s.send(1);
+    s.send(2);
+    await tick();
+    expect(overflows).toEqual([]);
+    s.send(3);
+    s.send(4);
+    await tick();
+    expect(overflows).toEqual([300]);
+  });
+
+  it('drops the queued frames a predicate matches', async () => {
+    const t = new FakeTransport();
+    const s = new FrameSender(t, () => 1, { isControl: (f) => f >= 100 });
+    t.accept = false;
+    s.send(0);
+    await tick();
+    for (const f of [1, 2, 3, 100, 102]) s.send(f);
+    expect(s.dropQueued((f) => f % 2 === 0)).toEqual([2, 100, 102]);
+    expect(s.pendingBytes).toBe(2);
+    t.drain();
+    expect(t.batches).toEqual([[0], [1, 3]]);
   });
 });
