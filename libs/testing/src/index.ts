@@ -22,3 +22,4 @@ export { ProviderWatch, connectDiscoveryClient, providerView, watchProvidersConn
 export type { ProviderChangeName, ProviderEventRecord, ProviderView } from './provider-watch';
 export { closeAllRecorders, startHttpRecorder } from './http-recorder';
 export type { HttpRecorder, RecordedRequest, RecorderHandler } from './http-recorder';
+export { forceGc, fuzzRuns, fuzzSeed, settledHeapUsed } from './fuzz-support';
