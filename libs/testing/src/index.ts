@@ -23,3 +23,5 @@ export type { ProviderChangeName, ProviderEventRecord, ProviderView } from './pr
 export { closeAllRecorders, startHttpRecorder } from './http-recorder';
 export type { HttpRecorder, RecordedRequest, RecorderHandler } from './http-recorder';
 export { forceGc, fuzzRuns, fuzzSeed, settledHeapUsed } from './fuzz-support';
+export { parseFirst, rawRequest } from './raw-http';
+export type { RawOutcome, RawResponse } from './raw-http';
