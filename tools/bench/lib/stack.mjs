@@ -40,7 +40,7 @@ export async function startMock(procs, root) {
  * --cpu-prof with a directory per process). Returns the entries,
  * the gateway origin, the tunnel's path prefix and the caller's headers.
  */
-export async function startTunnel(procs, root, upstreamUrl, { nodeArgsFor = () => [] } = {}) {
+export async function startTunnel(procs, root, upstreamUrl, { nodeArgsFor = () => [], serverEnv = {} } = {}) {
   const dataDir = procs.tmpDir('data');
   const serverBin = binPath(root, 'server');
   const { stdout } = await execFileP(process.execPath, [serverBin, 'demo-init'], {
@@ -55,7 +55,7 @@ export async function startTunnel(procs, root, upstreamUrl, { nodeArgsFor = () =
 
   const server = procs.spawn('st-server', process.execPath, [...nodeArgsFor('st-server'), serverBin], {
     cwd: root,
-    env: baseEnv({ ST_DATA_DIR: dataDir, ST_HOST: '127.0.0.1', ST_HTTP_PORT: '0', ST_GRPC_PORT: '0', ST_SHUTDOWN_GRACE_MS: '1000' }),
+    env: baseEnv({ ST_DATA_DIR: dataDir, ST_HOST: '127.0.0.1', ST_HTTP_PORT: '0', ST_GRPC_PORT: '0', ST_SHUTDOWN_GRACE_MS: '1000', ...serverEnv }),
   });
   const m = await procs.waitForLine(server, /st-server ready: gateway (http:\/\/127\.0\.0\.1:\d+) grpc 127\.0\.0\.1:(\d+)/, 20_000);
   const gateway = m[1];
@@ -77,5 +77,13 @@ export async function startTunnel(procs, root, upstreamUrl, { nodeArgsFor = () =
   } catch (err) {
     throw new Error(`the tunnel did not start serving: ${err.message}\n  st-server said: ${server.tail.trim() || '(nothing)'}`);
   }
-  return { server, agent, gateway, prefix, headers, tunnelId: demo.tunnelId };
+  return { server, agent, gateway, grpcPort, prefix, headers, tunnelId: demo.tunnelId };
+}
+
+/** Another st-agent for a tunnel (the abuse section's attacker serves her own tunnel with one). */
+export function startAgent(procs, root, name, { grpcPort, token, upstreamUrl }) {
+  return procs.spawn(name, process.execPath, [binPath(root, 'agent')], {
+    cwd: root,
+    env: baseEnv({ ST_BROKER_URL: `http://127.0.0.1:${grpcPort}`, ST_TUNNEL_TOKEN: token, ST_UPSTREAM_URL: upstreamUrl, ST_DRAIN_GRACE_MS: '1000' }),
+  });
 }
