@@ -161,44 +161,62 @@ async function measureVictim(v, { durationMs, until = Promise.resolve(), cfg, se
   };
 }
 
-/** Runs the whole section; returns the rows for the report. */
-export async function runAbuseSection({ procs, root, log, quick }) {
-  const cfg = abuseConfig(quick);
-  const attacks = selectedAttacks();
+/**
+ * A fresh st-server with both tenants and their agents. Each attack gets one: what an attack left
+ * behind (a bloated heap, a dropped agent) must not be charged to the next.
+ */
+async function startTenants(procs, root, mock, log) {
   const adminToken = `bench-admin-${randomBytes(12).toString('hex')}`;
-  const mock = await startMock(procs, root);
   // Limits come from the environment of the run (BENCH_ABUSE_SERVER_ENV='ST_LIMIT_USER_RPS=20 …'): none are raised here.
-  const extra = Object.fromEntries((process.env.BENCH_ABUSE_SERVER_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => kv.split('=', 2)));
+  const extra = Object.fromEntries((process.env.BENCH_ABUSE_SERVER_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
   const stack = await startTunnel(procs, root, mock.url, { serverEnv: { ST_ADMIN_TOKEN: adminToken, ...extra } });
-  const httpPort = Number(new URL(stack.gateway).port);
   const attacker = await createAttacker(root, stack.grpcPort, adminToken, mock.port);
   const malAgent = startAgent(procs, root, 'st-agent (attacker)', { grpcPort: stack.grpcPort, token: attacker.agentToken, upstreamUrl: mock.url });
   await waitForHttp(`${stack.gateway}/t/${attacker.tunnelId}/v1/models`, malAgent, 20_000, { authorization: `Bearer ${attacker.apiKey}` });
-  log(`abuse: victim tunnel ${stack.tunnelId}, attacker mallory with tunnels ${attacker.tunnelId} (st-agent) and ${attacker.rogueTunnelId} (rogue agent)`);
-
+  log(`abuse: st-server pid ${stack.server.child.pid}: victim tunnel ${stack.tunnelId}; mallory's tunnels ${attacker.tunnelId} (st-agent), ${attacker.rogueTunnelId} (rogue agent)`);
   const victim = {
     pool: new Pool(stack.gateway, { connections: 128 }),
     probePool: new Pool(stack.gateway, { connections: 64 }),
     prefix: stack.prefix,
     headers: stack.headers,
   };
-  const targets = { gateway: stack.gateway, httpPort, grpcPort: stack.grpcPort, attacker };
-  const runner = startAttacker(procs);
-  const serverPid = stack.server.child.pid;
-  const meter = new CpuMeter(() => [process.pid, ...procs.entries.filter((e) => !e.exited).map((e) => e.child.pid)]);
-  const victimUp = () => waitForHttp(`${stack.gateway}${stack.prefix}/v1/models`, stack.agent, 60_000, stack.headers);
+  return {
+    victim,
+    serverPid: stack.server.child.pid,
+    targets: { gateway: stack.gateway, httpPort: Number(new URL(stack.gateway).port), grpcPort: stack.grpcPort, attacker },
+    async stop() {
+      await victim.pool.destroy();
+      await victim.probePool.destroy();
+      for (const entry of [malAgent, stack.agent, stack.server]) await procs.stop(entry, 1500);
+    },
+  };
+}
 
+/** Runs the whole section; returns the rows for the report. */
+export async function runAbuseSection({ procs, root, log, quick }) {
+  const cfg = abuseConfig(quick);
+  const attacks = selectedAttacks();
+  const mock = await startMock(procs, root);
+  const runner = startAttacker(procs);
+  const meter = new CpuMeter(() => [process.pid, ...procs.entries.filter((e) => !e.exited).map((e) => e.child.pid)]);
+
+  let tenants = await startTenants(procs, root, mock, log);
   // Warm-up, then the baseline.
-  await measureVictim(victim, { durationMs: 1000, cfg, serverPid });
+  await measureVictim(tenants.victim, { durationMs: 1000, cfg, serverPid: tenants.serverPid });
   log(`abuse: baseline (${cfg.windowMs} ms)`);
-  const baseline = await measureVictim(victim, { durationMs: cfg.windowMs, cfg, serverPid, meter });
+  const baseline = await measureVictim(tenants.victim, { durationMs: cfg.windowMs, cfg, serverPid: tenants.serverPid, meter });
   const rows = [{ name: 'none', label: 'no attack (baseline)', m: baseline, outcome: '' }];
-  for (const name of attacks) {
+  for (const [i, name] of attacks.entries()) {
+    if (i > 0) {
+      await tenants.stop();
+      tenants = await startTenants(procs, root, mock, log);
+      await measureVictim(tenants.victim, { durationMs: 500, cfg, serverPid: tenants.serverPid });
+    }
     const durationMs = name === 'trickle' ? cfg.trickleMs : name === 'slow-headers' ? cfg.slowHeadersMs : cfg.windowMs;
     log(`abuse: ${name} (${durationMs} ms)`);
     const started = performance.now();
-    const attack = runner.run(name, targets, { durationMs, uploads: cfg.uploads });
-    const m = await measureVictim(victim, { durationMs, until: attack, cfg, serverPid, meter });
+    const attack = runner.run(name, tenants.targets, { durationMs, uploads: cfg.uploads });
+    const m = await measureVictim(tenants.victim, { durationMs, until: attack, cfg, serverPid: tenants.serverPid, meter });
     let outcome;
     try {
       outcome = (await attack).outcome;
@@ -206,11 +224,8 @@ export async function runAbuseSection({ procs, root, log, quick }) {
       outcome = `attack failed: ${err.message.split('\n')[0]}`;
     }
     rows.push({ name, label: ATTACKS[name].label, m, outcome, tookS: (performance.now() - started) / 1000 });
-    // The next attack starts from a working victim (its agent may have had to reconnect).
-    await victimUp().catch((err) => log(`abuse: the victim's tunnel did not come back after ${name}: ${err.message}`));
   }
-  await victim.pool.close();
-  await victim.probePool.close();
+  await tenants.stop();
   return { rows, baseline, cfg };
 }
 
