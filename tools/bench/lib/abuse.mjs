@@ -231,7 +231,7 @@ export async function runAbuseSection({ procs, root, log, quick }) {
 
 export function renderAbuse({ rows, baseline }) {
   const ms = (v) => (v === undefined ? 'n/a' : fmt(v, v >= 100 ? 0 : 1));
-  const header = ['attack', 'p50 ms', 'p99 ms', 'Δp99', 'goal', 'stream ms med/max', 'victim errors', 'max probe ms', 'server RSS start→peak', 'other jobs', 'attacker got'];
+  const header = ['attack', 'p50 ms', 'p99 ms', 'Δp99', 'goal', 'stream ms med/max', 'errors (victim, probe)', 'max probe ms', 'server RSS start→peak', 'other jobs', 'attacker got'];
   const body = rows.map(({ label, m, outcome, name }) => {
     const delta = m.p99 - baseline.p99;
     const errs = Object.entries(m.errors).map(([k, n]) => `${k}×${n}`).join(' ') || '0';
