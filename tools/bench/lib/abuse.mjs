@@ -167,9 +167,11 @@ async function measureVictim(v, { durationMs, until = Promise.resolve(), cfg, se
  */
 async function startTenants(procs, root, mock, log) {
   const adminToken = `bench-admin-${randomBytes(12).toString('hex')}`;
-  // Limits come from the environment of the run (BENCH_ABUSE_SERVER_ENV='ST_LIMIT_USER_RPS=20 …'): none are raised here.
+  // The victim sends about 25 requests/s: per-user rate limits are set above that and far below
+  // the flood's (unknown settings are ignored by st-server versions without them). Anything else
+  // comes from the run's environment: BENCH_ABUSE_SERVER_ENV='ST_MAX_JSON_DEPTH=64 …'.
   const extra = Object.fromEntries((process.env.BENCH_ABUSE_SERVER_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-  const stack = await startTunnel(procs, root, mock.url, { serverEnv: { ST_ADMIN_TOKEN: adminToken, ...extra } });
+  const stack = await startTunnel(procs, root, mock.url, { serverEnv: { ST_ADMIN_TOKEN: adminToken, ST_LIMIT_USER_RPS: '100', ST_LIMIT_USER_BURST: '200', ...extra } });
   const attacker = await createAttacker(root, stack.grpcPort, adminToken, mock.port);
   const malAgent = startAgent(procs, root, 'st-agent (attacker)', { grpcPort: stack.grpcPort, token: attacker.agentToken, upstreamUrl: mock.url });
   await waitForHttp(`${stack.gateway}/t/${attacker.tunnelId}/v1/models`, malAgent, 20_000, { authorization: `Bearer ${attacker.apiKey}` });
