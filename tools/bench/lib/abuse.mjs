@@ -139,7 +139,11 @@ async function measureVictim(v, { durationMs, until = Promise.resolve(), cfg, se
   const probeTick = setInterval(() => track(timed(probes, probe)), cfg.probeEveryMs);
   const rssTick = setInterval(() => (rssPeak = Math.max(rssPeak, memoryOf(serverPid).rss ?? 0)), 200);
   const streamer = (async () => {
-    while (!stop) await timed(streams, chat(STREAMED));
+    // One at a time, 100 ms apart: the victim's whole load stays near 30 requests/s.
+    while (!stop) {
+      await timed(streams, chat(STREAMED));
+      await new Promise((r) => setTimeout(r, 100));
+    }
   })();
   await Promise.all([new Promise((r) => setTimeout(r, durationMs)), until.catch(() => {})]);
   stop = true;
@@ -167,7 +171,7 @@ async function measureVictim(v, { durationMs, until = Promise.resolve(), cfg, se
  */
 async function startTenants(procs, root, mock, log) {
   const adminToken = `bench-admin-${randomBytes(12).toString('hex')}`;
-  // The victim sends about 25 requests/s: per-user rate limits are set above that and far below
+  // The victim sends about 30 requests/s: per-user rate limits are set above that and far below
   // the flood's (unknown settings are ignored by st-server versions without them). Anything else
   // comes from the run's environment: BENCH_ABUSE_SERVER_ENV='ST_MAX_JSON_DEPTH=64 …'.
   const extra = Object.fromEntries((process.env.BENCH_ABUSE_SERVER_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
