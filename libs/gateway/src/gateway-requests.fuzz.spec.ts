@@ -6,7 +6,7 @@ import type { Exchange, ExchangeOpener, ExchangeRequestHead, ExchangeSink, Excha
 import { silentLogger } from '@st/logging';
 import type { Header } from '@st/proto';
 import type { Session, Tunnel, User } from '@st/store';
-import { fuzzRuns, fuzzSeed, rawRequest, settledHeapUsed, waitUntil } from '@st/testing';
+import { fuzzRuns, fuzzSeed, rawRequest, settledHeapBytes, waitUntil } from '@st/testing';
 import { TunnelError } from '@st/tunnel-protocol';
 import type { GatewayStore } from './caller-auth';
 import { Gateway } from './gateway-server';
@@ -416,10 +416,10 @@ describe('gateway under random requests (fuzz)', () => {
   it('answers every request in valid HTTP, never 500 for the caller\'s fault, and ends every exchange', async () => {
     const seed = fuzzSeed();
     await play({ transport: 'raw', method: 'POST', target: '/t/tun_ai/v1/chat/completions', auth: `Bearer ${KEY}`, contentType: 'application/json', headers: [], body: body('{}', '{}'), framing: { kind: 'length' }, upstream: 'json' });
-    const baseline = await settledHeapUsed();
+    const baseline = await settledHeapBytes();
     await fc.assert(fc.asyncProperty(requestArb, play), { seed, numRuns: fuzzRuns(RUNS), interruptAfterTimeLimit: 90_000, markInterruptAsFailure: true });
     await waitUntil('the gateway to close its sockets', () => gateway.server.listenerCount('request') > 0 && live.size === 0, ANSWER_BOUND_MS);
-    const after = await settledHeapUsed();
+    const after = await settledHeapBytes();
     expect(after - baseline, `heap grew by ${((after - baseline) / 1048576).toFixed(1)} MB (seed ${seed})`).toBeLessThan(HEAP_BOUND);
   }, 150_000);
 });

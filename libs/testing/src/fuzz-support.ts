@@ -40,11 +40,16 @@ export function forceGc(): void {
   gc();
 }
 
-/** heapUsed after timers and sockets had a few turns to let go, and two full GCs. */
-export async function settledHeapUsed(): Promise<number> {
+/**
+ * What JavaScript holds, after timers and sockets had a few turns to let go and two full GCs: the
+ * V8 heap plus the memory of ArrayBuffers (Buffers and Uint8Arrays live outside heapUsed, and a
+ * queued request body is exactly that).
+ */
+export async function settledHeapBytes(): Promise<number> {
   for (let i = 0; i < 3; i++) await new Promise((r) => setTimeout(r, 20));
   forceGc();
   await new Promise((r) => setImmediate(r));
   forceGc();
-  return process.memoryUsage().heapUsed;
+  const { heapUsed, arrayBuffers } = process.memoryUsage();
+  return heapUsed + arrayBuffers;
 }
