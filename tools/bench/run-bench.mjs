@@ -16,6 +16,9 @@
 //   BENCH_PROFILE=c64|c1|stream|sse   profile the tunnel instead: st-server and st-agent run under
 //                        --cpu-prof during that phase only, then the hot spots are printed
 //   BENCH_PROFILE_TOP=n  functions listed per profile (default 25)
+//   BENCH_SECTIONS=core,abuse  which sections run (default both): core = the three paths above,
+//                        abuse = another tenant's latency during each attack of issue 7 (lib/abuse.mjs)
+//   BENCH_ATTACKS=a,b    only these attacks in the abuse section (names in lib/attacks/index.mjs)
 import { fork } from 'node:child_process';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -25,6 +28,7 @@ import { CpuMeter } from './lib/cpu-meter.mjs';
 import { report as profileReport, summarise as summariseProfile } from './lib/cpuprofile.mjs';
 import { closedLoopPhase, streamPhase } from './lib/phases.mjs';
 import { ProcessSet, descendants, memoryOf } from './lib/procs.mjs';
+import { renderAbuse, runAbuseSection } from './lib/abuse.mjs';
 import { renderReport } from './lib/report.mjs';
 import { missingBuilds, startMock, startTunnel } from './lib/stack.mjs';
 import { startSshTunnel } from './lib/ssh-tunnel.mjs';
@@ -34,7 +38,10 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
 const QUICK = process.env.BENCH_QUICK === '1';
 const PROFILE = process.env.BENCH_PROFILE ? (process.env.BENCH_PROFILE === '1' ? 'c64' : process.env.BENCH_PROFILE) : undefined;
-const TIME_BUDGET_MS = 5.5 * 60_000;
+const SECTIONS = new Set((process.env.BENCH_SECTIONS || 'core,abuse').split(',').map((s) => s.trim()).filter(Boolean));
+for (const s of SECTIONS) if (s !== 'core' && s !== 'abuse') throw new Error(`BENCH_SECTIONS: no section named ${s} (core, abuse)`);
+// The core section takes about 45 s plus the quiet wait; the abuse section 3-4 min on a busy machine (its stalls do not shrink with the window).
+const TIME_BUDGET_MS = (SECTIONS.has('core') ? 5.5 : 0.5) * 60_000 + (SECTIONS.has('abuse') ? 7 * 60_000 : 0);
 
 const CFG = QUICK
   ? {
@@ -163,7 +170,24 @@ async function main() {
     return;
   }
   if (PROFILE) return profile();
+  if (SECTIONS.has('core')) await coreSection();
+  if (SECTIONS.has('abuse')) {
+    // A fresh stack of its own: the core section's processes are gone, its figures unaffected.
+    await procs.stopAll(1500);
+    log(`abuse section${QUICK ? ' (QUICK)' : ''}: attacks ${process.env.BENCH_ATTACKS || 'all'}`);
+    const abuse = await runAbuseSection({ procs, root: ROOT, log, quick: QUICK });
+    process.stdout.write(renderAbuse(abuse));
+    if (process.env.BENCH_JSON) {
+      const file = SECTIONS.has('core') ? process.env.BENCH_JSON.replace(/(\.json)?$/, '.abuse.json') : process.env.BENCH_JSON;
+      writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), quick: QUICK, ...abuse }, null, 2)}\n`);
+      log(`abuse figures written to ${file}`);
+    }
+  }
+  await shutdown(0);
+}
 
+/** The three paths side by side (the original bench). */
+async function coreSection() {
   const t0 = performance.now();
   log(`${QUICK ? 'QUICK smoke run' : 'full run'} on ${cpus().length} CPUs, node ${process.version}`);
   const mock = await startMock(procs, ROOT);
@@ -265,7 +289,6 @@ async function main() {
     writeFileSync(process.env.BENCH_JSON, `${JSON.stringify(json, null, 2)}\n`);
     log(`figures written to ${process.env.BENCH_JSON}`);
   }
-  await shutdown(0);
 }
 
 /** BENCH_PROFILE: st-server and st-agent under --cpu-prof while one tunnel phase runs. */

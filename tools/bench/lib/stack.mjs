@@ -40,7 +40,7 @@ export async function startMock(procs, root) {
  * --cpu-prof with a directory per process). Returns the entries,
  * the gateway origin, the tunnel's path prefix and the caller's headers.
  */
-export async function startTunnel(procs, root, upstreamUrl, { nodeArgsFor = () => [] } = {}) {
+export async function startTunnel(procs, root, upstreamUrl, { nodeArgsFor = () => [], serverEnv = {} } = {}) {
   const dataDir = procs.tmpDir('data');
   const serverBin = binPath(root, 'server');
   const { stdout } = await execFileP(process.execPath, [serverBin, 'demo-init'], {
@@ -65,6 +65,7 @@ export async function startTunnel(procs, root, upstreamUrl, { nodeArgsFor = () =
       // per-user rate limit and the per-connection request cap, which the bench would otherwise hit.
       ST_LIMIT_USER_RPS: '0',
       ST_MAX_REQUESTS_PER_CONNECTION: '0',
+      ...serverEnv,
     }),
   });
   const m = await procs.waitForLine(server, /st-server ready: gateway (http:\/\/127\.0\.0\.1:\d+) grpc 127\.0\.0\.1:(\d+)/, 20_000);
@@ -87,5 +88,13 @@ export async function startTunnel(procs, root, upstreamUrl, { nodeArgsFor = () =
   } catch (err) {
     throw new Error(`the tunnel did not start serving: ${err.message}\n  st-server said: ${server.tail.trim() || '(nothing)'}`);
   }
-  return { server, agent, gateway, prefix, headers, tunnelId: demo.tunnelId };
+  return { server, agent, gateway, grpcPort, prefix, headers, tunnelId: demo.tunnelId };
+}
+
+/** Another st-agent for a tunnel (the abuse section's attacker serves her own tunnel with one). */
+export function startAgent(procs, root, name, { grpcPort, token, upstreamUrl }) {
+  return procs.spawn(name, process.execPath, [binPath(root, 'agent')], {
+    cwd: root,
+    env: baseEnv({ ST_BROKER_URL: `http://127.0.0.1:${grpcPort}`, ST_TUNNEL_TOKEN: token, ST_UPSTREAM_URL: upstreamUrl, ST_DRAIN_GRACE_MS: '1000' }),
+  });
 }
