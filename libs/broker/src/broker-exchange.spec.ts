@@ -57,6 +57,15 @@ describe('BrokerExchange flow control', () => {
     expect(got.data).toBe(60);
   });
 
+  it('cuts an answer whose agent sends a second response head, and tells the agent', () => {
+    const { exchange, got, sent } = harness(100);
+    exchange.onHead({ exchangeId: 1, status: 200, headers: [], body: bytes(10), end: false });
+    exchange.onHead({ exchangeId: 1, status: 500, headers: [], body: bytes(10), end: false });
+    expect(got.errors.map((e) => e.kind)).toEqual(['protocol']);
+    expect(got.data).toBe(10);
+    expect(sent.at(-1)?.frame?.$case).toBe('cancel');
+  });
+
   it('sends a large request body in chunks no larger than the agent granted', async () => {
     const { exchange, sent } = harness();
     exchange.start({ requestId: 'r', method: 'POST', path: '/v1/x', query: '', headers: [], body: bytes(200), end: true });

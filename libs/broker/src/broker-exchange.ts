@@ -119,6 +119,13 @@ export class BrokerExchange implements Exchange {
 
   onHead(head: ResponseHead): void {
     if (this.done || this.overrun(head.body.length)) return;
+    if (this.headSeen) {
+      // A second head would reach the caller as a second status line (ERR_HTTP_HEADERS_SENT
+      // in the gateway): found by broker-frames.fuzz.spec.ts.
+      this.stream.cancelExchange(this.id, 'second response head');
+      this.fail(new TunnelError('protocol', 'the agent sent a second response head for one request; the answer was cut'));
+      return;
+    }
     this.headSeen = true;
     if (head.end) this.finish();
     this.sink.head(head.status, head.headers, head.body, head.end);
