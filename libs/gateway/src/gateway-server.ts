@@ -7,7 +7,10 @@ import { TunnelError, toWireHeaders } from '@st/tunnel-protocol';
 import { type GatewayRuntime, type GatewayStore, bearerFromHeaders } from './caller-auth';
 import { ExchangeResponder } from './exchange-responder';
 import { openAIErrorBody, sendOpenAIError, sendTunnelError } from './openai-error';
-import { isJsonRequest, readBody, tooLarge, validateJson } from './request-body';
+import { CALLER_FORWARDING_HEADERS, forwardingHeaders } from './forwarded-headers';
+import type { JsonObjectScanner } from './json-object-scanner';
+import { pathRefusal } from './path-check';
+import { DEFAULT_MAX_JSON_DEPTH, isJsonRequest, readJsonBody, tooLarge } from './request-body';
 import { requestIdOf } from './request-id';
 import { parseTunnelRoute } from './tunnel-route';
 import { UnifiedEndpoint } from './unified-endpoint';
@@ -21,6 +24,8 @@ export interface GatewayOptions {
   logger: Logger;
   /** Largest request body accepted (ST_MAX_BODY). */
   maxBodyBytes: number;
+  /** Deepest nesting of a JSON body (ST_MAX_JSON_DEPTH, default 128). */
+  maxJsonDepth?: number;
   /** Deadline for the model server's first reply (ST_FIRST_BYTE_TIMEOUT_MS). */
   firstByteTimeoutMs: number;
   /** Deadline for silence in the middle of an answer (ST_IDLE_TIMEOUT_MS). */
@@ -40,11 +45,20 @@ export interface ForwardRequest {
   body: Buffer | undefined;
 }
 
+/** A JSON body read and checked, with where its top-level "model" is. */
+export interface JsonBody {
+  body: Buffer;
+  scanner: JsonObjectScanner;
+}
+
 /**
  * Headers that never cross the tunnel: the caller's gateway key (the model server has its own),
  * cookies for our domain, and `expect` (the gateway has already read the body).
  */
-const DROP_REQUEST_HEADERS = new Set(['authorization', 'cookie', 'expect', 'x-request-id']);
+const DROP_REQUEST_HEADERS = new Set(['authorization', 'cookie', 'expect', 'x-request-id', ...CALLER_FORWARDING_HEADERS]);
+
+/** Methods whose requests to a JSON route must carry a body (an empty one is a 400). */
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
 /**
  * The gateway role: OpenAI's HTTP API per tunnel at `/t/<tunnelId>/v1/...` (any path for a plain
@@ -152,7 +166,11 @@ export class Gateway {
     }
     const user = await this.authenticate(req, res, requestId);
     if (!user) return;
-    if (!route) return this.unified.handle(req, res, user, requestId);
+    if (!route) {
+      const refusal = pathRefusal(url.split('?')[0], true);
+      if (refusal) return this.reject(res, requestId, forbiddenPath(refusal));
+      return this.unified.handle(req, res, user, requestId);
+    }
 
     // An id with control characters can exist nowhere (and PostgreSQL rejects NUL): answer as for any unknown id.
     const tunnel = hasControlChars(route.tunnelId) ? null : await this.options.store.getTunnelForUser(user.id, route.tunnelId);
@@ -164,10 +182,13 @@ export class Gateway {
     if (tunnel.openai && !route.path.startsWith('/v1/') && route.path !== '/v1') {
       return this.reject(res, requestId, new TunnelError('not_found', `tunnel ${tunnel.id} serves the OpenAI API under /t/${tunnel.id}/v1/`));
     }
-    // An OpenAI tunnel's JSON bodies are read and checked; anything else streams through as is.
+    const refusal = pathRefusal(route.path, tunnel.openai);
+    if (refusal) return this.reject(res, requestId, forbiddenPath(refusal));
+    // An OpenAI tunnel's JSON bodies are read and checked (a POST without one is a 400 too);
+    // anything else streams through as is.
     let body: Buffer | undefined;
-    if (tunnel.openai && hasBody(req) && isJsonRequest(req.headers['content-type'])) {
-      body = await this.readJson(req, res, requestId);
+    if (tunnel.openai && (hasBody(req) || BODY_METHODS.has(req.method ?? '')) && isJsonRequest(req.headers['content-type'])) {
+      body = (await this.readJson(req, res, requestId))?.body;
       if (!body) return;
     } else if (!this.withinDeclaredLimit(req, res, requestId)) {
       return;
@@ -202,22 +223,16 @@ export class Gateway {
   }
 
   /** Reads and validates a JSON body; answers the error itself and returns undefined on failure. */
-  private async readJson(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<Buffer | undefined> {
+  private async readJson(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<JsonBody | undefined> {
     if (!this.withinDeclaredLimit(req, res, requestId)) return undefined;
-    let body: Buffer;
     try {
-      body = await readBody(req, this.options.maxBodyBytes);
+      return await readJsonBody(req, this.options.maxBodyBytes, this.options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH);
     } catch (err) {
-      res.setHeader('connection', 'close');
+      // The body was read to its end unless it was too large or broke off.
+      if ((err as TunnelError).kind !== 'bad_request') res.setHeader('connection', 'close');
       this.reject(res, requestId, err as TunnelError);
       return undefined;
     }
-    const invalid = validateJson(body);
-    if (invalid) {
-      this.reject(res, requestId, invalid);
-      return undefined;
-    }
-    return body;
   }
 
   private withinDeclaredLimit(req: IncomingMessage, res: ServerResponse, requestId: string): boolean {
@@ -239,8 +254,10 @@ export class Gateway {
       firstByteTimeoutMs: this.options.firstByteTimeoutMs,
       idleTimeoutMs: this.options.idleTimeoutMs,
       logger: this.logger,
+      apiAnswer: f.tunnel.openai,
     });
     const headers = toWireHeaders(req.headers, DROP_REQUEST_HEADERS);
+    headers.push(...forwardingHeaders(req));
     const exchange = this.options.opener.open(
       { tunnelId: f.tunnel.id, userId: f.user.id },
       { requestId: f.requestId, method, path: f.path, query: f.query, headers, body: f.body ?? EMPTY, end: !streamed },
@@ -272,6 +289,10 @@ export class Gateway {
 export function hasControlChars(s: string): boolean {
    
   return /[\u0000-\u001f\u007f]/.test(s);
+}
+
+function forbiddenPath(reason: string): TunnelError {
+  return new TunnelError('forbidden_path', `the gateway does not forward this path: ${reason}. Send a plain path such as /v1/chat/completions`);
 }
 
 function hasBody(req: IncomingMessage): boolean {

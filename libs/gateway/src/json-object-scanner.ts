@@ -91,10 +91,6 @@ const EXPECTED: Record<number, string> = {
   [DONE]: 'the end of the body after the top-level object',
 };
 
-function isWhitespace(c: number): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
-}
-
 function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }
@@ -219,13 +215,12 @@ export class JsonObjectScanner {
           i++;
           continue;
         case ARRAY_FIRST:
-          if (c === 0x5d) {
+        case VALUE: {
+          if (state === ARRAY_FIRST && c === 0x5d) {
             i++;
             state = this.close();
             continue;
           }
-        // falls through: any other byte starts the first element
-        case VALUE: {
           const next = this.beginValue(c, this.base + i);
           if (next === FAILED) return this.fail(state, i);
           if (next === -1) return this.tooDeep(i);
@@ -234,13 +229,12 @@ export class JsonObjectScanner {
           continue;
         }
         case OBJECT_FIRST:
-          if (c === 0x7d) {
+        case KEY:
+          if (state === OBJECT_FIRST && c === 0x7d) {
             i++;
             state = this.close();
             continue;
           }
-        // falls through: any other byte must start a key
-        case KEY:
           if (c !== 0x22) return this.fail(state, i);
           this.beginString(true);
           state = STRING;
@@ -273,16 +267,17 @@ export class JsonObjectScanner {
           else return this.fail(MINUS, i);
           i++;
           continue;
+        case ZERO:
         case INT:
         case FRACTION:
         case EXP_DIGITS:
-          while (c >= 0x30 && c <= 0x39) {
-            if (++i === n) break;
-            c = chunk[i];
+          if (state !== ZERO) {
+            while (c >= 0x30 && c <= 0x39) {
+              if (++i === n) break;
+              c = chunk[i];
+            }
+            if (i === n) continue;
           }
-          if (i === n) continue;
-        // falls through: the byte after the digits decides, as after a leading zero
-        case ZERO:
           if (c === 0x2e && (state === ZERO || state === INT)) {
             state = DOT;
             i++;
