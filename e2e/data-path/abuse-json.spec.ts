@@ -23,7 +23,7 @@ beforeAll(async () => {
   const attacker = await store.createUser('attacker');
   attackerKey = (await store.createApiKey(attacker.id)).apiKey;
   const theirs = await store.createTunnel({ userId: attacker.id, name: 'attack' });
-  await startAgent({ ST_BROKER_URL: stack.brokerUrl, ST_TUNNEL_TOKEN: theirs.agentToken, ST_UPSTREAM_URL: stack.mockUrl });
+  await startAgent({ ST_BROKER_URL: stack.brokerUrl, ST_TUNNEL_TOKEN: theirs.agentToken, ST_UPSTREAM_URL: stack.mockUrl }, { timeoutMs: 40_000 });
   attackerBaseUrl = `${stack.publicUrl}/t/${theirs.tunnel.id}/v1`;
   await waitForTunnel(attackerBaseUrl, attackerKey);
   const stranger = await store.createUser('stranger');
@@ -104,7 +104,7 @@ describe('a deeply nested JSON body', () => {
     // Before the fix each attack held the loop 9-16 s; a turn is now at most a 64 KiB chunk's scan.
     expect(Math.max(...probes), `healthz latencies ${probes.map(Math.round).join(', ')} ms`).toBeLessThan(2_000);
     expect(Math.max(...chats), `chat latencies ${chats.map(Math.round).join(', ')} ms`).toBeLessThan(5_000);
-  });
+  }, 60_000);
 });
 
 describe('a malformed body', () => {

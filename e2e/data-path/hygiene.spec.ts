@@ -60,10 +60,12 @@ beforeAll(async () => {
   const plain = await store.createTunnel({ userId: demo.userId, name: 'webapp', openai: false });
   const broken = await store.createTunnel({ userId: demo.userId, name: 'broken' });
   const brokerUrl = `http://127.0.0.1:${server.grpcPort}`;
+  // Three agents start at once: on a busy machine that takes longer than the harness's default.
+  const slow = { timeoutMs: 40_000 };
   await Promise.all([
-    startAgent({ ST_BROKER_URL: brokerUrl, ST_TUNNEL_TOKEN: demo.agentToken, ST_UPSTREAM_URL: recorder.url }),
-    startAgent({ ST_BROKER_URL: brokerUrl, ST_TUNNEL_TOKEN: plain.agentToken, ST_UPSTREAM_URL: recorder.url }),
-    startAgent({ ST_BROKER_URL: brokerUrl, ST_TUNNEL_TOKEN: broken.agentToken, ST_UPSTREAM_URL: `http://127.0.0.1:${(raw.address() as AddressInfo).port}` }),
+    startAgent({ ST_BROKER_URL: brokerUrl, ST_TUNNEL_TOKEN: demo.agentToken, ST_UPSTREAM_URL: recorder.url }, slow),
+    startAgent({ ST_BROKER_URL: brokerUrl, ST_TUNNEL_TOKEN: plain.agentToken, ST_UPSTREAM_URL: recorder.url }, slow),
+    startAgent({ ST_BROKER_URL: brokerUrl, ST_TUNNEL_TOKEN: broken.agentToken, ST_UPSTREAM_URL: `http://127.0.0.1:${(raw.address() as AddressInfo).port}` }, slow),
   ]);
   tunnelUrl = `${server.publicUrl}/t/${demo.tunnelId}`;
   plainUrl = `${server.publicUrl}/t/${plain.tunnel.id}`;
