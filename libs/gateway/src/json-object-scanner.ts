@@ -221,6 +221,13 @@ export class JsonObjectScanner {
             state = this.close();
             continue;
           }
+          // Numbers are the smallest tokens of a body: their digits are run through right here.
+          if (c >= 0x31 && c <= 0x39 && !this.nextValueIsModel) {
+            i++;
+            while (i < n && chunk[i] >= 0x30 && chunk[i] <= 0x39) i++;
+            state = INT;
+            continue;
+          }
           const next = this.beginValue(c, this.base + i);
           if (next === FAILED) return this.fail(state, i);
           if (next === -1) return this.tooDeep(i);
