@@ -53,7 +53,8 @@ export interface JsonBody {
 
 /**
  * Headers that never cross the tunnel: the caller's gateway key (the model server has its own),
- * cookies for our domain, and `expect` (the gateway has already read the body).
+ * cookies for our domain, `expect` (the gateway has already read the body), and the caller's own
+ * forwarding headers (the gateway sets those itself, see forwarded-headers.ts).
  */
 const DROP_REQUEST_HEADERS = new Set(['authorization', 'cookie', 'expect', 'x-request-id', ...CALLER_FORWARDING_HEADERS]);
 
