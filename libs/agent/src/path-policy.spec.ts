@@ -3,11 +3,18 @@ import { forwardablePath } from './path-policy';
 
 describe('forwardablePath', () => {
   it('forwards the OpenAI API', () => {
-    for (const p of ['/v1/chat/completions', '/v1/models', '/v1/models/mock%2Fmodel', '/v1']) expect(forwardablePath(p), p).toBe(true);
+    for (const p of ['/v1/chat/completions', '/v1/models', '/v1/models/mock-model', '/v1/models/caf%C3%A9', '/v1']) expect(forwardablePath(p), p).toBe(true);
   });
 
   it('refuses everything that could reach elsewhere in the session', () => {
     for (const p of ['/', '/metrics', '/v2/x', '/v1/../admin', '/v1/%2e%2e/admin', '/v1/./x', 'http://evil/v1/x', '/v1\\..\\x', '/v1/%zz', '/v10/x']) {
+      expect(forwardablePath(p), p).toBe(false);
+    }
+  });
+
+  it('refuses paths that only look harmless while encoded', () => {
+    const encoded = ['/v1/..%5cadmin', '/v1/..;/admin', '/v1/models;x', '/v1/models%00x', '/v1/%252e%252e/admin', '/v1/models%2Fmodel', '/v1/a%2f..%2fb', '/v1/x%0d%0ay'];
+    for (const p of encoded) {
       expect(forwardablePath(p), p).toBe(false);
     }
   });

@@ -154,6 +154,7 @@ export class ControlPlane {
       runtime,
       logger: logger.child({ role: 'gateway' }),
       maxBodyBytes: config.maxBodyBytes,
+      maxJsonDepth: config.maxJsonDepth,
       firstByteTimeoutMs: config.firstByteTimeoutMs,
       idleTimeoutMs: config.idleTimeoutMs,
       mounts,

@@ -5,6 +5,7 @@ import type { Header } from '@st/proto';
 import { TunnelError, fromWireHeaders, headerValue } from '@st/tunnel-protocol';
 import { httpErrorFor } from './http-error-table';
 import { sendTunnelError } from './openai-error';
+import { droppedOnApiAnswers, responseHeadRefusal } from './response-head';
 
 export interface ResponderOptions {
   requestId: string;
@@ -14,6 +15,11 @@ export interface ResponderOptions {
   /** No body bytes for this long in an answer that has started → the stream ends with an error. */
   idleTimeoutMs: number;
   logger: Logger;
+  /**
+   * An OpenAI tunnel's or /v1's answer: the model server's cookies and CORS grants are dropped and
+   * `nosniff` is added. A plain tunnel's web app keeps its own headers.
+   */
+  apiAnswer?: boolean;
 }
 
 /** Content types whose every write is flushed at once (cloudflared learned this the hard way). */
@@ -57,8 +63,18 @@ export class ExchangeResponder implements ExchangeSink {
 
   head(status: number, headers: Header[], body: Uint8Array, end: boolean): void {
     if (this.finished) return;
+    const refusal = responseHeadRefusal(status, headers);
+    if (refusal) {
+      this.exchange?.cancel('invalid response head');
+      this.error(new TunnelError('protocol', `the model server behind tunnel ${this.options.tunnelId} sent an answer HTTP cannot relay: ${refusal}`));
+      return;
+    }
     const out = fromWireHeaders(headers);
     out['x-request-id'] = this.options.requestId;
+    if (this.options.apiAnswer) {
+      for (const name of Object.keys(out)) if (droppedOnApiAnswers(name)) delete out[name];
+      out['x-content-type-options'] = 'nosniff';
+    }
     const contentType = headerValue(headers, 'content-type') ?? '';
     this.sse = STREAMING_TYPES.test(contentType);
     this.eventStream = /^text\/event-stream/i.test(contentType);
@@ -71,7 +87,9 @@ export class ExchangeResponder implements ExchangeSink {
     try {
       this.res.writeHead(status, out);
     } catch (err) {
-      // Node refuses header names or values a model server may still send (control characters).
+      // Checked above; should Node still refuse, nothing of this head may stay for the 502.
+      for (const name of this.res.getHeaderNames()) this.res.removeHeader(name);
+      this.res.statusMessage = '';
       this.exchange?.cancel('invalid response head');
       this.error(new TunnelError('protocol', `the model server sent a response head that HTTP cannot carry: ${(err as Error).message}`));
       return;

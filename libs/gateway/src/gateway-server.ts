@@ -10,7 +10,10 @@ import { ExchangeResponder } from './exchange-responder';
 import { openAIErrorBody, sendOpenAIError, sendTunnelError } from './openai-error';
 import { type HttpServerLimits, applyHttpServerLimits, httpServerOptions } from './http-server-limits';
 import { InMemoryLimitCounters, type LimitCounters, type RequestLimits } from './limit-counters';
-import { isJsonRequest, readBody, tooLarge, validateJson } from './request-body';
+import { CALLER_FORWARDING_HEADERS, forwardingHeaders } from './forwarded-headers';
+import type { JsonObjectScanner } from './json-object-scanner';
+import { pathRefusal } from './path-check';
+import { DEFAULT_MAX_JSON_DEPTH, isJsonRequest, readJsonBody, tooLarge } from './request-body';
 import { requestIdOf } from './request-id';
 import { type LimitTicket, RequestLimiter } from './request-limiter';
 import { parseTunnelRoute } from './tunnel-route';
@@ -25,6 +28,8 @@ export interface GatewayOptions {
   logger: Logger;
   /** Largest request body accepted (ST_MAX_BODY). */
   maxBodyBytes: number;
+  /** Deepest nesting of a JSON body (ST_MAX_JSON_DEPTH, default 128). */
+  maxJsonDepth?: number;
   /** Deadline for the model server's first reply (ST_FIRST_BYTE_TIMEOUT_MS). */
   firstByteTimeoutMs: number;
   /** Deadline for silence in the middle of an answer (ST_IDLE_TIMEOUT_MS). */
@@ -56,11 +61,21 @@ export interface ForwardRequest {
   body: Buffer | undefined;
 }
 
+/** A JSON body read and checked, with where its top-level "model" is. */
+export interface JsonBody {
+  body: Buffer;
+  scanner: JsonObjectScanner;
+}
+
 /**
  * Headers that never cross the tunnel: the caller's gateway key (the model server has its own),
- * cookies for our domain, and `expect` (the gateway has already read the body).
+ * cookies for our domain, `expect` (the gateway has already read the body), and the caller's own
+ * forwarding headers (the gateway sets those itself, see forwarded-headers.ts).
  */
-const DROP_REQUEST_HEADERS = new Set(['authorization', 'cookie', 'expect', 'x-request-id']);
+const DROP_REQUEST_HEADERS = new Set(['authorization', 'cookie', 'expect', 'x-request-id', ...CALLER_FORWARDING_HEADERS]);
+
+/** Methods whose requests to a JSON route must carry a body (an empty one is a 400). */
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
 /**
  * The gateway role: OpenAI's HTTP API per tunnel at `/t/<tunnelId>/v1/...` (any path for a plain
@@ -183,7 +198,11 @@ export class Gateway {
     }
     const user = await this.authenticate(req, res, requestId);
     if (!user) return;
-    if (!route) return this.unified.handle(req, res, user, requestId);
+    if (!route) {
+      const refusal = pathRefusal(url.split('?')[0], true);
+      if (refusal) return this.reject(res, requestId, forbiddenPath(refusal));
+      return this.unified.handle(req, res, user, requestId);
+    }
 
     // An id with control characters can exist nowhere (and PostgreSQL rejects NUL): answer as for any unknown id.
     const tunnel = hasControlChars(route.tunnelId) ? null : await this.options.store.getTunnelForUser(user.id, route.tunnelId);
@@ -195,10 +214,13 @@ export class Gateway {
     if (tunnel.openai && !route.path.startsWith('/v1/') && route.path !== '/v1') {
       return this.reject(res, requestId, new TunnelError('not_found', `tunnel ${tunnel.id} serves the OpenAI API under /t/${tunnel.id}/v1/`));
     }
-    // An OpenAI tunnel's JSON bodies are read and checked; anything else streams through as is.
+    const refusal = pathRefusal(route.path, tunnel.openai);
+    if (refusal) return this.reject(res, requestId, forbiddenPath(refusal));
+    // An OpenAI tunnel's JSON bodies are read and checked (a POST without one is a 400 too);
+    // anything else streams through as is.
     let body: Buffer | undefined;
-    if (tunnel.openai && hasBody(req) && isJsonRequest(req.headers['content-type'])) {
-      body = await this.readJson(req, res, requestId);
+    if (tunnel.openai && (hasBody(req) || BODY_METHODS.has(req.method ?? '')) && isJsonRequest(req.headers['content-type'])) {
+      body = (await this.readJson(req, res, requestId))?.body;
       if (!body) return;
     } else if (!this.withinDeclaredLimit(req, res, requestId)) {
       return;
@@ -233,25 +255,19 @@ export class Gateway {
   }
 
   /** Reads and validates a JSON body; answers the error itself and returns undefined on failure. */
-  private async readJson(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<Buffer | undefined> {
+  private async readJson(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<JsonBody | undefined> {
     if (!this.withinDeclaredLimit(req, res, requestId)) return undefined;
-    let body: Buffer;
     const deadline = this.bodyDeadline();
     try {
-      body = await readBody(req, this.options.maxBodyBytes, deadline);
+      return await readJsonBody(req, this.options.maxBodyBytes, this.options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH, deadline);
     } catch (err) {
-      res.setHeader('connection', 'close');
+      // The body was read to its end unless it was too large or broke off.
+      if ((err as TunnelError).kind !== 'bad_request') res.setHeader('connection', 'close');
       this.reject(res, requestId, err as TunnelError);
       return undefined;
     } finally {
       deadline.stop();
     }
-    const invalid = validateJson(body);
-    if (invalid) {
-      this.reject(res, requestId, invalid);
-      return undefined;
-    }
-    return body;
   }
 
   private withinDeclaredLimit(req: IncomingMessage, res: ServerResponse, requestId: string): boolean {
@@ -304,8 +320,10 @@ export class Gateway {
       firstByteTimeoutMs: this.options.firstByteTimeoutMs,
       idleTimeoutMs: this.options.idleTimeoutMs,
       logger: this.logger,
+      apiAnswer: f.tunnel.openai,
     });
     const headers = toWireHeaders(req.headers, DROP_REQUEST_HEADERS);
+    headers.push(...forwardingHeaders(req));
     const exchange = this.options.opener.open(
       { tunnelId: f.tunnel.id, userId: f.user.id },
       { requestId: f.requestId, method, path: f.path, query: f.query, headers, body: f.body ?? EMPTY, end: !streamed },
@@ -369,6 +387,10 @@ function closeAfterAnswer(req: IncomingMessage, res: ServerResponse): void {
   if (res.writableEnded) socket.destroy();
   else if (!res.headersSent) res.setHeader('connection', 'close'); // Node closes it after the 408
   else res.once('finish', () => socket.destroy());
+}
+
+function forbiddenPath(reason: string): TunnelError {
+  return new TunnelError('forbidden_path', `the gateway does not forward this path: ${reason}. Send a plain path such as /v1/chat/completions`);
 }
 
 function hasBody(req: IncomingMessage): boolean {

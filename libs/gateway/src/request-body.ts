@@ -1,14 +1,16 @@
 import type { IncomingMessage } from 'node:http';
 import { TunnelError } from '@st/tunnel-protocol';
 import type { BodyDeadline } from './body-deadline';
+import { type JsonScanError, JsonObjectScanner } from './json-object-scanner';
 
 /**
- * Reads a whole request body up to `limit` bytes. JSON bodies are read whole because they are
- * small (a chat request is KiBs), must be validated before anything is sent to a model, and
- * then travel in the exchange's Open frame with no further round trips. A `deadline` that
- * expires (stalled or trickling body) rejects with its 408 error.
+ * Reads a whole request body up to `limit` bytes. JSON bodies are read whole (see
+ * {@link readJsonBody}) because they are small (a chat request is KiBs), must be validated before
+ * anything is sent to a model, and then travel in the exchange's Open frame with no further
+ * round trips. A `deadline` that expires (stalled or trickling body) rejects with its 408 error;
+ * `keep` sees each chunk as it arrives and may refuse it.
  */
-export function readBody(req: IncomingMessage, limit: number, deadline?: BodyDeadline): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limit: number, deadline?: BodyDeadline, keep?: (chunk: Buffer) => boolean): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -26,6 +28,8 @@ export function readBody(req: IncomingMessage, limit: number, deadline?: BodyDea
         reject(tooLarge(limit));
         return;
       }
+      // A chunk `keep` refuses is counted but not kept: the body is being read only to its end.
+      if (keep && !keep(chunk)) return;
       chunks.push(chunk);
     });
     req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size)));
@@ -46,16 +50,48 @@ export function isJsonRequest(contentType: string | undefined): boolean {
   return /^application\/(.+\+)?json\b/i.test(contentType.trim());
 }
 
-/** A 400 for a body that is not JSON, with where it broke. */
-export function validateJson(body: Buffer): TunnelError | undefined {
-  if (body.length === 0) return new TunnelError('bad_request', 'the request body is empty: send a JSON object');
-  try {
-    const parsed: unknown = JSON.parse(body.toString('utf8'));
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-      return new TunnelError('bad_request', 'the request body must be a JSON object');
-    }
-    return undefined;
-  } catch (err) {
-    return new TunnelError('bad_request', `the request body is not valid JSON: ${(err as Error).message}`);
+/**
+ * Reads a JSON body up to `limit` bytes, checking it chunk by chunk as it arrives (no chunk's
+ * check holds the event loop for long, and nothing is parsed). A body that fails the check is
+ * still read to its end, without being kept, so that the 400 reaches a client that is still
+ * sending; the scanner says where the top-level "model" is for the unified endpoint.
+ */
+export async function readJsonBody(
+  req: IncomingMessage,
+  limit: number,
+  maxDepth: number,
+  deadline?: BodyDeadline,
+): Promise<{ body: Buffer; scanner: JsonObjectScanner }> {
+  const scanner = new JsonObjectScanner(maxDepth);
+  const body = await readBody(req, limit, deadline, (chunk) => scanner.push(chunk) === undefined);
+  const error = scanner.end();
+  if (error) throw jsonError(error, maxDepth);
+  return { body, scanner };
+}
+
+/** The 400 for a body that is not one JSON object: where it broke and what was expected, never its text. */
+export function jsonError(error: JsonScanError, maxDepth: number): TunnelError {
+  switch (error.kind) {
+    case 'empty':
+      return new TunnelError('bad_request', 'the request body is empty: send a JSON object');
+    case 'not_object':
+      return new TunnelError('bad_request', `the request body must be a JSON object (it does not start with '{', byte ${error.offset})`);
+    case 'too_deep':
+      return new TunnelError(
+        'bad_request',
+        `the request body nests JSON deeper than the limit of ${maxDepth} levels (byte ${error.offset}; ST_MAX_JSON_DEPTH): send a flatter body`,
+      );
+    case 'syntax':
+      return new TunnelError('bad_request', `the request body is not valid JSON: expected ${error.expected} at byte ${error.offset}`);
   }
 }
+
+/** A 400 for a whole body that is not one JSON object (the same check as {@link readJsonBody}). */
+export function validateJson(body: Buffer, maxDepth = DEFAULT_MAX_JSON_DEPTH): TunnelError | undefined {
+  const scanner = new JsonObjectScanner(maxDepth);
+  const error = scanner.push(body) ?? scanner.end();
+  return error ? jsonError(error, maxDepth) : undefined;
+}
+
+/** ST_MAX_JSON_DEPTH's default: far above any chat request, far below what costs anything. */
+export const DEFAULT_MAX_JSON_DEPTH = 128;

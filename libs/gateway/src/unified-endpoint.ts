@@ -2,13 +2,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Tunnel, User } from '@st/store';
 import { TunnelError } from '@st/tunnel-protocol';
 import type { GatewayRuntime, GatewayStore } from './caller-auth';
-import { type ForwardRequest, hasControlChars } from './gateway-server';
+import { type ForwardRequest, type JsonBody, hasControlChars } from './gateway-server';
+import { modelOf, withModel } from './model-rewrite';
 
 export interface UnifiedEndpointOptions {
   store: GatewayStore;
   runtime: GatewayRuntime;
   /** Reads and validates a JSON body; answers the error itself and returns undefined on failure. */
-  readJson(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<Buffer | undefined>;
+  readJson(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<JsonBody | undefined>;
   forward(req: IncomingMessage, res: ServerResponse, forward: ForwardRequest): Promise<void>;
   reject(res: ServerResponse, requestId: string, error: TunnelError): void;
   stoppedError(tunnel: Tunnel): Promise<TunnelError | undefined>;
@@ -35,10 +36,12 @@ export class UnifiedEndpoint {
         new TunnelError('not_found', `${req.method} ${path} is not served on the unified endpoint: use the provider's own base URL /t/<tunnel id>/v1`),
       );
     }
-    const body = await this.options.readJson(req, res, requestId);
-    if (!body) return;
-    const request = JSON.parse(body.toString('utf8')) as { model?: unknown };
-    const model = typeof request.model === 'string' ? request.model : '';
+    const json = await this.options.readJson(req, res, requestId);
+    if (!json) return;
+    // The model is found and replaced in the bytes: the body is never parsed whole or re-serialised.
+    const found = modelOf(json.scanner);
+    if (found instanceof TunnelError) return this.options.reject(res, requestId, found);
+    const model = found?.name ?? '';
     const slash = model.indexOf('/');
     if (slash <= 0 || slash === model.length - 1) {
       return this.options.reject(
@@ -54,14 +57,13 @@ export class UnifiedEndpoint {
     }
     const stopped = await this.options.stoppedError(tunnel);
     if (stopped) return this.options.reject(res, requestId, stopped);
-    request.model = model.slice(slash + 1);
     await this.options.forward(req, res, {
       tunnel,
       user,
       requestId,
       path,
       query,
-      body: Buffer.from(JSON.stringify(request)),
+      body: withModel(json.body, found!.span, model.slice(slash + 1)),
     });
   }
 
