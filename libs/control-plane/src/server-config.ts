@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { type ChannelCredentials, credentials } from '@grpc/grpc-js';
-import { ConfigError, byteSize, loadConfig, millis, port, type ConfigInputs, type SettingSource } from '@st/config';
+import { ConfigError, byteSize, loadConfig, logLevel, millis, port, type ConfigInputs, type SettingSource } from '@st/config';
 import { z } from 'zod';
 
 export const ROLES = ['broker', 'gateway'] as const;
@@ -46,6 +46,7 @@ const schema = z.object({
   tlsCertFile: z.string().optional(),
   tlsKeyFile: z.string().optional(),
   brokerCaFile: z.string().optional(),
+  logLevel: logLevel(),
 });
 
 export type ServerConfig = z.infer<typeof schema> & { publicUrl: string };
@@ -71,6 +72,7 @@ export const SERVER_SETTINGS: { [K in keyof z.infer<typeof schema>]: SettingSour
   tlsCertFile: { env: 'ST_TLS_CERT_FILE', help: 'PEM certificate chain for TLS on the gRPC port (with ST_TLS_KEY_FILE)' },
   tlsKeyFile: { env: 'ST_TLS_KEY_FILE', help: 'PEM private key for TLS on the gRPC port' },
   brokerCaFile: { env: 'ST_BROKER_CA_FILE', flag: 'broker-ca-file', help: "PEM of the CA that signed the broker's certificate, for a gateway dialling https://host:port" },
+  logLevel: { env: 'ST_LOG_LEVEL', help: 'fatal, error, warn, info (default), debug, trace or silent' },
 };
 
 /** Reads and validates st-server's configuration (flags > environment > defaults). */
