@@ -295,7 +295,8 @@ describe('deleting a tunnel', () => {
     const startedAt = performance.now();
     const again = await agentFor(agentToken, { waitForConnected: false });
     expect(await again.exited, again.describe()).toEqual({ code: 3, signal: null });
-    expect(performance.now() - startedAt).toBeLessThan(3_000);
+    // At once, not after backoff retries (a bound for a busy machine: the start alone takes ~1 s).
+    expect(performance.now() - startedAt).toBeLessThan(10_000);
     expect(again.lines.some((l) => AGENT_CONNECTED.test(l.text))).toBe(false);
   });
 });
