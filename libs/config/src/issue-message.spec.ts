@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ConfigError, loadConfig } from './load-config';
-import { byteSize, flag, httpUrl, logLevel, millis, oneOf, port } from './schema-helpers';
+import { byteSize, httpUrl, onOff, logLevel, millis, oneOf, port } from './schema-helpers';
 
 // Issue 7: every bad value is answered with the setting's name and what it takes, never with
 // zod's own words ("Invalid input: expected number, received NaN").
@@ -11,7 +11,7 @@ const schema = z.object({
   maxBody: byteSize(1024),
   upstream: httpUrl().optional(),
   mode: oneOf(['fast', 'safe'], 'safe'),
-  verbose: flag(false),
+  verbose: onOff(false),
   logLevel: logLevel(),
   count: z.coerce.number().int().min(1).max(9).default(1),
   name: z.string().min(3).optional(),

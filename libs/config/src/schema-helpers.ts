@@ -43,7 +43,7 @@ export const oneOf = <const T extends readonly [string, ...string[]]>(values: T,
   z.enum(values, { error: `expected one of ${values.join(', ')}` }).default(fallback as never);
 
 /** A yes/no switch: true/false, 1/0, yes/no, on/off (any case). */
-export const flag = (fallback: boolean) =>
+export const onOff = (fallback: boolean) =>
   z
     .union([z.boolean(), z.string()])
     .transform((v, ctx) => {
