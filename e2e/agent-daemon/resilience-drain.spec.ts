@@ -92,8 +92,8 @@ describe('st-agent on SIGTERM', () => {
     const exit = await agent.exited;
     const exitedAt = performance.now();
     expect(exit).toEqual({ code: 0, signal: null });
-    // Right after the answer ended, far from the 20 s grace period.
-    expect(exitedAt - outcome.at).toBeLessThan(1_500);
+    // Right after the answer ended, far from the 20 s grace period (bounds for a busy machine).
+    expect(exitedAt - outcome.at).toBeLessThan(GRACE_MS / 4);
     expect(exitedAt - signalled).toBeLessThan(GRACE_MS / 4);
     const drained = logEntries(agent, /^drained: every open answer finished$/);
     expect(drained).toHaveLength(1);
@@ -103,9 +103,10 @@ describe('st-agent on SIGTERM', () => {
   it('exits 0 at once when nothing is open', async () => {
     const agent = stack.agent;
     const started = performance.now();
-    const exit = await agent.stop('SIGTERM', 5_000);
+    const exit = await agent.stop('SIGTERM', 15_000);
     expect(exit).toEqual({ code: 0, signal: null });
-    expect(performance.now() - started).toBeLessThan(1_500);
+    // "At once" against a 20 s grace: 1.2 s was seen with the other core busy.
+    expect(performance.now() - started).toBeLessThan(GRACE_MS / 4);
   });
 
   it('exits at once on a second signal, cutting the open answer visibly', async () => {
@@ -116,7 +117,8 @@ describe('st-agent on SIGTERM', () => {
     const started = performance.now();
     agent.child.kill('SIGTERM');
     const exit = await agent.exited;
-    expect(performance.now() - started).toBeLessThan(1_000);
+    // At once, not after the 20 s grace (1159 ms was seen with the other core busy).
+    expect(performance.now() - started).toBeLessThan(GRACE_MS / 4);
     expect(exit.code).not.toBe(0);
     expect((await open.rest()).ended).toBe('with an error');
   });

@@ -148,8 +148,8 @@ describe('cancellation', () => {
     }
     expect(received).toBeLessThan(400);
     const abortedAt = performance.now();
-    await waitUntil('the mock to count the abort', async () => (await stack.mock.stats()).aborted === before.aborted + 1, 1_000);
-    expect(performance.now() - abortedAt).toBeLessThan(1_000);
+    await waitUntil('the mock to count the abort', async () => (await stack.mock.stats()).aborted === before.aborted + 1, 5_000);
+    expect(performance.now() - abortedAt).toBeLessThan(5_000);
     const after = await stack.mock.stats();
     expect(after.completed).toBe(before.completed);
     expect(after.active).toBe(0);

@@ -98,5 +98,7 @@ if (values.standalone) {
     entryPoints: [join(root, app, 'src/main.ts')],
     outfile: join(root, app, 'dist/main.js'),
     packages: 'external',
+    // stctl starts on every call: leaving unused server halves out keeps their imports from loading.
+    plugins: [ourLibrariesAreSideEffectFree],
   });
 }

@@ -6,7 +6,7 @@
 //
 // Plain Node, no dependencies: it runs before there is a node_modules. Everything it prints goes
 // to stderr, so the stdout of the command it precedes stays clean.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,6 +45,35 @@ function run(command, args, { root, capture }) {
   });
   if (result.error) throw new NotReadyError(`cannot run ${command}: ${result.error.message}`);
   return result;
+}
+
+/** How often a long step says it is still running. */
+const PROGRESS_EVERY_MS = 15_000;
+
+/**
+ * Prints "still <doing>… N s" to stderr every PROGRESS_EVERY_MS while a blocking step runs: a
+ * process of its own, since spawnSync holds our event loop. It exits by itself if we die.
+ */
+function startProgress(doing) {
+  const code = `const t0 = Date.now(), parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) process.exit(0);
+  process.stderr.write('ensure-ready: still ' + ${JSON.stringify(doing)} + '\\u2026 ' + Math.round((Date.now() - t0) / 1000) + ' s\\n');
+}, ${PROGRESS_EVERY_MS});`;
+  const ticker = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'ignore', 2] });
+  ticker.unref();
+  return () => {
+    if (ticker.exitCode === null) ticker.kill();
+  };
+}
+
+function runWithProgress(doing, command, args, options) {
+  const stop = startProgress(doing);
+  try {
+    return run(command, args, options);
+  } finally {
+    stop();
+  }
 }
 
 const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -110,10 +139,10 @@ function install(root) {
   // Another process may have installed while we waited for the lock.
   const reason = installReason(root);
   if (!reason) return;
-  say(`${reason}: running npm ci (the first time takes a few minutes: better-sqlite3 is compiled)`);
+  say(`${reason}: installing dependencies (npm ci, first run only, ~2-3 min: better-sqlite3 is compiled)\u2026`);
   const started = Date.now();
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-  const result = run(npm, ['ci', '--no-audit', '--no-fund'], { root, capture: false });
+  const result = runWithProgress('installing dependencies', npm, ['ci', '--no-audit', '--no-fund'], { root, capture: false });
   if (result.status !== 0) {
     throw new NotReadyError(
       `npm ci failed (exit ${result.status ?? result.signal}); see its output above. If it says package.json and ` +
@@ -133,7 +162,8 @@ export function ensureReady({ root = ROOT } = {}) {
   const started = Date.now();
   const nx = join(root, 'node_modules', '.bin', process.platform === 'win32' ? 'nx.cmd' : 'nx');
   if (!existsSync(nx)) throw new NotReadyError('node_modules/.bin/nx is missing: remove node_modules and run `npm ci`');
-  const build = run(nx, ['run-many', '-t', 'build', '--outputStyle=static'], { root, capture: true });
+  say('building (proto codegen + bundles; seconds when nothing changed)\u2026');
+  const build = runWithProgress('building', nx, ['run-many', '-t', 'build', '--outputStyle=static'], { root, capture: true });
   if (build.status !== 0) {
     const output = `${build.stdout}${build.stderr}`.trimEnd().split('\n').slice(-80).join('\n');
     process.stderr.write(`${output}\n`);

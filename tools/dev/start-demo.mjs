@@ -19,6 +19,11 @@ const STARTUP_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 6_000;
 /** Grace periods handed to the children, so that Ctrl-C takes a few seconds at most. */
 const CHILD_GRACE_MS = '2000';
+/**
+ * st-server's grace outlasts st-agent's drain: an answer the agent gives up on reaches the client
+ * as an error event through a server still relaying, instead of both cutting at once (issue 7).
+ */
+const SERVER_GRACE_MS = '3000';
 /** npm forwards Ctrl-C to us while the terminal sends it too: signals this close are one. */
 const SIGNAL_DEBOUNCE_MS = 1_000;
 const DEFAULT_MODEL = 'mock-llama-3-8b';
@@ -301,7 +306,7 @@ async function main() {
       ST_HTTP_PORT: String(settings.httpPort),
       ST_GRPC_PORT: String(settings.grpcPort),
       ST_DATA_DIR: dataDir,
-      ST_SHUTDOWN_GRACE_MS: process.env.ST_SHUTDOWN_GRACE_MS || CHILD_GRACE_MS,
+      ST_SHUTDOWN_GRACE_MS: process.env.ST_SHUTDOWN_GRACE_MS || SERVER_GRACE_MS,
     };
     const init = spawnSync(process.execPath, [join(ROOT, 'apps/server/bin/st-server.js'), 'demo-init'], {
       cwd: ROOT,

@@ -1,24 +1,34 @@
-import { ConfigError, describeSettings, loadConfig, port, type SettingSource } from '@st/config';
+import { ConfigError, describeSettings, loadConfig, logLevel, port, type SettingSource } from '@st/config';
 import { createLogger } from '@st/logging';
 import { MAX_TOKENS_LIMIT, MockModelServer } from '@st/mock-model';
 import { z } from 'zod';
 
 // 0 is a valid delay here (a mock answering at full speed), so config's `millis` does not fit.
 const delayMs = (fallback: number) =>
-  z.coerce.number().int().min(0, 'expected a number of milliseconds >= 0').default(fallback);
+  z.coerce
+    .number({ error: 'expected a whole number of milliseconds >= 0' })
+    .int('expected a whole number of milliseconds >= 0')
+    .min(0, 'expected a whole number of milliseconds >= 0')
+    .default(fallback);
 
 const schema = z.object({
   host: z.string().min(1).default('127.0.0.1'),
   port: port(8000),
   tokenDelayMs: delayMs(20),
   firstTokenDelayMs: delayMs(0),
-  maxTokens: z.coerce.number().int().min(1).max(MAX_TOKENS_LIMIT).default(16),
+  maxTokens: z.coerce
+    .number({ error: `expected a whole number of tokens from 1 to ${MAX_TOKENS_LIMIT}` })
+    .int(`expected a whole number of tokens from 1 to ${MAX_TOKENS_LIMIT}`)
+    .min(1, `expected a whole number of tokens from 1 to ${MAX_TOKENS_LIMIT}`)
+    .max(MAX_TOKENS_LIMIT, `expected a whole number of tokens from 1 to ${MAX_TOKENS_LIMIT}`)
+    .default(16),
   models: z
     .string()
     .default('mock-llama-3-8b')
     .transform((v) => v.split(',').map((m) => m.trim()).filter(Boolean))
     .refine((list) => list.length > 0, 'expected a comma-separated list of model ids'),
   apiKey: z.string().optional(),
+  logLevel: logLevel(),
 });
 
 const sources: Record<keyof z.infer<typeof schema>, SettingSource> = {
@@ -34,6 +44,7 @@ const sources: Record<keyof z.infer<typeof schema>, SettingSource> = {
   models: { env: 'ST_MOCK_MODELS', flag: 'models', help: 'comma-separated model ids (default mock-llama-3-8b)' },
   // No flag: a key on the command line is visible to every user through `ps`.
   apiKey: { env: 'ST_MOCK_API_KEY', help: 'require `Authorization: Bearer <key>` on /v1 (default: none)' },
+  logLevel: { env: 'ST_LOG_LEVEL', help: 'fatal, error, warn, info (default), debug, trace or silent' },
 };
 
 const SHUTDOWN_GRACE_MS = 1500;
@@ -56,7 +67,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
 
-  const logger = createLogger({ name: 'st-mock-model' });
+  const logger = createLogger({ name: 'st-mock-model', level: config.logLevel });
   const server = new MockModelServer({
     models: config.models,
     tokenDelayMs: config.tokenDelayMs,

@@ -6,7 +6,8 @@ import { TunnelServiceClient, type Welcome } from '@st/proto';
 import { request } from 'undici';
 import { type AgentConfig, loadAgentConfig } from './agent-config';
 import { AgentConnection } from './agent-connection';
-import { type BrokerTarget, BrokerTargetError, brokerTarget, describeDialFailure } from './broker-credentials';
+import { type BrokerTarget, BrokerTargetError, brokerTarget } from './broker-credentials';
+import { explainDialFailure } from './http1-probe';
 import { AGENT_VERSION } from './agent-version';
 import { EXIT_CONFIG, EXIT_OK, EXIT_TOKEN_REFUSED } from './exit-codes';
 import { tidyGrpcReason } from './grpc-reason';
@@ -98,7 +99,7 @@ async function checkBroker(config: AgentConfig, timeoutMs: number): Promise<{ li
   if (accepted) {
     return { line: `✓ broker: ${target} accepted the token for tunnel ${accepted.welcome.tunnelId}`, exitCode: EXIT_OK, accepted };
   }
-  const reason = describeDialFailure(outcome.reason, { ...broker, caFile: config.caFile }) ?? tidyGrpcReason(outcome.reason);
+  const reason = (await explainDialFailure(outcome.reason, { ...broker, caFile: config.caFile }, { direct: via === '' })) ?? tidyGrpcReason(outcome.reason);
   switch (outcome.code) {
     case grpc.status.UNAUTHENTICATED:
       return { line: `✗ broker: ${target} refused the token: ${reason}`, exitCode: EXIT_TOKEN_REFUSED };

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { httpUrl, loadConfig, ConfigError, type ConfigInputs, type SettingSource } from '@st/config';
+import { httpUrl, loadConfig, logLevel, ConfigError, type ConfigInputs, type SettingSource } from '@st/config';
 import { z } from 'zod';
 import { BrokerTargetError, loadBrokerCa } from './broker-credentials';
 import { readAgentConfigFile, type FileKey } from './config-file';
@@ -31,6 +31,7 @@ const schema = z.object({
   drainGraceMs: millis(30_000),
   reconnectMaxMs: millis(30_000),
   caFile: z.string().optional(),
+  logLevel: logLevel(),
 });
 
 export type AgentConfig = Omit<z.infer<typeof schema>, 'token' | 'tokenFile'> & {
@@ -53,6 +54,7 @@ export const AGENT_SETTINGS: { [K in keyof z.infer<typeof schema>]-?: SettingSou
   drainGraceMs: { env: 'ST_DRAIN_GRACE_MS', flag: 'drain-grace-ms', help: 'how long open answers may finish on SIGTERM (default 30000)' },
   reconnectMaxMs: { env: 'ST_RECONNECT_MAX_MS', flag: 'reconnect-max-ms', help: 'longest wait between reconnect attempts (default 30000)' },
   caFile: { env: 'ST_BROKER_CA_FILE', flag: 'ca-file', help: "PEM file of the CA that signed the broker's certificate (https:// broker URLs)" },
+  logLevel: { env: 'ST_LOG_LEVEL', help: 'fatal, error, warn, info (default), debug, trace or silent' },
 };
 
 /** The config file setting: not part of the schema, since it says where the schema's values are. */

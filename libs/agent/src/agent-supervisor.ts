@@ -3,7 +3,8 @@ import { CLIENT_KEEPALIVE_OPTIONS, MESSAGE_SIZE_OPTIONS } from '@st/grpc-kit';
 import type { Logger } from '@st/logging';
 import { TunnelServiceClient } from '@st/proto';
 import { AgentConnection, type ConnectionOutcome } from './agent-connection';
-import { type BrokerTarget, BrokerTargetError, brokerTarget, describeDialFailure } from './broker-credentials';
+import { type BrokerTarget, BrokerTargetError, brokerTarget } from './broker-credentials';
+import { explainDialFailure } from './http1-probe';
 import { type Clock, systemClock } from './clock';
 import { EXIT_CONFIG, EXIT_OK, EXIT_TOKEN_REFUSED } from './exit-codes';
 import { type ProxyDecision, channelProxyOptions, normaliseProxyEnv, resolveProxy } from './proxy-env';
@@ -138,7 +139,7 @@ export class AgentSupervisor {
       if (this.clock.now() - started >= BACKOFF_STABLE_MS) this.backoff.reset();
       // Refused as stopped: retry about every second, so a restarted tunnel serves again at once.
       const { delayMs: delay, waitingForStart } = retryDelay(outcome, this.backoff);
-      const hint = outcome.welcomed || waitingForStart ? undefined : describeDialFailure(outcome.reason, dialContext);
+      const hint = outcome.welcomed || waitingForStart ? undefined : await explainDialFailure(outcome.reason, dialContext);
       this.logger.warn(
         {
           code: grpc.status[outcome.code],

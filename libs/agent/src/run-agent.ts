@@ -37,18 +37,20 @@ export async function runAgent(argv: string[]): Promise<void> {
   if (argv[0] === 'check') {
     process.exit(await runAgentCheck(argv.slice(1), (line) => process.stdout.write(`${line}\n`)));
   }
-  const logger = createLogger({ name: 'st-agent' });
-  const systemd = new SystemdNotifier({ logger });
   let config;
   try {
     config = loadAgentConfig({ argv });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
+    // ST_LOG_LEVEL itself may be what is wrong: this logger only serves the notifier.
+    const systemd = new SystemdNotifier({ logger: createLogger({ name: 'st-agent', level: 'info' }) });
     process.stderr.write(`st-agent: ${err.message}\n`);
     systemd.status(`invalid configuration: ${err.message.replace(/^invalid configuration:\s*/, '')}`);
     await systemd.flush(NOTIFY_FLUSH_MS);
     process.exit(EXIT_CONFIG);
   }
+  const logger = createLogger({ name: 'st-agent', level: config.logLevel });
+  const systemd = new SystemdNotifier({ logger });
   logger.info(
     {
       brokerUrl: config.brokerUrl,

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { makeAction, type CliIo, type Handler, type RunState } from './command-context';
-import { DEFAULT_SERVER, type Role } from './control-plane-client';
+import type { Role } from './control-plane-client';
+import { DEFAULT_SERVER } from './default-server';
 import { EXIT_ERROR, EXIT_OK, EXIT_USAGE } from './exit-codes';
 import { addProviderCommands } from './providers-commands';
 import { addSessionCommands } from './sessions-commands';

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { ControlPlaneClient, resolveAddress, resolveCredential, type CliEnv, type Role } from './control-plane-client';
+import type { ControlPlaneClient, CliEnv, Role } from './control-plane-client';
 import { EXIT_OK } from './exit-codes';
-import { toCliError, type CallContext } from './grpc-errors';
-import { jsonLine } from './json-output';
+import type { CallContext } from './grpc-errors';
+import { jsonLine } from './json-line';
 
 /** Anything stdout-like: process.stdout, or a collector in tests. */
 export interface CliWritable {
@@ -58,6 +58,10 @@ export function makeAction(io: CliIo, state: RunState, role: Role, handler: Hand
     const globals = command.optsWithGlobals<GlobalOptions>();
     let call: CallContext | undefined;
     let client: ControlPlaneClient | undefined;
+    // Loaded here, not at the top: grpc-js and the generated stubs take longer to load than
+    // `stctl --help` may take in all (issue 7: under 300 ms).
+    const { ControlPlaneClient, resolveAddress, resolveCredential } = await import('./control-plane-client');
+    const { toCliError } = await import('./grpc-errors');
     try {
       const address = resolveAddress(globals.server, io.env);
       const credential = resolveCredential(role, io.env);

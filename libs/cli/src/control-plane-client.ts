@@ -31,9 +31,9 @@ import {
 import { CliError, EXIT_AUTH, EXIT_ERROR } from './exit-codes';
 import type { CallContext } from './grpc-errors';
 import { usageError } from './grpc-errors';
+import { DEFAULT_SERVER } from './default-server';
 
-/** Where stctl dials when neither --server nor ST_SERVER says otherwise. */
-export const DEFAULT_SERVER = '127.0.0.1:50051';
+export { DEFAULT_SERVER } from './default-server';
 /** Every unary call gets this deadline: a hung server must not hang a script. */
 export const DEFAULT_DEADLINE_MS = 15_000;
 

@@ -11,6 +11,11 @@ export const EXIT_NOT_FOUND = 4;
 /** The control plane cannot be reached, did not answer in time, or went away during a watch. */
 export const EXIT_UNAVAILABLE = 5;
 
+/** A wrong command line (bad flag value, unreadable file): exit code 2. */
+export function usageError(message: string): CliError {
+  return new CliError(EXIT_USAGE, message);
+}
+
 /** A failure with its message for stderr and its exit code. */
 export class CliError extends Error {
   constructor(

@@ -1,5 +1,5 @@
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { CliError, EXIT_AUTH, EXIT_ERROR, EXIT_NOT_FOUND, EXIT_UNAVAILABLE, EXIT_USAGE } from './exit-codes';
+import { CliError, EXIT_AUTH, EXIT_ERROR, EXIT_NOT_FOUND, EXIT_UNAVAILABLE } from './exit-codes';
 
 /** What a failed call was about, so its message can say what to check. */
 export interface CallContext {
@@ -73,7 +73,4 @@ export function toCliError(err: unknown, context: CallContext | undefined): CliE
   return new CliError(EXIT_ERROR, String(err));
 }
 
-/** A wrong command line (bad flag value, unreadable file): exit code 2. */
-export function usageError(message: string): CliError {
-  return new CliError(EXIT_USAGE, message);
-}
+export { usageError } from './exit-codes';

@@ -125,7 +125,4 @@ export function providerEventJson(change: ProviderChange, provider: Provider | u
   return { change: providerChangeWord(change), provider: provider ? providerJson(provider) : null };
 }
 
-/** One JSON object on one line: what every `--json` command prints (and `watch` once per event). */
-export function jsonLine(value: unknown): string {
-  return `${JSON.stringify(value)}\n`;
-}
+export { jsonLine } from './json-line';

@@ -1,12 +1,11 @@
-import { status } from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import type { WatchProvidersResponse } from '@st/proto';
 import type { CommandContext, Handler } from './command-context';
 import type { Role } from './control-plane-client';
 import { CliError, EXIT_OK, EXIT_UNAVAILABLE } from './exit-codes';
-import { isServiceError } from './grpc-errors';
-import { jsonLine, providerEventJson, providerJson } from './json-output';
-import { providerEventLine, providersTable } from './table-output';
+
+/** Loaded when a command runs, not when the command tree is built for `--help`. */
+const output = () => import('./command-output');
 
 type Act = (role: Role, handler: Handler) => (...args: unknown[]) => Promise<void>;
 
@@ -19,6 +18,7 @@ export function addProviderCommands(program: Command, act: Act): void {
     .description('list your providers, by name')
     .action(
       act('user', async (ctx: CommandContext) => {
+        const { providerJson, providersTable } = await output();
         const res = await ctx.client.listProviders();
         ctx.print({ providers: res.providers.map(providerJson) }, () => providersTable(res.providers));
       }),
@@ -59,6 +59,11 @@ function onStop(ctx: CommandContext, stop: () => void): () => void {
  * away (exit 5) or refused the watch (the usual mapping). It does not reconnect.
  */
 async function watchProviders(ctx: CommandContext): Promise<number> {
+  const [{ status }, { isServiceError }, { jsonLine, providerEventJson, providerEventLine }] = await Promise.all([
+    import('@grpc/grpc-js'),
+    import('./grpc-errors'),
+    output(),
+  ]);
   const call = ctx.client.watchProviders();
   let stopped = false;
   let events = 0;

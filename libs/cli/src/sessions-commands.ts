@@ -2,15 +2,19 @@ import type { Command } from 'commander';
 import type { Session } from '@st/proto';
 import type { CommandContext, Handler } from './command-context';
 import type { Role } from './control-plane-client';
-import { sessionJson } from './json-output';
-import { renderFields, sessionFields, sessionsTable } from './table-output';
+
+/** Loaded when a command runs, not when the command tree is built for `--help`. */
+const output = () => import('./command-output');
 
 type Act = (role: Role, handler: Handler) => (...args: unknown[]) => Promise<void>;
 
 /** `stctl sessions …`: the caller's compute sessions, with the API key (ST_API_KEY). */
 export function addSessionCommands(program: Command, act: Act): void {
   const sessions = program.command('sessions').description('your compute sessions (needs ST_API_KEY)');
-  const printSession = (ctx: CommandContext, session: Session) => ctx.print(sessionJson(session), () => sessionFields(session));
+  const printSession = async (ctx: CommandContext, session: Session) => {
+    const { sessionJson, sessionFields } = await output();
+    ctx.print(sessionJson(session), () => sessionFields(session));
+  };
 
   sessions
     .command('start')
@@ -18,7 +22,7 @@ export function addSessionCommands(program: Command, act: Act): void {
     .requiredOption('--name <name>', 'session name, unique among your sessions')
     .action(
       act('user', async (ctx: CommandContext, options: { name: string }) => {
-        printSession(ctx, await ctx.client.startSession(options.name));
+        await printSession(ctx, await ctx.client.startSession(options.name));
       }),
     );
 
@@ -28,6 +32,7 @@ export function addSessionCommands(program: Command, act: Act): void {
     .argument('<id>', 'the session ("s-…")')
     .action(
       act('user', async (ctx: CommandContext, id: string) => {
+        const { sessionJson, sessionFields, renderFields } = await output();
         const { session, restartedTunnelIds } = await ctx.client.restartSession(id);
         ctx.print(
           { ...sessionJson(session), restartedTunnels: restartedTunnelIds },
@@ -42,7 +47,7 @@ export function addSessionCommands(program: Command, act: Act): void {
     .argument('<id>', 'the session ("s-…")')
     .action(
       act('user', async (ctx: CommandContext, id: string) => {
-        printSession(ctx, await ctx.client.stopSession(id));
+        await printSession(ctx, await ctx.client.stopSession(id));
       }),
     );
 
@@ -52,7 +57,7 @@ export function addSessionCommands(program: Command, act: Act): void {
     .argument('<id>', 'the session ("s-…")')
     .action(
       act('user', async (ctx: CommandContext, id: string) => {
-        printSession(ctx, await ctx.client.getSession(id));
+        await printSession(ctx, await ctx.client.getSession(id));
       }),
     );
 
@@ -61,6 +66,7 @@ export function addSessionCommands(program: Command, act: Act): void {
     .description('list your sessions')
     .action(
       act('user', async (ctx: CommandContext) => {
+        const { sessionJson, sessionsTable } = await output();
         const res = await ctx.client.listSessions();
         ctx.print({ sessions: res.sessions.map(sessionJson) }, () => sessionsTable(res.sessions));
       }),

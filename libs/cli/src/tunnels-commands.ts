@@ -3,9 +3,10 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { Tunnel } from '@st/proto';
 import type { CommandContext, Handler } from './command-context';
 import type { Role } from './control-plane-client';
-import { usageError } from './grpc-errors';
-import { tunnelJson } from './json-output';
-import { renderFields, tunnelFields, tunnelsTable } from './table-output';
+import { usageError } from './exit-codes';
+
+/** Loaded when a command runs, not when the command tree is built for `--help`. */
+const output = () => import('./command-output');
 
 type Act = (role: Role, handler: Handler) => (...args: unknown[]) => Promise<void>;
 
@@ -47,7 +48,10 @@ export async function readUpstreamKey(file: string): Promise<string> {
 /** `stctl tunnels …`: the caller's tunnels, with the API key (ST_API_KEY). */
 export function addTunnelCommands(program: Command, act: Act): void {
   const tunnels = program.command('tunnels').description('your tunnels into sessions (needs ST_API_KEY)');
-  const printTunnel = (ctx: CommandContext, tunnel: Tunnel) => ctx.print(tunnelJson(tunnel), () => tunnelFields(tunnel));
+  const printTunnel = async (ctx: CommandContext, tunnel: Tunnel) => {
+    const { tunnelJson, tunnelFields } = await output();
+    ctx.print(tunnelJson(tunnel), () => tunnelFields(tunnel));
+  };
 
   tunnels
     .command('create')
@@ -60,6 +64,7 @@ export function addTunnelCommands(program: Command, act: Act): void {
     .option('--upstream-key-file <file>', "file holding the model server's own API key (sent upstream by the agent; never shown again)")
     .action(
       act('user', async (ctx: CommandContext, options: CreateOptions) => {
+        const { tunnelJson, tunnelFields, renderFields } = await output();
         const upstreamApiKey = options.upstreamKeyFile === undefined ? '' : await readUpstreamKey(options.upstreamKeyFile);
         const res = await ctx.client.createTunnel({
           sessionId: options.session,
@@ -84,6 +89,7 @@ export function addTunnelCommands(program: Command, act: Act): void {
     .option('--session <id>', 'only the tunnels of this session')
     .action(
       act('user', async (ctx: CommandContext, options: { session?: string }) => {
+        const { tunnelJson, tunnelsTable } = await output();
         const res = await ctx.client.listTunnels(options.session ?? '');
         ctx.print({ tunnels: res.tunnels.map(tunnelJson) }, () => tunnelsTable(res.tunnels));
       }),
@@ -95,7 +101,7 @@ export function addTunnelCommands(program: Command, act: Act): void {
     .argument('<id>', 'the tunnel ("t-…")')
     .action(
       act('user', async (ctx: CommandContext, id: string) => {
-        printTunnel(ctx, await ctx.client.getTunnel(id));
+        await printTunnel(ctx, await ctx.client.getTunnel(id));
       }),
     );
 
@@ -105,7 +111,7 @@ export function addTunnelCommands(program: Command, act: Act): void {
     .argument('<id>', 'the tunnel ("t-…")')
     .action(
       act('user', async (ctx: CommandContext, id: string) => {
-        printTunnel(ctx, await ctx.client.startTunnel(id));
+        await printTunnel(ctx, await ctx.client.startTunnel(id));
       }),
     );
 
@@ -115,7 +121,7 @@ export function addTunnelCommands(program: Command, act: Act): void {
     .argument('<id>', 'the tunnel ("t-…")')
     .action(
       act('user', async (ctx: CommandContext, id: string) => {
-        printTunnel(ctx, await ctx.client.stopTunnel(id));
+        await printTunnel(ctx, await ctx.client.stopTunnel(id));
       }),
     );
 

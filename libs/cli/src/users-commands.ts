@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import type { CommandContext, Handler } from './command-context';
 import type { Role } from './control-plane-client';
-import { userJson } from './json-output';
-import { renderFields, usersTable, userFields } from './table-output';
+
+/** Loaded when a command runs, not when the command tree is built for `--help`. */
+const output = () => import('./command-output');
 
 type Act = (role: Role, handler: Handler) => (...args: unknown[]) => Promise<void>;
 
@@ -16,6 +17,7 @@ export function addUserCommands(program: Command, act: Act): void {
     .argument('<name>', 'unique user name (letters, digits, ".", "_", "-")')
     .action(
       act('admin', async (ctx: CommandContext, name: string) => {
+        const { userJson, userFields, renderFields } = await output();
         const { user, apiKey } = await ctx.client.createUser(name);
         ctx.print({ ...userJson(user), apiKey }, () => `${userFields(user)}${renderFields([['API key', apiKey]])}${SHOWN_ONCE}`);
       }),
@@ -26,6 +28,7 @@ export function addUserCommands(program: Command, act: Act): void {
     .description('list the users')
     .action(
       act('admin', async (ctx: CommandContext) => {
+        const { userJson, usersTable } = await output();
         const res = await ctx.client.listUsers();
         ctx.print({ users: res.users.map(userJson) }, () => usersTable(res.users));
       }),
@@ -37,6 +40,7 @@ export function addUserCommands(program: Command, act: Act): void {
     .argument('<user-id>', 'the user ("u-…")')
     .action(
       act('admin', async (ctx: CommandContext, userId: string) => {
+        const { renderFields } = await output();
         const res = await ctx.client.createApiKey(userId);
         ctx.print({ apiKey: res.apiKey }, () => `${renderFields([['API key', res.apiKey]])}${SHOWN_ONCE}`);
       }),

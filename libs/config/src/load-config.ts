@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { describeIssue } from './issue-message';
 
 /** Where one setting may come from, and what it is for (printed by `--help`). */
 export interface SettingSource {
@@ -65,7 +66,7 @@ export function loadConfig<S extends z.ZodObject>(
     const s = (sources as Record<string, SettingSource>)[key];
     const where = s ? [s.env, s.flag ? `--${s.flag}` : undefined].filter(Boolean).join(' / ') : key;
     const got = raw[key] === undefined ? 'nothing' : JSON.stringify(raw[key]);
-    return `  ${where}: ${issue.message} (got ${got})`;
+    return `  ${where}: ${describeIssue(issue)} (got ${got})`;
   });
   throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
 }

@@ -136,6 +136,18 @@ export class ExchangeResponder implements ExchangeSink {
     }
   }
 
+  /**
+   * The gateway is stopping and this answer outlived the grace period: end it with an error the
+   * client sees (an SSE error event, or a 503 before the head), never a bare cut (issue 7).
+   */
+  shutdown(graceMs: number): void {
+    if (this.finished) return;
+    this.exchange?.cancel('gateway shutting down');
+    this.error(
+      new TunnelError('draining', `st-server is shutting down and this answer did not finish within its grace period of ${graceMs} ms (ST_SHUTDOWN_GRACE_MS): retry the request`),
+    );
+  }
+
   private write(chunk: Uint8Array): void {
     if (this.eventStream && chunk.length > 0) {
       this.endsWithBlankLine = chunk.length >= 2 && chunk[chunk.length - 1] === 10 && chunk[chunk.length - 2] === 10;

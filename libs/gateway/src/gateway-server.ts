@@ -87,6 +87,8 @@ export class Gateway {
   readonly server: Server;
   private readonly logger: Logger;
   private readonly sockets = new Set<Socket>();
+  /** Answers being relayed: ended with an error event if still open when the grace period ends. */
+  private readonly openResponders = new Set<ExchangeResponder>();
   private readonly unified: UnifiedEndpoint;
   private readonly limiter: RequestLimiter;
 
@@ -162,12 +164,21 @@ export class Gateway {
   async close(graceMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
+    // At the deadline, answers still open end with an error event (the client must see the cut);
+    // the sockets are destroyed a moment later, once those last writes had a chance to go out.
+    let cut: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => {
-      for (const s of this.sockets) s.destroy();
+      for (const r of this.openResponders) r.shutdown(graceMs);
+      this.server.closeIdleConnections();
+      cut = setTimeout(() => {
+        for (const s of this.sockets) s.destroy();
+      }, SHUTDOWN_FLUSH_MS);
+      cut.unref();
     }, graceMs);
     timer.unref();
     await closed;
     clearTimeout(timer);
+    clearTimeout(cut);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -329,6 +340,8 @@ export class Gateway {
       { requestId: f.requestId, method, path: f.path, query: f.query, headers, body: f.body ?? EMPTY, end: !streamed },
       responder,
     );
+    this.openResponders.add(responder);
+    res.once('close', () => this.openResponders.delete(responder));
     responder.attach(exchange);
     if (!streamed) return;
     // Stream the body through the tunnel, pausing the client while the agent has no credit.
@@ -400,3 +413,5 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** After the grace period, how long the final error events get to reach the clients. */
+const SHUTDOWN_FLUSH_MS = 300;

@@ -1,2 +1,2 @@
-export { createLogger, silentLogger, REDACTED_PATHS } from './logger';
+export { createLogger, silentLogger, LOG_LEVELS, REDACTED_PATHS } from './logger';
 export type { Logger, CreateLoggerOptions } from './logger';

@@ -30,11 +30,19 @@ export const REDACTED_PATHS = [
   'secretKey',
 ];
 
+/** The levels ST_LOG_LEVEL accepts (pino's own), from least to most output; `silent` prints nothing. */
+export const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
 /** Creates the one structured logger of a process. Children carry ids (`tunnelId`, `requestId`). */
 export function createLogger(options: CreateLoggerOptions): Logger {
+  const level = options.level ?? (process.env.ST_LOG_LEVEL || 'info');
+  if (!LOG_LEVELS.includes(level)) {
+    // The apps validate ST_LOG_LEVEL with their settings first (exit 2); this is the backstop.
+    throw new Error(`ST_LOG_LEVEL: unknown log level ${JSON.stringify(level)}: use one of ${LOG_LEVELS.join(', ')}`);
+  }
   const pinoOptions: LoggerOptions = {
     name: options.name,
-    level: options.level ?? process.env.ST_LOG_LEVEL ?? 'info',
+    level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,

@@ -247,7 +247,7 @@ describe('MockModelServer', () => {
       if (chunk.choices[0]?.delta.content) break; // leaving the loop aborts the request
     }
     expect(server.stats().active).toBeLessThanOrEqual(1);
-    await waitFor(() => server.stats().aborted === 1, 1000);
+    await waitFor(() => server.stats().aborted === 1, 5000);
     // Still nothing completed a while later: the generation was stopped, not left running.
     await new Promise((r) => setTimeout(r, 120));
     expect(server.stats()).toEqual({ requests: 1, completed: 0, aborted: 1, active: 0 });
@@ -270,8 +270,9 @@ describe('MockModelServer', () => {
     const total = performance.now() - started;
     expect(text.match(/"content":" /g)).toHaveLength(20);
     expect(firstContentAt).toBeGreaterThan(0);
-    expect(firstContentAt).toBeLessThan(300);
+    // The first token long before the last (20 × 30 ms): streamed, not buffered, however busy the machine.
     expect(total).toBeGreaterThanOrEqual(570);
+    expect(firstContentAt).toBeLessThan(total / 2);
   });
 
   it('streams a 2,000-token answer quickly and completely', async () => {
@@ -291,7 +292,7 @@ describe('MockModelServer', () => {
     }
     expect(contentChunks).toBe(2000);
     expect(finish).toBe('length');
-    expect(performance.now() - started).toBeLessThan(2000);
+    expect(performance.now() - started).toBeLessThan(10_000);
     const plain = await client.chat.completions.create({ model: MODEL, messages: MESSAGES, max_tokens: 2000 });
     expect(text).toBe(plain.choices[0].message.content);
   });
@@ -301,10 +302,11 @@ describe('MockModelServer', () => {
     let started = performance.now();
     await (await postJson(`${url}/v1/completions`, { prompt: 'x', max_tokens: 5 }, { 'x-mock-token-delay-ms': '30' })).json();
     expect(performance.now() - started).toBeGreaterThanOrEqual(145);
-    server.setOptions({ tokenDelayMs: 20 });
+    // 5 × 2 s without the header: well under that, the header's 0 won (a bound for a busy machine).
+    server.setOptions({ tokenDelayMs: 2000 });
     started = performance.now();
     await (await postJson(`${url}/v1/completions`, { prompt: 'x', max_tokens: 5 }, { 'x-mock-token-delay-ms': '0' })).json();
-    expect(performance.now() - started).toBeLessThan(80);
+    expect(performance.now() - started).toBeLessThan(5_000);
   });
 
   it('enforces the API key and the loading state set at run time', async () => {
@@ -344,7 +346,7 @@ describe('MockModelServer', () => {
     expect(server.stats()).toEqual({ requests: 0, completed: 0, aborted: 0, active: 0 });
   });
 
-  it('closes within a second despite an open stream and an idle keep-alive connection', async () => {
+  it('closes promptly despite an open stream of 100 s and an idle keep-alive connection', async () => {
     const { url, server } = await start({ tokenDelayMs: 100 });
     await (await fetch(`${url}/v1/models`)).json(); // leaves an idle keep-alive socket
     const res = await postJson(`${url}/v1/chat/completions`, { messages: MESSAGES, max_tokens: 1000, stream: true });
@@ -354,7 +356,7 @@ describe('MockModelServer', () => {
 
     const started = performance.now();
     await server.close();
-    expect(performance.now() - started).toBeLessThan(1000);
+    expect(performance.now() - started).toBeLessThan(5_000);
     await expect(reader.read()).rejects.toThrow();
     expect(server.stats()).toMatchObject({ active: 0, aborted: 1, completed: 0 });
   });

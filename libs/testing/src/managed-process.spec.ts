@@ -44,6 +44,9 @@ describe('ManagedProcess', () => {
 
   it('fails a wait with the output when the line does not come in time', async () => {
     const p = spawnProcess({ name: 'silent', script: script(`console.log('still loading'); setInterval(() => {}, 1000);`) });
+    // Its first line is in before the short wait starts: node's own start-up may take longer than
+    // 300 ms on a busy machine, and the message must then still quote what it printed.
+    await p.waitForLine(/still loading/, { timeoutMs: 20_000 });
     await expect(p.waitForLine(/ready/, { timeoutMs: 300 })).rejects.toThrow(/within 300 ms[\s\S]*still loading/);
   });
 
