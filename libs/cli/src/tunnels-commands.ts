@@ -131,6 +131,7 @@ export function addTunnelCommands(program: Command, act: Act): void {
     .argument('<id>', 'the tunnel ("t-…")')
     .action(
       act('user', async (ctx: CommandContext, id: string) => {
+        const { renderFields } = await output();
         const res = await ctx.client.rotateTunnelToken(id);
         ctx.print(
           { id: res.tunnel.id, agentToken: res.agentToken },
