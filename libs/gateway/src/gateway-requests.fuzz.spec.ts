@@ -335,8 +335,7 @@ async function send(port: number, r: FuzzRequest): Promise<{ answer?: Answer; pr
     return { problem: `not a valid HTTP response: ${outcome.malformed}; got ${JSON.stringify(outcome.raw.subarray(0, 300).toString('latin1'))}` };
   }
   if (!outcome.response) {
-    // Node closes CONNECT requests itself when nobody listens for 'connect' (a silent close, noted in issue 7's report).
-    if (!complete || r.upstream === 'reset-mid-answer' || r.method === 'CONNECT' || unreadBody(r)) return {};
+    if (!complete || r.upstream === 'reset-mid-answer' || unreadBody(r)) return {};
     return { problem: outcome.timedOut ? `no answer within ${ANSWER_BOUND_MS} ms to a complete request` : 'the connection closed without an answer' };
   }
   return { answer: outcome.response };
@@ -355,10 +354,7 @@ function checkAnswer(r: FuzzRequest, a: Answer): string | undefined {
   // A reason phrase left over from another status ("502 OK") misleads whoever reads it.
   const reason = a.statusLine?.replace(/^HTTP\/1\.[01] \d{3} ?/, '');
   if (reason && STATUS_CODES[status] && reason !== STATUS_CODES[status] && Object.values(STATUS_CODES).includes(reason)) return `status line ${JSON.stringify(a.statusLine)}`;
-  // Node answers an Expect it does not know with a bare 417 before the gateway sees the request
-  // (no 'checkExpectation' listener): not the gateway's error format, but not a fault either.
-  const nodeOwn = status === 417 && r.headers.some(([n, v]) => n === 'expect' && v.toLowerCase() !== '100-continue');
-  if (status >= 400 && r.method !== 'HEAD' && !nodeOwn) {
+  if (status >= 400 && r.method !== 'HEAD') {
     const type = a.headers.find(([n]) => n === 'content-type')?.[1] ?? '';
     if (!/^application\/json/.test(type)) return `error ${status} with content-type ${JSON.stringify(type)}`;
     let parsed: unknown;

@@ -117,6 +117,24 @@ export class Gateway {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
+    // Without these listeners Node closes a CONNECT silently and answers an unknown Expect with a
+    // bare 417: both found by gateway-requests.fuzz.spec.ts; answer them in the API's own format.
+    this.server.on('connect', (req: IncomingMessage, socket: Socket) => {
+      const body = JSON.stringify(
+        openAIErrorBody('CONNECT is not served: the gateway is no proxy; send OpenAI API requests to /t/<tunnel id>/v1/... or /v1/...', 'invalid_request_error', 'method_not_allowed'),
+      );
+      socket.end(`HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      setTimeout(() => socket.destroy(), 2_000).unref();
+    });
+    this.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+      res.setHeader('connection', 'close');
+      sendOpenAIError(
+        res,
+        417,
+        openAIErrorBody(`the Expect header ${JSON.stringify(String(req.headers.expect).slice(0, 80))} is not supported: send "Expect: 100-continue" or none`, 'invalid_request_error', 'expectation_failed'),
+        requestIdOf(req.headers['x-request-id']),
+      );
+    });
     // A malformed request line or header gets an answer in HTTP, not a silent reset.
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       // As Node's own handler: nothing to say to a reset peer, 431 and 408 where they apply.
