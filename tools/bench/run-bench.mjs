@@ -16,8 +16,9 @@
 //   BENCH_PROFILE=c64|c1|stream|sse   profile the tunnel instead: st-server and st-agent run under
 //                        --cpu-prof during that phase only, then the hot spots are printed
 //   BENCH_PROFILE_TOP=n  functions listed per profile (default 25)
-//   BENCH_SECTIONS=core,abuse  which sections run (default both): core = the three paths above,
-//                        abuse = another tenant's latency during each attack of issue 7 (lib/abuse.mjs)
+//   BENCH_SECTIONS=core,abuse,cli  which sections run (default all): core = the three paths above,
+//                        abuse = another tenant's latency during each attack of issue 7 (lib/abuse.mjs),
+//                        cli = stctl's start-up (lib/cli-startup.mjs)
 //   BENCH_ATTACKS=a,b    only these attacks in the abuse section (names in lib/attacks/index.mjs)
 import { fork } from 'node:child_process';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
@@ -29,6 +30,7 @@ import { report as profileReport, summarise as summariseProfile } from './lib/cp
 import { closedLoopPhase, streamPhase } from './lib/phases.mjs';
 import { ProcessSet, descendants, memoryOf } from './lib/procs.mjs';
 import { renderAbuse, runAbuseSection } from './lib/abuse.mjs';
+import { measureCliStartup, renderCliStartup } from './lib/cli-startup.mjs';
 import { renderReport } from './lib/report.mjs';
 import { missingBuilds, startMock, startTunnel } from './lib/stack.mjs';
 import { startSshTunnel } from './lib/ssh-tunnel.mjs';
@@ -38,10 +40,10 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
 const QUICK = process.env.BENCH_QUICK === '1';
 const PROFILE = process.env.BENCH_PROFILE ? (process.env.BENCH_PROFILE === '1' ? 'c64' : process.env.BENCH_PROFILE) : undefined;
-const SECTIONS = new Set((process.env.BENCH_SECTIONS || 'core,abuse').split(',').map((s) => s.trim()).filter(Boolean));
-for (const s of SECTIONS) if (s !== 'core' && s !== 'abuse') throw new Error(`BENCH_SECTIONS: no section named ${s} (core, abuse)`);
+const SECTIONS = new Set((process.env.BENCH_SECTIONS || 'core,abuse,cli').split(',').map((s) => s.trim()).filter(Boolean));
+for (const s of SECTIONS) if (!['core', 'abuse', 'cli'].includes(s)) throw new Error(`BENCH_SECTIONS: no section named ${s} (core, abuse, cli)`);
 // The core section takes about 45 s plus the quiet wait; the abuse section 3-4 min on a busy machine (its stalls do not shrink with the window).
-const TIME_BUDGET_MS = (SECTIONS.has('core') ? 5.5 : 0.5) * 60_000 + (SECTIONS.has('abuse') ? 7 * 60_000 : 0);
+const TIME_BUDGET_MS = (SECTIONS.has('core') ? 5.5 : 0.5) * 60_000 + (SECTIONS.has('abuse') ? 7 * 60_000 : 0) + (SECTIONS.has('cli') ? 60_000 : 0);
 
 const CFG = QUICK
   ? {
@@ -183,7 +185,19 @@ async function main() {
       log(`abuse figures written to ${file}`);
     }
   }
+  if (SECTIONS.has('cli')) await cliSection();
   await shutdown(0);
+}
+
+/** stctl's start-up against a live st-server of its own. */
+async function cliSection() {
+  await procs.stopAll(1500);
+  const mock = await startMock(procs, ROOT);
+  const tunnel = await startTunnel(procs, ROOT, mock.url);
+  const apiKey = tunnel.headers.authorization.replace(/^Bearer /, '');
+  log('cli section: stctl start-up');
+  const figures = await measureCliStartup({ root: ROOT, grpcPort: tunnel.grpcPort, apiKey, runs: QUICK ? 5 : 20 });
+  process.stdout.write(renderCliStartup(figures));
 }
 
 /** The three paths side by side (the original bench). */

@@ -59,6 +59,8 @@ export interface ForwardRequest {
   query: string;
   /** The whole body when it was read (JSON), or undefined to stream it from `req`. */
   body: Buffer | undefined;
+  /** True when the request already holds its place in the limits (taken before its body was read). */
+  admitted?: boolean;
 }
 
 /** A JSON body read and checked, with where its top-level "model" is. */
@@ -245,6 +247,13 @@ export class Gateway {
     }
     const refusal = pathRefusal(route.path, tunnel.openai);
     if (refusal) return this.reject(res, requestId, forbiddenPath(refusal));
+    // The limits come before the body is read: a flood over them must cost a 429, not the reading
+    // and checking of every body it sends (the bench's abuse section measures the difference).
+    const forward: ForwardRequest = { tunnel, user, requestId, path: route.path, query: route.query, body: undefined, admitted: true };
+    let admitted = this.admit(res, forward);
+    if (admitted instanceof Promise) admitted = await admitted;
+    // Over a limit the 429 is out; Node discards the unread body and keeps the connection.
+    if (!admitted) return;
     // An OpenAI tunnel's JSON bodies are read and checked (a POST without one is a 400 too);
     // anything else streams through as is.
     let body: Buffer | undefined;
@@ -254,7 +263,7 @@ export class Gateway {
     } else if (!this.withinDeclaredLimit(req, res, requestId)) {
       return;
     }
-    await this.forward(req, res, { tunnel, user, requestId, path: route.path, query: route.query, body });
+    await this.forward(req, res, { ...forward, body });
   }
 
   private async authenticate(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<User | undefined> {
@@ -336,9 +345,11 @@ export class Gateway {
 
   /** Opens the exchange and pipes the answer back; streams the body when it was not read. */
   private async forward(req: IncomingMessage, res: ServerResponse, f: ForwardRequest): Promise<void> {
-    let admitted = this.admit(res, f);
-    if (admitted instanceof Promise) admitted = await admitted;
-    if (!admitted) return;
+    if (!f.admitted) {
+      let admitted = this.admit(res, f);
+      if (admitted instanceof Promise) admitted = await admitted;
+      if (!admitted) return;
+    }
     const method = req.method ?? 'GET';
     const streamed = f.body === undefined && hasBody(req);
     // The responder's log lines carry requestId and tunnelId themselves: no child logger per
