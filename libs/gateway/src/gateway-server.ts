@@ -14,6 +14,7 @@ import { CALLER_FORWARDING_HEADERS, forwardingHeaders } from './forwarded-header
 import type { JsonObjectScanner } from './json-object-scanner';
 import { pathRefusal } from './path-check';
 import { DEFAULT_MAX_JSON_DEPTH, isJsonRequest, readJsonBody, tooLarge } from './request-body';
+import { RefusalSummary } from './refusal-summary';
 import { requestIdOf } from './request-id';
 import { type LimitTicket, RequestLimiter } from './request-limiter';
 import { parseTunnelRoute } from './tunnel-route';
@@ -93,6 +94,7 @@ export class Gateway {
   private readonly openResponders = new Set<ExchangeResponder>();
   private readonly unified: UnifiedEndpoint;
   private readonly limiter: RequestLimiter;
+  private readonly refusals: RefusalSummary;
 
   constructor(private readonly options: GatewayOptions) {
     this.logger = options.logger;
@@ -104,6 +106,7 @@ export class Gateway {
       reject: (res, requestId, error) => this.reject(res, requestId, error),
       stoppedError: (tunnel) => this.stoppedError(tunnel),
     });
+    this.refusals = new RefusalSummary(options.logger);
     this.limiter = new RequestLimiter(options.limitCounters ?? new InMemoryLimitCounters(), options.requestLimits ?? NO_REQUEST_LIMITS);
     const httpLimits = options.httpLimits ?? DEFAULT_HTTP_LIMITS;
     this.server = createServer({ keepAlive: true, noDelay: true, ...httpServerOptions(httpLimits) }, (req, res) => {
@@ -332,7 +335,7 @@ export class Gateway {
 
   private admitted(res: ServerResponse, f: ForwardRequest, admission: LimitTicket | TunnelError): boolean {
     if (admission instanceof TunnelError) {
-      this.reject(res, f.requestId, admission);
+      this.reject(res, f.requestId, admission, f.user.id);
       return false;
     }
     if (res.destroyed) {
@@ -409,8 +412,13 @@ export class Gateway {
     await exchange.write(EMPTY, true);
   }
 
-  private reject(res: ServerResponse, requestId: string, error: TunnelError): void {
-    this.logger.info({ requestId, kind: error.kind }, error.message);
+  private reject(res: ServerResponse, requestId: string, error: TunnelError, userId?: string): void {
+    // A flood over the limits is thousands of 429s a second: one info line each would cost the
+    // event loop (and the disk) more than answering them. The limiter's own summary says who.
+    if (error.kind === 'rate_limited') {
+      this.logger.debug({ requestId, kind: error.kind }, error.message);
+      this.refusals.record(userId ?? '', error.message);
+    } else this.logger.info({ requestId, kind: error.kind }, error.message);
     sendTunnelError(res, error, requestId);
   }
 }
