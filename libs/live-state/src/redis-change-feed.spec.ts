@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ControlEvent } from '@st/events';
 import { createLogger, silentLogger } from '@st/logging';
-import { TestRedisServer, waitUntil } from '@st/testing';
+import { TestRedisServer, closedPort, waitUntil } from '@st/testing';
 import { RedisChangeFeed } from './redis-change-feed';
 
 let redis: TestRedisServer;
@@ -91,6 +91,17 @@ describe('RedisChangeFeed', () => {
     a.publish(tunnelEvent(7));
     await waitUntil('delivery after the restart', () => seen.length === 1, 20_000);
     expect(seen).toEqual([tunnelEvent(7)]);
+  });
+
+  it('with Redis down, still delivers locally and throws nothing', async () => {
+    const f = new RedisChangeFeed({ url: `redis://127.0.0.1:${await closedPort()}`, prefix: 'down:', logger: silentLogger() });
+    open.push(f);
+    const seen = record(f);
+    let resyncs = 0;
+    f.onResync(() => resyncs++);
+    expect(() => f.publish(tunnelEvent(1))).not.toThrow();
+    expect(seen).toEqual([tunnelEvent(1)]);
+    expect(resyncs).toBe(0);
   });
 
   it('feeds under different prefixes do not hear each other', async () => {

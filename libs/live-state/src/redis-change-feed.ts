@@ -45,7 +45,14 @@ export class RedisChangeFeed extends ChangeFeed {
     super();
     this.channel = `${options.prefix ?? 'st:'}events`;
     this.log = options.logger.child({ component: 'change-feed' });
-    this.publisher = createRedisClient({ url: options.url, role: 'feed-publisher', logger: options.logger, overrides: { maxRetriesPerRequest: 3 } });
+    this.publisher = createRedisClient({
+      url: options.url,
+      role: 'feed-publisher',
+      logger: options.logger,
+      // Publishes wait for Redis however long it takes (no retry limit, no command timeout): the
+      // pending bound below is what keeps an outage from growing memory.
+      overrides: { maxRetriesPerRequest: null, commandTimeout: undefined },
+    });
     // We subscribe ourselves on every 'ready', to know when the subscription is back (resync).
     this.subscriber = createRedisClient({ url: options.url, role: 'feed-subscriber', logger: options.logger, overrides: { autoResubscribe: false } });
     this.subscriber.on('message', (channel: string, message: string) => this.receive(channel, message));

@@ -28,7 +28,8 @@ export interface RedisPresenceOptions {
  * leases; readers (gateways, discovery) call `streamsOf`.
  *
  * Redis down: the client has no offline queue, so every call rejects at once (or after the 2 s
- * command timeout on a half-open connection) with LiveStateUnavailableError; nothing throws
+ * command timeout on a half-open connection) with LiveStateUnavailableError, also before the
+ * first connection is made (`await whenReady(presence.redis, ms)` at start to wait); nothing throws
  * outside the returned promises. `put`/`update`/`remove` change this broker's own record first,
  * so the next refresh after Redis returns writes the true state even if the call itself failed.
  */
