@@ -25,3 +25,4 @@ export type { HttpRecorder, RecordedRequest, RecorderHandler } from './http-reco
 export { forceGc, fuzzRuns, fuzzSeed, settledHeapBytes } from './fuzz-support';
 export { parseFirst, rawRequest } from './raw-http';
 export type { RawOutcome, RawResponse } from './raw-http';
+export { TestRedisServer } from './redis-server';
