@@ -8,6 +8,7 @@ import { BodyDeadline, type BodyDeadlineOptions } from './body-deadline';
 import { type GatewayRuntime, type GatewayStore, bearerFromHeaders } from './caller-auth';
 import { ExchangeResponder } from './exchange-responder';
 import { openAIErrorBody, sendOpenAIError, sendTunnelError } from './openai-error';
+import { answerProtocolErrors } from './protocol-error-answers';
 import { type HttpServerLimits, applyHttpServerLimits, httpServerOptions } from './http-server-limits';
 import { InMemoryLimitCounters, type LimitCounters, type RequestLimits } from './limit-counters';
 import { CALLER_FORWARDING_HEADERS, forwardingHeaders } from './forwarded-headers';
@@ -122,48 +123,7 @@ export class Gateway {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
-    // Without these listeners Node closes a CONNECT silently and answers an unknown Expect with a
-    // bare 417: both found by gateway-requests.fuzz.spec.ts; answer them in the API's own format.
-    this.server.on('connect', (req: IncomingMessage, socket: Socket) => {
-      const body = JSON.stringify(
-        openAIErrorBody('CONNECT is not served: the gateway is no proxy; send OpenAI API requests to /t/<tunnel id>/v1/... or /v1/...', 'invalid_request_error', 'method_not_allowed'),
-      );
-      socket.end(`HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-      setTimeout(() => socket.destroy(), 2_000).unref();
-    });
-    this.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
-      res.setHeader('connection', 'close');
-      sendOpenAIError(
-        res,
-        417,
-        openAIErrorBody(`the Expect header ${JSON.stringify(String(req.headers.expect).slice(0, 80))} is not supported: send "Expect: 100-continue" or none`, 'invalid_request_error', 'expectation_failed'),
-        requestIdOf(req.headers['x-request-id']),
-      );
-    });
-    // A malformed request line or header gets an answer in HTTP, not a silent reset.
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      // As Node's own handler: nothing to say to a reset peer, 431 and 408 where they apply.
-      if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
-      const [status, text] =
-        err.code === 'HPE_HEADER_OVERFLOW'
-          ? [431, 'Request Header Fields Too Large']
-          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-            ? [408, 'Request Timeout']
-            : [400, 'Bad Request'];
-      const body = JSON.stringify(
-        err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? openAIErrorBody(
-              `the request line and headers did not arrive within ${httpLimits.headerTimeoutMs} ms (ST_HEADER_TIMEOUT_MS): send them at once`,
-              'invalid_request_error',
-              'request_timeout',
-            )
-          : openAIErrorBody(`malformed HTTP request: ${err.code ?? err.message}`, 'invalid_request_error', 'bad_http'),
-      );
-      socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-      // end() only half-closes: a peer that never closes its side (slow headers) would keep the
-      // socket. A moment to read the answer, then it is freed.
-      setTimeout(() => socket.destroy(), 2_000).unref();
-    });
+    answerProtocolErrors(this.server, httpLimits.headerTimeoutMs);
   }
 
   async listen(host: string, port: number): Promise<number> {
