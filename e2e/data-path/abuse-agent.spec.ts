@@ -71,7 +71,7 @@ afterAll(async () => {
 
 const encode = (frames: AgentFrame[]) => Buffer.from(ConnectRequest.encode({ frames }).finish());
 const REGISTER = encode([
-  { frame: { $case: 'register', value: { protocolVersion: 1, agentVersion: 'rogue', capabilities: [], hostname: 'rogue', receiveWindow: 0, upstreamOverride: '' } } },
+  { frame: { $case: 'register', value: { protocolVersion: 1, agentVersion: 'rogue', capabilities: [], hostname: 'rogue', receiveWindow: 0, upstreamOverride: '', agentInstanceId: '', connectionEpoch: 0 } } },
 ]);
 
 /** One message of `count` Pings, built by repetition (a repeated field is its elements laid end to end). */

@@ -143,6 +143,8 @@ export class AgentConnection {
             hostname: hostname(),
             receiveWindow: DEFAULT_RECEIVE_WINDOW,
             upstreamOverride: this.options.upstreamOverride ?? '',
+            agentInstanceId: '',
+            connectionEpoch: 0,
           },
         },
       });

@@ -42,7 +42,7 @@ afterAll(() => {
 });
 
 const register: AgentFrame = {
-  frame: { $case: 'register', value: { protocolVersion: 1, agentVersion: 'rogue', capabilities: [], hostname: 'h', receiveWindow: 0, upstreamOverride: '' } },
+  frame: { $case: 'register', value: { protocolVersion: 1, agentVersion: 'rogue', capabilities: [], hostname: 'h', receiveWindow: 0, upstreamOverride: '', agentInstanceId: '', connectionEpoch: 0 } },
 };
 const ping = (nonce: number): AgentFrame => ({ frame: { $case: 'ping', value: { nonce } } });
 

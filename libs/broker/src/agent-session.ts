@@ -22,6 +22,7 @@ import type { Exchange, ExchangeRequestHead, ExchangeSink } from './exchange-api
 import { ExchangeIdAllocator } from './exchange-id-allocator';
 import { resetServerCall } from './grpc-stream-reset';
 import { TokenBucket } from './token-bucket';
+import type { TunnelHealth } from './tunnel-health';
 
 /** How long a probing agent's stream waits for its first health report before taking requests anyway. */
 const FIRST_REPORT_WAIT_MS = 3_000;
@@ -87,6 +88,10 @@ export interface AgentSessionOptions {
 export class AgentSession implements ExchangeStream {
   readonly tunnel: SessionTunnel;
   readonly connectionId: string;
+  /** When the broker admitted the stream. */
+  readonly since = new Date();
+  /** This stream's last health report (health is kept per stream: each may see its own upstream). */
+  health: TunnelHealth | undefined;
   private readonly logger: Logger;
   private readonly exchanges = new Map<number, BrokerExchange>();
   private readonly ids = new ExchangeIdAllocator();
@@ -191,6 +196,21 @@ export class AgentSession implements ExchangeStream {
 
   get agentVersion(): string {
     return this.registered?.agentVersion ?? '';
+  }
+
+  /** The st-agent process's id from Register ('' from agents before it was added). */
+  get agentInstanceId(): string {
+    return this.registered?.agentInstanceId ?? '';
+  }
+
+  /** The stream's number among its agent process's streams (0 from older agents). */
+  get connectionEpoch(): number {
+    return Number(this.registered?.connectionEpoch ?? 0);
+  }
+
+  /** True once the broker or the agent said this stream is draining. */
+  get isDraining(): boolean {
+    return this.draining;
   }
 
   open(head: ExchangeRequestHead, sink: ExchangeSink): Exchange {
@@ -433,6 +453,7 @@ export class AgentSession implements ExchangeStream {
           upstreamApiKey: this.tunnel.upstreamApiKey,
           healthIntervalMs: this.options.healthIntervalMs,
           plainHttp: this.tunnel.plainHttp,
+          liveBrokers: 1,
         },
       },
     });

@@ -182,7 +182,7 @@ function toFrame(spec: FrameSpec, idOf: (ref: ExchangeRef) => number): AgentFram
 }
 
 function register(window: number) {
-  return { protocolVersion: 1, agentVersion: 'fuzz', capabilities: ['flow-control'], hostname: 'fuzz', receiveWindow: window, upstreamOverride: '' };
+  return { protocolVersion: 1, agentVersion: 'fuzz', capabilities: ['flow-control'], hostname: 'fuzz', receiveWindow: window, upstreamOverride: '', agentInstanceId: '', connectionEpoch: 0 };
 }
 
 // ---- the harness ----------------------------------------------------------------------------

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import { bearerFromMetadata } from '@st/grpc-kit';
 import type { Logger } from '@st/logging';
+import { NO_AGENT_VIEW, type TunnelLiveView, type TunnelRuntime } from '@st/live-state';
 import type { TunnelServiceServer } from '@st/proto';
 import { TunnelError } from '@st/tunnel-protocol';
 import { type AgentAuthenticator, type AgentRefusal, upstreamUrlOf } from './agent-authenticator';
@@ -39,7 +40,7 @@ export interface BrokerOptions {
  * and opens exchanges on them for the gateway, in-process (this class is the gateway's
  * ExchangeOpener when both roles share a process) or through RelayService.
  */
-export class Broker implements ExchangeOpener {
+export class Broker implements ExchangeOpener, TunnelRuntime {
   readonly registry = new TunnelRegistry();
   private readonly logger: Logger;
   private shuttingDown = false;
@@ -78,6 +79,29 @@ export class Broker implements ExchangeOpener {
   /** True when the tunnel has a live agent stream (its status is then `running`). */
   isConnected(tunnelId: string): boolean {
     return this.registry.isConnected(tunnelId);
+  }
+
+  /** The tunnel's streams on this broker (routable and draining), for status and `tunnels get`. */
+  viewOf(tunnelId: string): Promise<TunnelLiveView> {
+    return Promise.resolve(this.liveViewOf(tunnelId));
+  }
+
+  liveViewOf(tunnelId: string): TunnelLiveView {
+    const sessions = this.registry.sessionsOf(tunnelId);
+    const health = this.registry.healthOf(tunnelId);
+    if (sessions.length === 0 && !health) return NO_AGENT_VIEW;
+    return {
+      connected: this.registry.isConnected(tunnelId),
+      health,
+      connections: sessions.map((s) => ({
+        brokerId: this.brokerId,
+        streamId: s.connectionId,
+        agentInstanceId: s.agentInstanceId,
+        since: s.since,
+        draining: !s.available,
+        health: s.health,
+      })),
+    };
   }
 
   /** Forgets a deleted tunnel's last health report. */
@@ -210,6 +234,7 @@ export class Broker implements ExchangeOpener {
         health: (s, report) => {
           const before = this.registry.healthOf(s.tunnel.id);
           const after = healthFromReport(report);
+          s.health = after;
           this.registry.setHealth(s.tunnel.id, after);
           // A first report arrives before the stream is routable: the 'agent' change that follows
           // carries it. Later, only a different verdict or model list is a change worth pushing.

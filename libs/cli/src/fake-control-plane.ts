@@ -268,6 +268,7 @@ export class FakeControlPlane {
             models: [],
             baseUrl: `http://gateway.test/t/${id}${req.openai ? '/v1' : ''}`,
             createTime: this.now(),
+            connections: [],
           };
           const owned: OwnedTunnel = { owner, tunnel, agentToken: `st_agent_${id}`, upstreamApiKey: req.upstreamApiKey };
           this.tunnels.set(id, owned);
@@ -357,5 +358,6 @@ function toProvider(tunnel: Tunnel): Provider {
     baseUrl: tunnel.baseUrl,
     sessionId: tunnel.sessionId,
     sessionName: tunnel.sessionName,
+    connections: tunnel.connections,
   };
 }

@@ -17,6 +17,7 @@ const tunnel: Tunnel = {
   models: ['m1', 'm2'],
   baseUrl: 'http://gw/t/t-1/v1',
   createTime: new Date('2025-01-02T03:04:05.678Z'),
+  connections: [],
 };
 
 const provider: Provider = {
@@ -30,6 +31,7 @@ const provider: Provider = {
   baseUrl: 'http://gw/t/t-1/v1',
   sessionId: 's-1',
   sessionName: 'dev',
+  connections: [],
 };
 
 describe('JSON output', () => {

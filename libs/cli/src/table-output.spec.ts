@@ -17,6 +17,7 @@ const tunnel: Tunnel = {
   models: ['a', 'b'],
   baseUrl: 'http://gw/t/t-0001/v1',
   createTime: undefined,
+  connections: [],
 };
 
 describe('table output', () => {

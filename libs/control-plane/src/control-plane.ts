@@ -1,46 +1,40 @@
 import { X509Certificate } from 'node:crypto';
 import { ServerCredentials } from '@grpc/grpc-js';
 import { AdminToken, type AuthDeps } from '@st/auth';
-import { BOUNDED_TUNNEL_SERVICE, Broker, type ExchangeOpener, RemoteExchangeOpener, createRelayService } from '@st/broker';
-import {
-  DISCOVERY_CONNECT_PREFIX,
-  ProviderDirectory,
-  type TunnelRuntime,
-  createDiscoveryConnectHandler,
-  createDiscoveryGrpcService,
-} from '@st/discovery';
-import { ChangeFeed } from '@st/events';
-import { Gateway, type GatewayStore, GatewayStoreCache } from '@st/gateway';
+import { type Broker, RemoteExchangeOpener } from '@st/broker';
+import { DISCOVERY_CONNECT_PREFIX, createDiscoveryConnectHandler } from '@st/discovery';
+import type { ChangeFeed } from '@st/events';
+import { type Gateway, GatewayStoreCache } from '@st/gateway';
 import { GrpcServerHost } from '@st/grpc-kit';
+import { NO_AGENT_VIEW, type TunnelRuntime } from '@st/live-state';
 import type { Logger } from '@st/logging';
-import { createSessionService, createTunnelManagerService, createUserService } from '@st/management';
-import {
-  ProviderDiscoveryServiceService,
-  RelayServiceService,
-  SessionServiceService,
-  TunnelManagerServiceService,
-  UserServiceService,
-} from '@st/proto';
 import { type Store, ensurePrivateDir, openStore, tightenDataDirFiles } from '@st/store';
-import { AgentAdmission } from './agent-admission';
-import { startRevocation } from './revocation';
+import { addBrokerRole, brokerListening } from './broker-role';
+import { addDiscoveryRole, createDirectory } from './discovery-role';
+import { type GatewayMounts, createGateway } from './gateway-role';
+import { type LiveState, openLiveState } from './live-state-wiring';
+import type { RoleContext } from './role-context';
 import { SecretBox } from './secret-box';
 import { type ServerConfig, brokerRelayTarget, loadGrpcTls } from './server-config';
 import { loadOrCreateServiceToken } from './service-token';
 
 /**
- * A gateway without the broker in its process knows nothing of agents: it lets the broker decide
- * (no_agent comes back through RelayService) and lists no models on the unified endpoint.
+ * A gateway with neither the broker in its process nor shared presence knows nothing of agents:
+ * it lets the broker decide (no_agent comes back through RelayService) and lists no models on the
+ * unified endpoint. Only the legacy split layout without Redis (ST_BROKER_ADDRESS) uses it.
  */
 const REMOTE_RUNTIME: TunnelRuntime = {
-  isConnected: () => true,
-  healthOf: () => undefined,
+  viewOf: () => Promise.resolve({ ...NO_AGENT_VIEW, connected: true }),
 };
 
 /**
  * The control plane of one process: the roles it was asked for, wired to one store and one change
  * feed. With every role in one process the gateway calls the broker directly (no gRPC hop to
  * itself); a gateway alone reaches its broker through RelayService.
+ *
+ * Layouts: without ST_REDIS_URL live status exists only in a broker's memory, so a broker process
+ * also serves discovery and management (the embedded default and the one-broker split); with it,
+ * each role reads and writes shared presence and the broker serves agents and relays only.
  */
 export class ControlPlane {
   private constructor(
@@ -55,11 +49,16 @@ export class ControlPlane {
     readonly publicUrl: string,
     /** The admin token when this start made it (print it once), else undefined. */
     readonly createdAdminToken: string | undefined,
+    readonly live: LiveState,
     private readonly remote: RemoteExchangeOpener | undefined,
     private readonly logger: Logger,
   ) {}
 
   static async start(config: ServerConfig, logger: Logger): Promise<ControlPlane> {
+    const roles = new Set(config.role);
+    if (roles.has('discovery') && !roles.has('broker') && !config.redisUrl) {
+      throw new Error('ST_ROLE=discovery without the broker role needs ST_REDIS_URL: live status comes from shared presence');
+    }
     // 0700 and its files 0600 whatever the umask, with PostgreSQL too (tokens and keys live here);
     // not made at all when nothing is kept there (a read-only container with every secret set).
     if (!config.databaseUrl || !config.serviceToken || !config.secretKey) ensurePrivateDir(config.dataDir, logger);
@@ -72,106 +71,49 @@ export class ControlPlane {
       ? { admin: AdminToken.fixed(config.adminToken), created: undefined }
       : await AdminToken.load(store, config.dataDir, { logger });
     const auth: AuthDeps = { store, admin };
-    const feed = new ChangeFeed();
-    feed.onListenerError = (err, event) => logger.error({ err, event }, 'change feed listener failed');
-    const roles = new Set(config.role);
+    const live = openLiveState(config, logger);
     // The public URL is known before listening unless the HTTP port is chosen by the system.
     let publicUrl = config.publicUrl || urlOf(config.host, config.httpPort);
+    const ctx: RoleContext = { config, store, auth, secrets, serviceToken, live, logger, get publicUrl() { return publicUrl; } };
     let broker: Broker | undefined;
     let grpcHost: GrpcServerHost | undefined;
     let grpcPort: number | undefined;
     let gateway: Gateway | undefined;
     let httpPort: number | undefined;
     let remote: RemoteExchangeOpener | undefined;
-    const urls = { get publicUrl() { return publicUrl; } };
     try {
-      if (roles.has('broker')) {
-        broker = new Broker({
-          authenticator: new AgentAdmission(store, secrets),
-          logger: logger.child({ role: 'broker' }),
-          brokerId: `st-server@${config.host}:${config.grpcPort}`,
-          session: { healthIntervalMs: config.healthIntervalMs, streamQueueLimitBytes: config.streamQueueLimitBytes },
-          maxStreamsPerTunnel: config.maxStreamsPerTunnel,
-          onTunnelChange: (tunnelId, userId, change) => feed.publish({ kind: 'tunnel', userId, tunnelId, reason: change }),
-        });
-        const runtime: TunnelRuntime = broker;
-        const directory = new ProviderDirectory({ store, runtime, feed, logger, maxWatchesPerUser: config.maxWatchesPerUser, get publicUrl() { return urls.publicUrl; } });
-        const managementDeps = {
-          store,
-          auth,
-          runtime,
-          feed,
-          seal: (plaintext: string) => secrets.seal(plaintext),
-          logger: logger.child({ role: 'management' }),
-          get publicUrl() { return urls.publicUrl; },
-        };
-        startRevocation(feed, store, broker, logger.child({ role: 'revocation' }));
-        grpcHost = new GrpcServerHost({ logger });
-        grpcHost.addService('sessiontunnel.v1.TunnelService', BOUNDED_TUNNEL_SERVICE, broker.tunnelService);
-        grpcHost.addService('sessiontunnel.v1.RelayService', RelayServiceService, createRelayService(broker, serviceToken, logger));
-        grpcHost.addService('sessiontunnel.v1.ProviderDiscoveryService', ProviderDiscoveryServiceService, createDiscoveryGrpcService(directory, auth, logger));
-        grpcHost.addService('sessiontunnel.v1.UserService', UserServiceService, createUserService(managementDeps));
-        grpcHost.addService('sessiontunnel.v1.SessionService', SessionServiceService, createSessionService(managementDeps));
-        grpcHost.addService('sessiontunnel.v1.TunnelManagerService', TunnelManagerServiceService, createTunnelManagerService(managementDeps));
+      const discoveryHere = roles.has('discovery') || (roles.has('broker') && !config.redisUrl);
+      if (roles.has('broker') || discoveryHere) grpcHost = new GrpcServerHost({ logger });
+      if (roles.has('broker')) broker = addBrokerRole(ctx, grpcHost!);
+      // Live status: the broker's own registry when it is the only one, else shared presence.
+      const runtime: TunnelRuntime = live.view ?? broker ?? REMOTE_RUNTIME;
+      const directory = discoveryHere || live.view ? createDirectory(ctx, runtime) : undefined;
+      if (discoveryHere) addDiscoveryRole(ctx, grpcHost!, runtime, directory!);
+      if (grpcHost) {
         grpcPort = await grpcHost.listen(config.host, config.grpcPort, grpcCredentials(config, logger));
-        broker.brokerId = `st-server@${config.host}:${grpcPort}`;
-        if (roles.has('gateway')) {
-          gateway = ControlPlane.gateway(config, new GatewayStoreCache(store, feed), broker, broker, logger, [
-            {
-              prefix: DISCOVERY_CONNECT_PREFIX,
-              handler: createDiscoveryConnectHandler({ directory, auth, logger, corsOrigins: config.corsOrigins }),
-            },
-          ]);
-        }
-      } else if (roles.has('gateway')) {
-        if (!config.brokerAddress) throw new Error('a gateway without the broker role needs ST_BROKER_ADDRESS (host:port of the broker)');
-        remote = new RemoteExchangeOpener({ ...brokerRelayTarget(config.brokerAddress, config.brokerCaFile), serviceToken });
-        gateway = ControlPlane.gateway(config, new GatewayStoreCache(store, undefined), remote, REMOTE_RUNTIME, logger, []);
+        if (broker) brokerListening(broker, ctx, grpcPort);
       }
-      if (gateway) {
+      if (roles.has('gateway')) {
+        const mounts: GatewayMounts = directory
+          ? [{ prefix: DISCOVERY_CONNECT_PREFIX, handler: createDiscoveryConnectHandler({ directory, auth, logger, corsOrigins: config.corsOrigins }) }]
+          : [];
+        if (broker) {
+          gateway = createGateway(ctx, new GatewayStoreCache(store, live.feed), broker, runtime, mounts);
+        } else {
+          if (!config.brokerAddress) throw new Error('a gateway without the broker role needs ST_BROKER_ADDRESS (host:port of the broker)');
+          remote = new RemoteExchangeOpener({ ...brokerRelayTarget(config.brokerAddress, config.brokerCaFile), serviceToken });
+          gateway = createGateway(ctx, new GatewayStoreCache(store, config.redisUrl ? live.feed : undefined), remote, runtime, mounts);
+        }
         httpPort = await gateway.listen(config.host, config.httpPort);
         if (!config.publicUrl) publicUrl = urlOf(config.host, httpPort);
       }
     } catch (err) {
       await grpcHost?.shutdown(0);
+      await live.close();
       await store.close();
       throw err;
     }
-    return new ControlPlane(config, store, feed, broker, gateway, grpcHost, grpcPort, httpPort, publicUrl, created, remote, logger);
-  }
-
-  private static gateway(
-    config: ServerConfig,
-    store: GatewayStore,
-    opener: ExchangeOpener,
-    runtime: TunnelRuntime,
-    logger: Logger,
-    mounts: ConstructorParameters<typeof Gateway>[0]['mounts'],
-  ): Gateway {
-    return new Gateway({
-      store,
-      opener,
-      runtime,
-      logger: logger.child({ role: 'gateway' }),
-      maxBodyBytes: config.maxBodyBytes,
-      maxJsonDepth: config.maxJsonDepth,
-      firstByteTimeoutMs: config.firstByteTimeoutMs,
-      idleTimeoutMs: config.idleTimeoutMs,
-      mounts,
-      bodyDeadline: { idleTimeoutMs: config.bodyIdleTimeoutMs, minBytesPerSecond: config.bodyMinRate, rateWindowMs: config.bodyRateWindowMs },
-      httpLimits: {
-        headerTimeoutMs: config.headerTimeoutMs,
-        maxConnections: config.maxConnections,
-        keepAliveTimeoutMs: config.keepAliveTimeoutMs,
-        maxRequestsPerConnection: config.maxRequestsPerConnection,
-      },
-      requestLimits: {
-        tunnelConcurrency: config.limitTunnelConcurrency,
-        userConcurrency: config.limitUserConcurrency,
-        userRps: config.limitUserRps,
-        userBurst: config.limitUserBurst,
-      },
-    });
+    return new ControlPlane(config, store, live.feed, broker, gateway, grpcHost, grpcPort, httpPort, publicUrl, created, live, remote, logger);
   }
 
   /** Base URL of a tunnel's OpenAI API. */
@@ -189,6 +131,7 @@ export class ControlPlane {
     await Promise.all([this.gateway?.close(grace), this.broker?.shutdown(grace)]);
     await this.grpc?.shutdown(500);
     this.remote?.close();
+    await this.live.close();
     await this.store.close();
     this.logger.info('control plane stopped');
   }

@@ -15,7 +15,7 @@ export interface StreamDropper {
  * Drops the agent streams of tunnels that may no longer serve, driven by the change feed like
  * every other consumer of changes: a stopped session, a stopped or deleted tunnel, a rotated
  * token (its agents get UNAUTHENTICATED, so st-agent exits 3 instead of retrying). Whoever made
- * the change (stctl, the scheduler, another process once the feed travels over NATS) need not
+ * the change (stctl, the scheduler, another process, whose events arrive over Redis pub) need not
  * know where the agents are connected.
  */
 export function startRevocation(feed: ChangeFeed, store: Store, broker: StreamDropper, logger: Logger): () => void {

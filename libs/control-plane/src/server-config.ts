@@ -4,7 +4,7 @@ import { type ChannelCredentials, credentials } from '@grpc/grpc-js';
 import { ConfigError, byteSize, loadConfig, logLevel, millis, port, type ConfigInputs, type SettingSource } from '@st/config';
 import { z } from 'zod';
 
-export const ROLES = ['broker', 'gateway'] as const;
+export const ROLES = ['broker', 'gateway', 'discovery'] as const;
 export type Role = (typeof ROLES)[number];
 
 const schema = z.object({
@@ -15,7 +15,7 @@ const schema = z.object({
       const roles = v === 'all' ? [...ROLES] : v.split(',').map((r) => r.trim());
       for (const r of roles) {
         if (!(ROLES as readonly string[]).includes(r)) {
-          ctx.addIssue({ code: 'custom', message: `unknown role "${r}": use all, broker, gateway or a comma list` });
+          ctx.addIssue({ code: 'custom', message: `unknown role "${r}": use all, broker, gateway, discovery or a comma list` });
           return z.NEVER;
         }
       }
@@ -27,6 +27,15 @@ const schema = z.object({
   dataDir: z.string().min(1).default('./.data'),
   publicUrl: z.string().optional(),
   brokerAddress: z.string().optional(),
+  redisUrl: z
+    .string()
+    .refine((v) => /^rediss?:\/\/[^/]+(\/\d+)?\/?$/.test(v), 'expected redis://host:port[/db] (or rediss:// for TLS)')
+    .optional(),
+  redisPrefix: z.string().min(1).max(64).regex(/^[A-Za-z0-9:_.-]+$/, 'expected letters, digits and : _ . - only').default('st:'),
+  advertiseAddress: z
+    .string()
+    .refine((v) => /^[^\s/]+:\d+$/.test(v), 'expected host:port that other services reach this broker at')
+    .optional(),
   serviceToken: z.string().min(16, 'expected at least 16 characters').optional(),
   maxBodyBytes: byteSize(20 * 1024 * 1024),
   maxJsonDepth: z.coerce.number().int('expected a whole number of levels').min(1, 'expected at least 1 level').max(100_000, 'expected at most 100000 levels').default(128),
@@ -48,6 +57,7 @@ const schema = z.object({
   tlsCertFile: z.string().optional(),
   tlsKeyFile: z.string().optional(),
   brokerCaFile: z.string().optional(),
+  tlsCaFile: z.string().optional(),
   bodyIdleTimeoutMs: millis(30_000),
   bodyMinRate: byteSize(1024),
   bodyRateWindowMs: millis(30_000),
@@ -67,12 +77,15 @@ const schema = z.object({
 export type ServerConfig = z.infer<typeof schema> & { publicUrl: string };
 
 export const SERVER_SETTINGS: { [K in keyof z.infer<typeof schema>]: SettingSource } = {
-  role: { env: 'ST_ROLE', flag: 'role', help: 'roles this process serves: all (default), broker, gateway' },
+  role: { env: 'ST_ROLE', flag: 'role', help: 'roles this process serves: all (default), broker, gateway, discovery' },
   host: { env: 'ST_HOST', flag: 'host', help: 'address to listen on (default 127.0.0.1)' },
   httpPort: { env: 'ST_HTTP_PORT', flag: 'http-port', help: 'gateway HTTP port (default 8080; 0 = any free port)' },
   grpcPort: { env: 'ST_GRPC_PORT', flag: 'grpc-port', help: 'gRPC port for agents and services (default 50051)' },
   dataDir: { env: 'ST_DATA_DIR', flag: 'data-dir', help: 'where state is kept (default ./.data)' },
   publicUrl: { env: 'ST_PUBLIC_URL', flag: 'public-url', help: 'base URL callers use (default http://ST_HOST:ST_HTTP_PORT)' },
+  redisUrl: { env: 'ST_REDIS_URL', flag: 'redis-url', help: 'redis://host:port[/db] for live state shared by replicas (presence, change feed, limits); default: none (one process)' },
+  redisPrefix: { env: 'ST_REDIS_PREFIX', help: 'prefix of every Redis key and channel, so installations can share a Redis (default st:)' },
+  advertiseAddress: { env: 'ST_ADVERTISE_ADDRESS', help: "host:port at which gateways reach this broker (default ST_HOST:ST_GRPC_PORT; required when ST_HOST is 0.0.0.0 or ::)" },
   brokerAddress: { env: 'ST_BROKER_ADDRESS', flag: 'broker-address', help: 'host:port of the broker (https://host:port when its gRPC port has TLS), for a gateway running without the broker role' },
   serviceToken: { env: 'ST_SERVICE_TOKEN', help: 'shared secret between gateway and broker (default: made once in the data directory)' },
   maxBodyBytes: { env: 'ST_MAX_BODY', flag: 'max-body', help: 'largest request body (default 20m)' },
@@ -89,6 +102,7 @@ export const SERVER_SETTINGS: { [K in keyof z.infer<typeof schema>]: SettingSour
   tlsCertFile: { env: 'ST_TLS_CERT_FILE', help: 'PEM certificate chain for TLS on the gRPC port (with ST_TLS_KEY_FILE)' },
   tlsKeyFile: { env: 'ST_TLS_KEY_FILE', help: 'PEM private key for TLS on the gRPC port' },
   brokerCaFile: { env: 'ST_BROKER_CA_FILE', flag: 'broker-ca-file', help: "PEM of the CA that signed the broker's certificate, for a gateway dialling https://host:port" },
+  tlsCaFile: { env: 'ST_TLS_CA_FILE', help: "PEM of the CA that signed the other services' gRPC certificates (gateways dialling brokers found in presence)" },
   bodyIdleTimeoutMs: { env: 'ST_BODY_IDLE_TIMEOUT_MS', help: 'a request body with no byte for this long gets 408 (default 30000)' },
   bodyMinRate: { env: 'ST_BODY_MIN_RATE', help: 'a request body slower than this many bytes/s over ST_BODY_RATE_WINDOW_MS gets 408; 0 = no minimum (default 1k)' },
   bodyRateWindowMs: { env: 'ST_BODY_RATE_WINDOW_MS', help: 'window over which ST_BODY_MIN_RATE is averaged (default 30000)' },

@@ -123,5 +123,6 @@ function toConnect(p: Provider) {
     ...p,
     status: p.status as number as EsTunnelStatus,
     lastHealthCheck: p.lastHealthCheck ? timestampFromDate(p.lastHealthCheck) : undefined,
+    connections: p.connections.map((c) => ({ ...c, since: c.since ? timestampFromDate(c.since) : undefined })),
   };
 }

@@ -4,4 +4,3 @@ export { createDiscoveryGrpcService } from './discovery-grpc-service';
 export { createDiscoveryConnectHandler, DISCOVERY_CONNECT_PREFIX } from './discovery-connect-routes';
 export type { DiscoveryConnectOptions } from './discovery-connect-routes';
 export { describeProvider, describeTunnel, sessionOf, tunnelBaseUrl, tunnelStatus } from './tunnel-view';
-export type { TunnelRuntime } from './tunnel-view';

@@ -30,7 +30,7 @@ describe('ProviderDirectory watch', () => {
       getSession: async () => null,
     } as unknown as Store;
     let models = ['a'];
-    const runtime = { isConnected: () => true, healthOf: () => ({ healthy: true, models, error: '', checkedAt: new Date(0) }) };
+    const runtime = { viewOf: () => Promise.resolve({ connected: true, health: { healthy: true, models, error: '', checkedAt: new Date(0) }, connections: [] }) };
     const feed = new ChangeFeed();
     const directory = new ProviderDirectory({ store, runtime, feed, publicUrl: 'http://gw', logger: silentLogger() });
     const events: ProviderEvent[] = [];

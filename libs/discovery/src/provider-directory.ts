@@ -2,7 +2,8 @@ import type { ChangeFeed, ControlEvent } from '@st/events';
 import type { Logger } from '@st/logging';
 import { type Provider, ProviderChange } from '@st/proto';
 import type { Session, Store } from '@st/store';
-import { type TunnelRuntime, describeProvider, describeTunnel } from './tunnel-view';
+import type { TunnelRuntime } from '@st/live-state';
+import { describeProvider, describeTunnel } from './tunnel-view';
 import { WatchQuota } from './watch-quota';
 
 export interface ProviderDirectoryOptions {
@@ -45,8 +46,9 @@ export class ProviderDirectory {
     for (const t of tunnels) {
       if (t.sessionId && !sessions.has(t.sessionId)) sessions.set(t.sessionId, await store.getSession(t.sessionId));
     }
+    const views = await Promise.all(tunnels.map((t) => this.options.runtime.viewOf(t.id)));
     return tunnels
-      .map((t) => describeProvider(describeTunnel(t, t.sessionId ? (sessions.get(t.sessionId) ?? null) : null, this.options.runtime, this.options.publicUrl)))
+      .map((t, i) => describeProvider(describeTunnel(t, t.sessionId ? (sessions.get(t.sessionId) ?? null) : null, views[i], this.options.publicUrl)))
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
@@ -55,7 +57,7 @@ export class ProviderDirectory {
     const tunnel = await this.options.store.getTunnelForUser(userId, tunnelId);
     if (!tunnel || !tunnel.openai) return undefined;
     const session = tunnel.sessionId ? await this.options.store.getSession(tunnel.sessionId) : null;
-    return describeProvider(describeTunnel(tunnel, session, this.options.runtime, this.options.publicUrl));
+    return describeProvider(describeTunnel(tunnel, session, await this.options.runtime.viewOf(tunnel.id), this.options.publicUrl));
   }
 
   /**
@@ -136,6 +138,13 @@ function sameProvider(a: Provider, b: Provider): boolean {
     a.name === b.name &&
     a.baseUrl === b.baseUrl &&
     a.sessionName === b.sessionName &&
+    sameConnections(a, b) &&
     a.models.join('\n') === b.models.join('\n')
   );
+}
+
+/** Streams coming, going or starting to drain are news (the console shows them); health times are not. */
+function sameConnections(a: Provider, b: Provider): boolean {
+  const key = (p: Provider) => p.connections.map((c) => `${c.brokerId}/${c.streamId}/${c.draining}/${c.healthy}`).join('\n');
+  return key(a) === key(b);
 }

@@ -1,20 +1,14 @@
-import type { TunnelHealth } from '@st/broker';
-import { type Provider, type Tunnel as TunnelMessage, TunnelStatus } from '@st/proto';
+import type { TunnelLiveView } from '@st/live-state';
+import { type Provider, type TunnelConnection, type Tunnel as TunnelMessage, TunnelStatus } from '@st/proto';
 import type { Session, Store, Tunnel } from '@st/store';
-
-/** What the control plane knows about tunnels at run time (the broker implements it). */
-export interface TunnelRuntime {
-  isConnected(tunnelId: string): boolean;
-  healthOf(tunnelId: string): TunnelHealth | undefined;
-}
 
 /**
  * A tunnel's status, derived every time from its state, its session's and the broker's streams,
  * never stored: it cannot go stale.
  */
-export function tunnelStatus(tunnel: Tunnel, session: Session | null, runtime: TunnelRuntime): TunnelStatus {
+export function tunnelStatus(tunnel: Tunnel, session: Session | null, live: TunnelLiveView): TunnelStatus {
   if (tunnel.state === 'stopped' || session?.state === 'stopped') return TunnelStatus.TUNNEL_STATUS_STOPPED;
-  return runtime.isConnected(tunnel.id) ? TunnelStatus.TUNNEL_STATUS_RUNNING : TunnelStatus.TUNNEL_STATUS_WAITING;
+  return live.connected ? TunnelStatus.TUNNEL_STATUS_RUNNING : TunnelStatus.TUNNEL_STATUS_WAITING;
 }
 
 /** Base URL callers use for a tunnel: the OpenAI API root, or the tunnel root for a plain one. */
@@ -23,9 +17,9 @@ export function tunnelBaseUrl(publicUrl: string, tunnel: Pick<Tunnel, 'id' | 'op
 }
 
 /** The management API's view of a tunnel. */
-export function describeTunnel(tunnel: Tunnel, session: Session | null, runtime: TunnelRuntime, publicUrl: string): TunnelMessage {
-  const status = tunnelStatus(tunnel, session, runtime);
-  const health = runtime.healthOf(tunnel.id);
+export function describeTunnel(tunnel: Tunnel, session: Session | null, live: TunnelLiveView, publicUrl: string): TunnelMessage {
+  const status = tunnelStatus(tunnel, session, live);
+  const health = live.health;
   return {
     id: tunnel.id,
     name: tunnel.name,
@@ -42,7 +36,22 @@ export function describeTunnel(tunnel: Tunnel, session: Session | null, runtime:
     models: health?.models ?? [],
     baseUrl: tunnelBaseUrl(publicUrl, tunnel),
     createTime: new Date(tunnel.createdAt),
+    connections: status === TunnelStatus.TUNNEL_STATUS_STOPPED ? [] : connectionsOf(live),
   };
+}
+
+/** The tunnel's streams, oldest first, as the management API and the provider view list them. */
+function connectionsOf(live: TunnelLiveView): TunnelConnection[] {
+  return [...live.connections]
+    .sort((a, b) => a.since.getTime() - b.since.getTime() || a.brokerId.localeCompare(b.brokerId))
+    .map((c) => ({
+      brokerId: c.brokerId,
+      streamId: c.streamId,
+      since: c.since,
+      healthy: c.health?.healthy ?? false,
+      draining: c.draining,
+      agentInstanceId: c.agentInstanceId,
+    }));
 }
 
 /** The AI Chat provider a tunnel with the OpenAI toggle is. */
@@ -58,6 +67,7 @@ export function describeProvider(view: TunnelMessage): Provider {
     baseUrl: view.baseUrl,
     sessionId: view.sessionId,
     sessionName: view.sessionName,
+    connections: view.connections,
   };
 }
 

@@ -54,7 +54,7 @@ beforeAll(async () => {
   gateway = new Gateway({
     store,
     opener,
-    runtime: { isConnected: () => true, healthOf: () => undefined },
+    runtime: { viewOf: () => Promise.resolve({ connected: true, health: undefined, connections: [] }) },
     logger: silentLogger(),
     maxBodyBytes: 1024 * 1024,
     firstByteTimeoutMs: 200,

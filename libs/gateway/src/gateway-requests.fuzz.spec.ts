@@ -383,7 +383,14 @@ beforeAll(async () => {
   gateway = new Gateway({
     store,
     opener,
-    runtime: { isConnected: (id) => CONNECTED.has(id), healthOf: (id) => (CONNECTED.has(id) ? { healthy: true, models: ['mock', 'm'], error: '', checkedAt: new Date() } : undefined) },
+    runtime: {
+      viewOf: (id) =>
+        Promise.resolve(
+          CONNECTED.has(id)
+            ? { connected: true, health: { healthy: true, models: ['mock', 'm'], error: '', checkedAt: new Date() }, connections: [] }
+            : { connected: false, health: undefined, connections: [] },
+        ),
+    },
     logger: silentLogger(),
     maxBodyBytes: MAX_BODY,
     firstByteTimeoutMs: 300,

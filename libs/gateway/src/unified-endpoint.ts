@@ -71,9 +71,11 @@ export class UnifiedEndpoint {
     const { runtime, store } = this.options;
     const data: { id: string; object: 'model'; created: number; owned_by: string }[] = [];
     for (const tunnel of await store.listTunnels(user.id)) {
-      if (!tunnel.openai || !runtime.isConnected(tunnel.id) || (await this.options.stoppedError(tunnel))) continue;
+      if (!tunnel.openai) continue;
+      const live = await runtime.viewOf(tunnel.id);
+      if (!live.connected || (await this.options.stoppedError(tunnel))) continue;
       const created = Math.floor(Date.parse(tunnel.createdAt) / 1000);
-      for (const model of runtime.healthOf(tunnel.id)?.models ?? []) {
+      for (const model of live.health?.models ?? []) {
         data.push({ id: `${tunnel.name}/${model}`, object: 'model', created, owned_by: tunnel.name });
       }
     }

@@ -6,3 +6,7 @@ export type { RedisChangeFeedOptions, ResyncListener } from './redis-change-feed
 export { LiveStateUnavailableError } from './live-state-error';
 export { createRedisClient, whenReady, reconnectDelay } from './redis-client';
 export type { RedisClientOptions } from './redis-client';
+export { NO_AGENT_VIEW } from './tunnel-runtime';
+export type { TunnelConnectionView, TunnelLiveView, TunnelRuntime } from './tunnel-runtime';
+export { PresenceView, viewFromEntries, DEFAULT_PRESENCE_MAX_AGE_MS } from './presence-view';
+export type { PresenceViewOptions } from './presence-view';

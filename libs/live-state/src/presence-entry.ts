@@ -19,6 +19,10 @@ export interface PresenceEntry {
   agentInstanceId: string;
   /** Grows with each stream the agent instance opens; the highest is the newest. */
   connectionEpoch: number;
+  /** When the broker admitted the stream. */
+  since: Date;
+  /** Open exchanges on the stream when the entry was last written (refreshed with the lease). */
+  load?: number;
   /** The broker routes nothing new to a draining stream. */
   draining: boolean;
   /** Undefined until the agent's first health report. */
@@ -26,14 +30,15 @@ export interface PresenceEntry {
 }
 
 /** What `update` may change: everything but the stream's identity. */
-export type PresencePatch = Partial<Pick<PresenceEntry, 'advertiseAddress' | 'draining' | 'health'>>;
+export type PresencePatch = Partial<Pick<PresenceEntry, 'advertiseAddress' | 'draining' | 'health' | 'load'>>;
 
-interface StoredEntry extends Omit<PresenceEntry, 'health'> {
+interface StoredEntry extends Omit<PresenceEntry, 'health' | 'since'> {
+  since: string;
   health?: Omit<PresenceHealth, 'checkedAt'> & { checkedAt: string };
 }
 
 export function encodeEntry(entry: PresenceEntry): string {
-  const stored: StoredEntry = { ...entry, health: entry.health && { ...entry.health, checkedAt: entry.health.checkedAt.toISOString() } };
+  const stored: StoredEntry = { ...entry, since: entry.since.toISOString(), health: entry.health && { ...entry.health, checkedAt: entry.health.checkedAt.toISOString() } };
   return JSON.stringify(stored);
 }
 
@@ -48,6 +53,7 @@ export function decodeEntry(text: string): PresenceEntry | undefined {
   if (!stored || typeof stored !== 'object' || typeof stored.tunnelId !== 'string' || typeof stored.streamId !== 'string' || typeof stored.brokerId !== 'string') {
     return undefined;
   }
-  const { health, ...rest } = stored;
-  return health ? { ...rest, health: { ...health, checkedAt: new Date(health.checkedAt) } } : rest;
+  const { health, since, ...rest } = stored;
+  const entry: PresenceEntry = { ...rest, since: new Date(since ?? 0) };
+  return health ? { ...entry, health: { ...health, checkedAt: new Date(health.checkedAt) } } : entry;
 }

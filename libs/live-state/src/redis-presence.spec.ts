@@ -33,6 +33,7 @@ function entry(overrides: Partial<PresenceEntry> = {}): PresenceEntry {
     streamId: 's1',
     agentInstanceId: 'agent-x',
     connectionEpoch: 1,
+    since: new Date(1_700_000_000_000),
     draining: false,
     ...overrides,
   };

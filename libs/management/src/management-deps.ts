@@ -1,5 +1,5 @@
 import type { AuthDeps } from '@st/auth';
-import type { TunnelRuntime } from '@st/discovery';
+import type { TunnelRuntime } from '@st/live-state';
 import type { ChangeFeed } from '@st/events';
 import type { Logger } from '@st/logging';
 import type { Store } from '@st/store';

@@ -19,7 +19,7 @@ export function createTunnelManagerService(deps: ManagementDeps): TunnelManagerS
     return tunnel;
   };
   const view = async (tunnel: Tunnel): Promise<TunnelMessage> =>
-    describeTunnel(tunnel, tunnel.sessionId ? await store.getSession(tunnel.sessionId) : null, runtime, deps.publicUrl);
+    describeTunnel(tunnel, tunnel.sessionId ? await store.getSession(tunnel.sessionId) : null, await runtime.viewOf(tunnel.id), deps.publicUrl);
 
   return {
     createTunnel: unary(logger, async (call) => {

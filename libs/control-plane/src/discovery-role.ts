@@ -1,0 +1,44 @@
+import type { GrpcServerHost } from '@st/grpc-kit';
+import { ProviderDirectory, createDiscoveryGrpcService } from '@st/discovery';
+import type { TunnelRuntime } from '@st/live-state';
+import { createSessionService, createTunnelManagerService, createUserService } from '@st/management';
+import { ProviderDiscoveryServiceService, SessionServiceService, TunnelManagerServiceService, UserServiceService } from '@st/proto';
+import type { RoleContext } from './role-context';
+
+/** The provider directory of this process, over the store and the given live state. */
+export function createDirectory(ctx: RoleContext, runtime: TunnelRuntime): ProviderDirectory {
+  const { store, live, logger, config } = ctx;
+  return new ProviderDirectory({
+    store,
+    runtime,
+    feed: live.feed,
+    logger,
+    maxWatchesPerUser: config.maxWatchesPerUser,
+    get publicUrl() {
+      return ctx.publicUrl;
+    },
+  });
+}
+
+/**
+ * The discovery role's gRPC face: ProviderDiscoveryService and the management API (users,
+ * sessions, tunnels), what stctl's ST_SERVER points at.
+ */
+export function addDiscoveryRole(ctx: RoleContext, grpc: GrpcServerHost, runtime: TunnelRuntime, directory: ProviderDirectory): void {
+  const { store, auth, live, secrets, logger } = ctx;
+  const managementDeps = {
+    store,
+    auth,
+    runtime,
+    feed: live.feed,
+    seal: (plaintext: string) => secrets.seal(plaintext),
+    logger: logger.child({ role: 'management' }),
+    get publicUrl() {
+      return ctx.publicUrl;
+    },
+  };
+  grpc.addService('sessiontunnel.v1.ProviderDiscoveryService', ProviderDiscoveryServiceService, createDiscoveryGrpcService(directory, auth, logger));
+  grpc.addService('sessiontunnel.v1.UserService', UserServiceService, createUserService(managementDeps));
+  grpc.addService('sessiontunnel.v1.SessionService', SessionServiceService, createSessionService(managementDeps));
+  grpc.addService('sessiontunnel.v1.TunnelManagerService', TunnelManagerServiceService, createTunnelManagerService(managementDeps));
+}

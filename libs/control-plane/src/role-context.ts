@@ -1,0 +1,19 @@
+import type { AuthDeps } from '@st/auth';
+import type { Logger } from '@st/logging';
+import type { Store } from '@st/store';
+import type { LiveState } from './live-state-wiring';
+import type { SecretBox } from './secret-box';
+import type { ServerConfig } from './server-config';
+
+/** What every role of one process shares: its settings, store, secrets and live state. */
+export interface RoleContext {
+  config: ServerConfig;
+  store: Store;
+  auth: AuthDeps;
+  secrets: SecretBox;
+  serviceToken: string;
+  live: LiveState;
+  logger: Logger;
+  /** Known once the HTTP port is bound when ST_PUBLIC_URL is unset. */
+  readonly publicUrl: string;
+}
