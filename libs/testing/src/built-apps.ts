@@ -5,10 +5,14 @@ import { join, resolve } from 'node:path';
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..', '..');
 
 /** The apps end-to-end tests run, by their directory under apps/. */
-export type AppName = 'server' | 'agent' | 'mock-model';
+export type AppName = 'server' | 'broker' | 'gateway' | 'discovery' | 'agent' | 'mock-model' | 'cli';
 
 const BINARIES: Record<AppName, string> = {
   server: 'st-server.js',
+  broker: 'st-broker.js',
+  gateway: 'st-gateway.js',
+  discovery: 'st-discovery.js',
+  cli: 'stctl.js',
   agent: 'st-agent.js',
   'mock-model': 'st-mock-model.js',
 };
