@@ -1,0 +1,120 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LoadRecord, ReplicaStack, SteadyLoad, type Tenant, waitUntil } from '@st/testing';
+import { MODEL, type TunnelJson, chatStatus, openai, readiness } from './support';
+
+// Restarts under steady load through both gateways: brokers killed -9 one after the other, a
+// rolling SIGTERM restart of all three, and the test's own Redis killed and started again.
+// The issue's figure for a kill is one second until new requests succeed (the bench measures
+// it); here "a few seconds" is five, several times that, for a busy two-core machine.
+const KILL_BOUND_MS = 5_000;
+const CHANGE_BOUND_MS = 5_000;
+/** Answers of 40 tokens 40 ms apart: about 1.6 s each, so some are always in flight. */
+const LOAD = { concurrency: 8, maxTokens: 40, tokenDelayMs: 40 };
+
+let stack: ReplicaStack;
+let alice: Tenant;
+
+beforeAll(async () => {
+  stack = await ReplicaStack.start();
+  alice = await stack.createTenant('alice');
+  stack.startAgent(alice.agentToken);
+  await stack.waitForStreams(alice);
+}, 240_000);
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+function startLoad(): SteadyLoad {
+  return SteadyLoad.start({ baseURLs: stack.baseURLs(alice.tunnelId), apiKey: alice.apiKey, model: MODEL, ...LOAD });
+}
+
+describe('restarts under steady load', () => {
+  it('kill -9 of each broker in turn: only answers in flight on it, or sent within a few seconds of the kill, fail, and each visibly', async () => {
+    const load = startLoad();
+    const kills: { id: string; at: number; held: boolean }[] = [];
+    try {
+      await load.waitForEnded(performance.now(), 4, 60_000, true);
+      for (const broker of stack.brokers) {
+        const held = (await stack.waitForStreams(alice, { timeoutMs: 60_000 })).some((c) => c.brokerId === broker.id);
+        const at = performance.now();
+        await broker.kill();
+        kills.push({ id: broker.id, at, held });
+        // Evidence past the bound: requests sent after it have ended through both gateways.
+        await load.waitForEnded(at + KILL_BOUND_MS, 4, 60_000, true);
+        await broker.start();
+      }
+      await stack.waitForStreams(alice, { timeoutMs: 60_000 });
+      await load.waitForEnded(performance.now(), 4, 60_000, true);
+    } finally {
+      await load.stop();
+    }
+    const excused = (r: LoadRecord) => kills.some((k) => r.start <= k.at + KILL_BOUND_MS && r.end >= k.at);
+    const unexcused = load.failures().filter((r) => !excused(r));
+    expect(unexcused, `kills at ${kills.map((k) => `${k.id} t=${k.at.toFixed(0)}`).join(', ')}\n${load.summary(unexcused)}`).toEqual([]);
+    // A cut answer never passes for a whole one: no stream ends with [DONE] (or quietly) short.
+    const quiet = load.records.filter((r) => r.outcome === 'short');
+    expect(quiet, load.summary(quiet)).toEqual([]);
+    // Else the kills cut nothing and the assertions above proved nothing.
+    const cut = load.failures().filter((r) => kills.some((k) => k.held && r.start < k.at && r.end >= k.at));
+    expect(kills.some((k) => k.held)).toBe(true);
+    expect(cut.length, `no answer in flight was cut by the kills of ${kills.filter((k) => k.held).map((k) => k.id).join(', ')}: ${load.summary()}`).toBeGreaterThan(0);
+  }, 600_000);
+
+  it('a rolling SIGTERM restart of all three brokers loses no request', async () => {
+    await stack.waitForStreams(alice, { timeoutMs: 60_000 });
+    const load = startLoad();
+    try {
+      await load.waitForEnded(performance.now(), 4, 60_000, true);
+      for (const broker of stack.brokers) {
+        await stack.waitForStreams(alice, { timeoutMs: 60_000 });
+        const before = performance.now();
+        // It exits once its streams finished their answers (well inside ST_SHUTDOWN_GRACE_MS).
+        const exit = await broker.terminate(30_000);
+        expect(exit, broker.process.describe()).toMatchObject({ code: 0, signal: null });
+        await load.waitForEnded(before, 4, 60_000, true);
+        await broker.start();
+      }
+      await stack.waitForStreams(alice, { timeoutMs: 60_000 });
+      await load.waitForEnded(performance.now(), 4, 60_000, true);
+    } finally {
+      await load.stop();
+    }
+    expect(load.failures(), load.summary()).toEqual([]);
+    expect(load.records.length).toBeGreaterThan(30);
+  }, 600_000);
+
+  it("the test's own Redis restarted mid-test: the tunnel keeps answering, readiness says degraded, and everything converges", async () => {
+    const asAlice = { ST_API_KEY: alice.apiKey };
+    await stack.waitForStreams(alice, { timeoutMs: 60_000 });
+    const origins = [...stack.gatewayUrls, stack.discoveryHttpUrl];
+    await stack.redis.stop();
+    try {
+      for (const origin of origins) await waitUntil(`${origin}/readyz to say degraded`, async () => (await readiness(origin)) === 'degraded', CHANGE_BOUND_MS, 100);
+      // Brokers keep their streams and gateways route from the presence they last knew.
+      for (const baseURL of stack.baseURLs(alice.tunnelId)) expect(await chatStatus(baseURL, alice.apiKey), baseURL).toBe(200);
+    } finally {
+      await stack.redis.restart();
+    }
+    for (const origin of origins) await waitUntil(`${origin}/readyz to say ok again`, async () => (await readiness(origin)) === 'ok', 15_000, 100);
+    // The emptied Redis is filled again: presence, and so discovery's view of the tunnel.
+    await stack.waitForStreams(alice, { timeoutMs: 30_000 });
+    const tunnel = await stack.stctlJson<TunnelJson>(['tunnels', 'get', alice.tunnelId], asAlice);
+    expect(tunnel.status).toBe('running');
+    expect(new Set(tunnel.connections.map((c) => c.brokerId)).size).toBe(2);
+    for (const baseURL of stack.baseURLs(alice.tunnelId)) {
+      const answer = await openai(baseURL, alice.apiKey).chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'after redis' }], max_tokens: 5 });
+      expect(answer.choices[0].message.content).toMatch(/^( \w+){5}$/);
+    }
+    // The change feed is back too: a stop made now reaches both gateways, and a start again.
+    await stack.stctlJson(['tunnels', 'stop', alice.tunnelId], asAlice);
+    for (const baseURL of stack.baseURLs(alice.tunnelId)) {
+      await waitUntil(`503 from ${baseURL} after the stop`, async () => (await chatStatus(baseURL, alice.apiKey)) === 503, CHANGE_BOUND_MS, 50);
+    }
+    await stack.stctlJson(['tunnels', 'start', alice.tunnelId], asAlice);
+    await stack.waitForStreams(alice, { timeoutMs: 30_000 });
+    for (const baseURL of stack.baseURLs(alice.tunnelId)) {
+      await waitUntil(`200 from ${baseURL} after the start`, async () => (await chatStatus(baseURL, alice.apiKey)) === 200, CHANGE_BOUND_MS, 50);
+    }
+  }, 300_000);
+});
