@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import OpenAI from 'openai';
 import { expect } from 'vitest';
-import type { ManagedProcess } from '@st/testing';
+import { type ManagedProcess, waitUntil } from '@st/testing';
 
 export const MODEL = 'mock-llama-3-8b';
 
@@ -36,17 +36,31 @@ export function postChat(baseURL: string, apiKey: string, body: Record<string, u
   });
 }
 
-/** The status of a chat completion (its body read, so the connection is reused). */
-export async function chatStatus(baseURL: string, apiKey: string): Promise<number> {
+/** The status and body of a chat completion. */
+export async function chatAnswer(baseURL: string, apiKey: string): Promise<{ status: number; text: string }> {
   const res = await postChat(baseURL, apiKey);
-  await res.text();
-  return res.status;
+  return { status: res.status, text: await res.text() };
 }
 
-/** `{"status":"ok"}` or `{"status":"degraded",…}` of GET <origin>/readyz. */
-export async function readiness(origin: string): Promise<string> {
+/** The status of a chat completion (its body read, so the connection is reused). */
+export async function chatStatus(baseURL: string, apiKey: string): Promise<number> {
+  return (await chatAnswer(baseURL, apiKey)).status;
+}
+
+/** `{"status":"ok"}` or `{"status":"degraded","reason":…}` of GET <origin>/readyz. */
+export async function readiness(origin: string): Promise<{ status: string; reason?: string }> {
   const res = await fetch(`${origin}/readyz`);
-  return ((await res.json()) as { status: string }).status;
+  return (await res.json()) as { status: string; reason?: string };
+}
+
+/** Waits until GET <origin>/readyz says `status`; the failure quotes its last answer. */
+export async function waitForReadiness(origin: string, status: 'ok' | 'degraded', timeoutMs: number): Promise<void> {
+  let last: unknown;
+  try {
+    await waitUntil(`${origin}/readyz to say ${status}`, async () => (last = await readiness(origin)) && (last as { status: string }).status === status, timeoutMs, 100);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last answer ${JSON.stringify(last)}`);
+  }
 }
 
 /** The OpenAI error envelope of an answer, after checking its status and shape. */
