@@ -16,9 +16,11 @@
 //   BENCH_PROFILE=c64|c1|stream|sse   profile the tunnel instead: st-server and st-agent run under
 //                        --cpu-prof during that phase only, then the hot spots are printed
 //   BENCH_PROFILE_TOP=n  functions listed per profile (default 25)
-//   BENCH_SECTIONS=core,abuse,cli  which sections run (default all): core = the three paths above,
+//   BENCH_SECTIONS=core,abuse,cli,scale  which sections run (default all): core = the three paths above,
 //                        abuse = another tenant's latency during each attack of issue 7 (lib/abuse.mjs),
-//                        cli = stctl's start-up (lib/cli-startup.mjs)
+//                        cli = stctl's start-up (lib/cli-startup.mjs), scale = split brokers/gateways/
+//                        discovery on PostgreSQL and Redis: one broker vs three, kill -9, rolling restart
+//                        (lib/scale.mjs; needs redis-server and the local PostgreSQL)
 //   BENCH_ATTACKS=a,b    only these attacks in the abuse section (names in lib/attacks/index.mjs)
 import { fork } from 'node:child_process';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
@@ -32,6 +34,7 @@ import { ProcessSet, descendants, memoryOf } from './lib/procs.mjs';
 import { renderAbuse, runAbuseSection } from './lib/abuse.mjs';
 import { measureCliStartup, renderCliStartup } from './lib/cli-startup.mjs';
 import { renderReport } from './lib/report.mjs';
+import { renderScale, runScaleSection } from './lib/scale.mjs';
 import { missingBuilds, startMock, startTunnel } from './lib/stack.mjs';
 import { startSshTunnel } from './lib/ssh-tunnel.mjs';
 import { fmt, percentile } from './lib/stats.mjs';
@@ -40,10 +43,10 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
 const QUICK = process.env.BENCH_QUICK === '1';
 const PROFILE = process.env.BENCH_PROFILE ? (process.env.BENCH_PROFILE === '1' ? 'c64' : process.env.BENCH_PROFILE) : undefined;
-const SECTIONS = new Set((process.env.BENCH_SECTIONS || 'core,abuse,cli').split(',').map((s) => s.trim()).filter(Boolean));
-for (const s of SECTIONS) if (!['core', 'abuse', 'cli'].includes(s)) throw new Error(`BENCH_SECTIONS: no section named ${s} (core, abuse, cli)`);
+const SECTIONS = new Set((process.env.BENCH_SECTIONS || 'core,abuse,cli,scale').split(',').map((s) => s.trim()).filter(Boolean));
+for (const s of SECTIONS) if (!['core', 'abuse', 'cli', 'scale'].includes(s)) throw new Error(`BENCH_SECTIONS: no section named ${s} (core, abuse, cli, scale)`);
 // The core section takes about 45 s plus the quiet wait; the abuse section 3-4 min on a busy machine (its stalls do not shrink with the window).
-const TIME_BUDGET_MS = (SECTIONS.has('core') ? 5.5 : 0.5) * 60_000 + (SECTIONS.has('abuse') ? 7 * 60_000 : 0) + (SECTIONS.has('cli') ? 60_000 : 0);
+const TIME_BUDGET_MS = (SECTIONS.has('core') ? 5.5 : 0.5) * 60_000 + (SECTIONS.has('abuse') ? 7 * 60_000 : 0) + (SECTIONS.has('cli') ? 60_000 : 0) + (SECTIONS.has('scale') ? 5 * 60_000 : 0);
 
 const CFG = QUICK
   ? {
@@ -186,6 +189,7 @@ async function main() {
     }
   }
   if (SECTIONS.has('cli')) await cliSection();
+  if (SECTIONS.has('scale')) await scaleSection();
   await shutdown(0);
 }
 
@@ -198,6 +202,18 @@ async function cliSection() {
   log('cli section: stctl start-up');
   const figures = await measureCliStartup({ root: ROOT, grpcPort: tunnel.grpcPort, apiKey, runs: QUICK ? 5 : 20 });
   process.stdout.write(renderCliStartup(figures));
+}
+
+/** Replicas on PostgreSQL and Redis: throughput with one broker and three, kill -9, rolling restart. */
+async function scaleSection() {
+  await procs.stopAll(1500);
+  const figures = await runScaleSection({ procs, root: ROOT, log, quick: QUICK, startLoadgen });
+  process.stdout.write(renderScale(figures));
+  if (process.env.BENCH_JSON) {
+    const file = SECTIONS.size > 1 ? process.env.BENCH_JSON.replace(/(\.json)?$/, '.scale.json') : process.env.BENCH_JSON;
+    writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), quick: QUICK, ...figures }, null, 2)}\n`);
+    log(`scale figures written to ${file}`);
+  }
 }
 
 /** The three paths side by side (the original bench). */

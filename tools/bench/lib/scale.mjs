@@ -1,0 +1,145 @@
+// The scale section (issue 8): brokers, gateways and discovery as separate processes on one
+// PostgreSQL database and one Redis, on loopback.
+//   throughput   small requests/s through both gateways with one broker, then with three
+//   kill -9      per broker: how long after its kill requests still fail (goal: under 1 s)
+//   rolling      SIGTERM restart of every broker in turn under load: failed requests (goal: 0)
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { startReplicas } from './replicas.mjs';
+import { startMock } from './stack.mjs';
+import { fmt } from './stats.mjs';
+
+const CHAT = '/v1/chat/completions';
+
+/** Requests/s at concurrency `c` split over both gateways, from the load generator process. */
+async function throughput(rpc, replicas, { concurrency, warmupMs, durationMs }) {
+  const targets = {};
+  replicas.gatewayOrigins.forEach((origin, i) => {
+    targets[`gateway-${i + 1}`] = { origin, prefix: `/t/${replicas.tunnelId}`, headers: { authorization: `Bearer ${replicas.apiKey}` } };
+  });
+  await rpc('setup', { targets });
+  const names = Object.keys(targets);
+  const results = await Promise.all(names.map((path) => rpc('latency', { path, concurrency: Math.ceil(concurrency / names.length), warmupMs, durationMs })));
+  const completed = results.reduce((n, r) => n + r.completed, 0);
+  const elapsedMs = Math.max(...results.map((r) => r.elapsedMs));
+  return { rps: completed / (elapsedMs / 1000), completed, errors: results.reduce((n, r) => n + r.errors, 0) };
+}
+
+/**
+ * Closed loops of small requests from this process through both gateways, each request recorded
+ * with its start, end and outcome (performance.now()).
+ */
+function steadyLoad(replicas, concurrency) {
+  const records = [];
+  let running = true;
+  const body = JSON.stringify({ model: 'mock-llama-3-8b', messages: [{ role: 'user', content: 'scale' }], max_tokens: 8 });
+  const loops = Array.from({ length: concurrency }, async (_, i) => {
+    for (let n = 0; running; n++) {
+      const origin = replicas.gatewayOrigins[(i + n) % replicas.gatewayOrigins.length];
+      const start = performance.now();
+      let ok = false;
+      let why;
+      try {
+        const res = await fetch(`${origin}/t/${replicas.tunnelId}${CHAT}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${replicas.apiKey}`, 'content-type': 'application/json' },
+          body,
+          signal: AbortSignal.timeout(30_000),
+        });
+        const text = await res.text();
+        ok = res.status === 200 && text.includes('"choices"');
+        if (!ok) why = `HTTP ${res.status} ${text.slice(0, 120)}`;
+      } catch (err) {
+        why = err.message;
+      }
+      records.push({ start, end: performance.now(), ok, why });
+      // A failing path answers at once: without a pause the loops would flood the two cores.
+      if (!ok) await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+  return {
+    records,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      return records;
+    },
+  };
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function runScaleSection({ procs, root, log, quick, startLoadgen }) {
+  const missing = ['broker', 'gateway', 'discovery', 'cli'].filter((app) => !existsSync(join(root, 'apps', app, 'dist', 'main.js')));
+  if (missing.length) throw new Error(`the scale section runs ${missing.map((a) => `apps/${a}/dist/main.js`).join(', ')}: run \`npx nx run-many -t build\` first`);
+  const window = quick ? { concurrency: 32, warmupMs: 300, durationMs: 1500 } : { concurrency: 64, warmupMs: 1000, durationMs: 5000 };
+  const observeMs = quick ? 3000 : 5000;
+  const mock = await startMock(procs, root);
+  const { rpc } = startLoadgen();
+  const out = { throughput: {}, kills: [], rolling: undefined };
+
+  log('scale section: one broker, two gateways, discovery');
+  let replicas = await startReplicas(procs, root, { brokers: 1, mockUrl: mock.url });
+  out.throughput.one = await throughput(rpc, replicas, window);
+  await replicas.stop();
+
+  log('scale section: three brokers, two gateways, discovery');
+  replicas = await startReplicas(procs, root, { brokers: 3, mockUrl: mock.url });
+  out.throughput.three = await throughput(rpc, replicas, window);
+
+  log(`scale section: kill -9 of each broker in turn under load (observing ${observeMs} ms after each)`);
+  for (const broker of replicas.brokers) {
+    const held = (await replicas.waitHeld()).includes(broker.id);
+    const load = steadyLoad(replicas, 8);
+    await sleep(500);
+    const at = performance.now();
+    await broker.kill();
+    await sleep(observeMs);
+    const records = await load.stop();
+    const failed = records.filter((r) => !r.ok && r.end >= at);
+    const lastFailureMs = failed.length ? Math.max(...failed.map((r) => r.end)) - at : 0;
+    out.kills.push({ broker: broker.id, held, failed: failed.length, requests: records.filter((r) => r.start >= at).length, lastFailureMs, firstError: failed[0]?.why });
+    await broker.start();
+  }
+  await replicas.waitHeld();
+
+  log('scale section: rolling SIGTERM restart of the three brokers under load');
+  const load = steadyLoad(replicas, 8);
+  const t0 = performance.now();
+  for (const broker of replicas.brokers) {
+    await replicas.waitHeld();
+    await broker.terminate(30_000);
+    await broker.start();
+  }
+  await replicas.waitHeld();
+  const records = await load.stop();
+  const failed = records.filter((r) => !r.ok);
+  out.rolling = { requests: records.length, failed: failed.length, seconds: (performance.now() - t0) / 1000, firstError: failed[0]?.why };
+  await replicas.stop();
+  await rpc('close').catch(() => {});
+  return out;
+}
+
+export function renderScale(s) {
+  const t1 = s.throughput.one;
+  const t3 = s.throughput.three;
+  const lines = [
+    '',
+    '### Scale: split brokers, gateways and discovery on loopback (PostgreSQL, Redis)',
+    '',
+    '| throughput (small requests, both gateways) | req/s | errors |',
+    '| --- | --- | --- |',
+    `| one broker | ${fmt(t1.rps, 0)} | ${t1.errors} |`,
+    `| three brokers | ${fmt(t3.rps, 0)} | ${t3.errors} |`,
+    '',
+    '| kill -9 of | held a stream | failed requests | last failure after the kill, ms | goal |',
+    '| --- | --- | --- | --- | --- |',
+    ...s.kills.map((k) => `| ${k.broker} | ${k.held ? 'yes' : 'no'} | ${k.failed} of ${k.requests} | ${fmt(k.lastFailureMs, 0)} | ${k.lastFailureMs <= 1000 ? 'met' : 'missed'} (< 1000) |`),
+    '',
+    `Rolling SIGTERM restart of the three brokers: ${s.rolling.failed} failed of ${s.rolling.requests} requests in ${fmt(s.rolling.seconds, 1)} s (goal 0: ${s.rolling.failed === 0 ? 'met' : 'missed'})`,
+  ];
+  const errors = [...s.kills.filter((k) => k.firstError).map((k) => `${k.broker}: ${k.firstError}`), ...(s.rolling.firstError ? [`rolling: ${s.rolling.firstError}`] : [])];
+  if (errors.length) lines.push('', 'First errors seen:', ...errors.map((e) => `- ${e}`));
+  lines.push('');
+  return lines.join('\n');
+}
