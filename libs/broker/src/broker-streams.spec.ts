@@ -141,6 +141,25 @@ describe('Broker: shutdown', () => {
   });
 });
 
+describe('Broker: revalidate', () => {
+  it('admits every stream again and closes those refused now (revocations missed while the feed was down)', async () => {
+    let refuse = false;
+    const h = await broker({
+      authenticator: {
+        admitAgent: () => Promise.resolve(refuse ? { refused: 'tunnel_stopped', tunnelId: TUNNEL.id } : { tunnel: TUNNEL }),
+      },
+    });
+    const agent = new FakeAgent(h.client, 'agent-1', 1);
+    await waitUntil('the stream to be routable', () => h.broker.isConnected(TUNNEL.id));
+    expect(await h.broker.revalidate()).toBe(0);
+    refuse = true;
+    expect(await h.broker.revalidate()).toBe(1);
+    const status = await agent.status;
+    expect(status.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(status.details).toMatch(/tunnel tun_h is stopped: start the tunnel/);
+  });
+});
+
 describe('Broker: live brokers', () => {
   it('tells agents in Welcome how many brokers are live (1 without presence)', async () => {
     const alone = await broker();

@@ -59,6 +59,8 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
   private readonly presence: PresencePublisher;
   /** While shutting down: the streams not closed yet, and who waits for them to be. */
   private closing: { open: Set<AgentSession>; allClosed: () => void } | undefined;
+  /** Admits a stream's agent again with the token it came with (see revalidate). */
+  private readonly readmit = new WeakMap<AgentSession, () => ReturnType<AgentAuthenticator['admitAgent']>>();
 
   constructor(private readonly options: BrokerOptions) {
     this.logger = options.logger;
@@ -218,6 +220,27 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
     this.options.onTunnelChange?.(s.tunnel.id, s.tunnel.userId, change);
   }
 
+  /**
+   * Admits every held stream's agent again, closing those refused: for when revocation events may
+   * have been missed (the change feed reconnected after a Redis outage). Resolves once all were checked.
+   */
+  async revalidate(): Promise<number> {
+    let dropped = 0;
+    await Promise.all(
+      this.registry.all().map(async (s) => {
+        const again = await this.readmit.get(s)?.().catch((err: unknown) => {
+          this.logger.warn({ err, tunnelId: s.tunnel.id, connectionId: s.connectionId }, 'admitting an agent again failed; its stream is kept');
+          return undefined;
+        });
+        if (!again || !('refused' in again) || !s.isOpen) return;
+        const refusal = refusalStatus(again);
+        s.close(refusal.details, refusal);
+        dropped++;
+      }),
+    );
+    return dropped;
+  }
+
   /** Streams of a tunnel: routable, draining and still registering. */
   private streamCount(tunnelId: string): number {
     let n = this.registry.sessionsOf(tunnelId).length;
@@ -326,6 +349,7 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
         },
       },
     );
+    this.readmit.set(session, () => this.options.authenticator.admitAgent(token));
     this.connecting.add(session);
     const registerTimer = setTimeout(() => {
       session.close('no Register frame in time', {

@@ -29,6 +29,13 @@ export function addBrokerRole(ctx: RoleContext, grpc: GrpcServerHost): Broker {
     onTunnelChange: (tunnelId, userId, change) => live.feed.publish({ kind: 'tunnel', userId, tunnelId, reason: change }),
   });
   startRevocation(live.feed, store, broker, logger.child({ role: 'revocation' }));
+  // Revocations published while this process could not hear them are lost: check every stream.
+  live.redisFeed?.onResync(() => {
+    broker.revalidate().then(
+      (dropped) => logger.info({ dropped }, 'streams admitted again after a change feed reconnect'),
+      (err: unknown) => logger.error({ err }, 'admitting streams again after a change feed reconnect failed'),
+    );
+  });
   grpc.addService('sessiontunnel.v1.TunnelService', BOUNDED_TUNNEL_SERVICE, broker.tunnelService);
   grpc.addService('sessiontunnel.v1.RelayService', RelayServiceService, createRelayService(broker, ctx.serviceToken, logger));
   return broker;
