@@ -28,7 +28,7 @@ export interface BrokerOptions {
   /** Told whenever a tunnel's runtime state changes (feeds WatchProviders). */
   onTunnelChange?: (tunnelId: string, userId: string, change: TunnelRuntimeChange) => void;
   logger: Logger;
-  /** Names this broker in agents' logs ("st-server on host:port"). */
+  /** Names this broker to agents (Welcome.broker_id) and in presence; final once `advertise` is called. */
   brokerId: string;
   session?: Omit<AgentSessionOptions, 'brokerId'>;
   /** How long an admitted agent has to send Register. */
