@@ -59,6 +59,7 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
   private readonly presence: PresencePublisher;
   /** While shutting down: the streams not closed yet, and who waits for them to be. */
   private closing: { open: Set<AgentSession>; allClosed: () => void } | undefined;
+  private stopped: Promise<void> | undefined;
   /** Admits a stream's agent again with the token it came with (see revalidate). */
   private readonly readmit = new WeakMap<AgentSession, () => ReturnType<AgentAuthenticator['admitAgent']>>();
 
@@ -154,8 +155,12 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
    * replacement first, then closes the old stream once its answers are done) or `graceMs` passed;
    * then closes what is left and takes the broker out of presence.
    */
-  async shutdown(graceMs: number): Promise<void> {
-    if (this.shuttingDown) return;
+  shutdown(graceMs: number): Promise<void> {
+    this.stopped ??= this.stop(graceMs);
+    return this.stopped;
+  }
+
+  private async stop(graceMs: number): Promise<void> {
     this.shuttingDown = true;
     // Agents asking how many brokers there are must not count this one any more.
     const withdrawn = this.presence.withdraw();
