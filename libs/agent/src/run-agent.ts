@@ -53,7 +53,8 @@ export async function runAgent(argv: string[]): Promise<void> {
   const systemd = new SystemdNotifier({ logger });
   logger.info(
     {
-      brokerUrl: config.brokerUrl,
+      brokerUrls: config.brokerUrls,
+      brokerConnections: config.brokerConnections,
       upstreamOverride: config.upstreamUrl ?? null,
       configFile: config.configFile ?? null,
       tokenSource: config.tokenSource,
@@ -63,6 +64,8 @@ export async function runAgent(argv: string[]): Promise<void> {
   );
   const supervisor = new AgentSupervisor({
     brokerUrl: config.brokerUrl,
+    brokerUrls: config.brokerUrls,
+    brokerConnections: config.brokerConnections,
     token: config.token,
     upstreamUrl: config.upstreamUrl,
     caFile: config.caFile,
@@ -72,6 +75,8 @@ export async function runAgent(argv: string[]): Promise<void> {
     onStatus: (status) => systemd.status(tidyGrpcReason(status)),
   });
   let signals = 0;
+  // Every stream drains at once (each broker routes nothing new to it), and the process exits
+  // once the open answers on all of them have finished.
   const onSignal = (signal: string) => {
     signals++;
     if (signals > 1) {
