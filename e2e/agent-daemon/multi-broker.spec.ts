@@ -104,6 +104,7 @@ describe('st-agent held by two brokers', () => {
     const [a, b] = await Promise.all(servers.map(heldBy));
     expect(a.agentInstanceId).toMatch(/^[0-9a-f]{16}$/);
     expect(b.agentInstanceId).toBe(a.agentInstanceId);
+    expect(logEntries(agent, /^st-agent starting/)[0]).toMatchObject({ agentInstanceId: a.agentInstanceId });
     const connected = await waitForEntries(agent, /^connected to broker$/, 2);
     expect(new Set(connected.map((e) => e.brokerId))).toEqual(new Set(servers.map(brokerId)));
     for (const server of servers) {
@@ -123,9 +124,15 @@ describe('st-agent held by two brokers', () => {
     let content = '';
     while (!content) content += (await iterator.next()).value?.choices[0]?.delta?.content ?? '';
     const drainsBefore = logEntries(agent, /^broker asked to drain/).length;
+    const urlA = `http://127.0.0.1:${a.grpcPort}`;
+    const dialsToA = () => logEntries(agent, /^cannot connect to the broker; retrying with backoff$/).filter((e) => e.brokerUrl === urlA).length;
+    const dialsBefore = dialsToA();
     a.process.child.kill('SIGTERM');
     const [drain] = (await waitForEntries(agent, /^broker asked to drain; opening a replacement stream/, drainsBefore + 1)).slice(-1);
     expect(drain).toMatchObject({ brokerId: brokerId(a) });
+    // The replacement is dialled (the draining broker, or its closed port, refuses it) while the
+    // stream to the other broker stays as it was.
+    await waitUntil('a replacement dialled', () => dialsToA() > dialsBefore, 20_000);
 
     // The other broker's gateway answers meanwhile, and the open answer on the draining broker
     // finishes whole: the agent serves it to the end before it half-closes that stream.

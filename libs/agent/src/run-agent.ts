@@ -4,6 +4,7 @@ import { loadAgentConfig, AGENT_SETTINGS, CONFIG_FILE_SETTING } from './agent-co
 import { runAgentCheck } from './agent-check';
 import { AGENT_VERSION } from './agent-version';
 import { AgentSupervisor } from './agent-supervisor';
+import { newAgentInstanceId } from './agent-instance';
 import { EXIT_CONFIG } from './exit-codes';
 import { tidyGrpcReason } from './grpc-reason';
 import { SystemdNotifier } from './sd-notify';
@@ -51,8 +52,11 @@ export async function runAgent(argv: string[]): Promise<void> {
   }
   const logger = createLogger({ name: 'st-agent', level: config.logLevel });
   const systemd = new SystemdNotifier({ logger });
+  // In every Register and in each broker's `tunnels get` connections: ties them to this process.
+  const agentInstanceId = newAgentInstanceId();
   logger.info(
     {
+      agentInstanceId,
       brokerUrls: config.brokerUrls,
       brokerConnections: config.brokerConnections,
       upstreamOverride: config.upstreamUrl ?? null,
@@ -70,6 +74,7 @@ export async function runAgent(argv: string[]): Promise<void> {
     upstreamUrl: config.upstreamUrl,
     caFile: config.caFile,
     agentVersion: AGENT_VERSION,
+    agentInstanceId,
     logger,
     backoff: { maxMs: config.reconnectMaxMs },
     onStatus: (status) => systemd.status(tidyGrpcReason(status)),
