@@ -214,7 +214,9 @@ describe('AgentSupervisor with several brokers', () => {
   it('on stop drains every stream and exits 0', async () => {
     const [a, b] = await brokers({ brokerIds: () => 'b1' }, { brokerIds: () => 'b2' });
     const { supervisor, running } = supervise(`${a.url},${b.url}`);
-    await waitUntil('a stream to each broker', () => a.open().length === 1 && b.open().length === 1, 10_000);
+    // Welcomed on both (a health report follows Welcome): a stream still connecting is just cancelled.
+    const reported = (x: FakeBroker) => x.open().length === 1 && kinds(x.open()[0]).includes('health');
+    await waitUntil('a welcomed stream to each broker', () => reported(a) && reported(b), 10_000);
     const [sa, sb] = [a.open()[0], b.open()[0]];
     await supervisor.stop(5_000);
     expect(await running).toEqual({ exitCode: EXIT_OK, reason: 'stopped' });
