@@ -65,6 +65,8 @@ export interface AgentSessionEvents {
   health(session: AgentSession, report: HealthReport): void;
   /** The agent is stopping (Draining): the stream takes no new exchanges any more. */
   draining?(session: AgentSession): void;
+  /** Register arrived (its agent instance id and epoch are known); Welcome went out. */
+  registered?(session: AgentSession): void;
 }
 
 export interface AgentSessionOptions {
@@ -77,6 +79,8 @@ export interface AgentSessionOptions {
   pingIntervalMs?: number;
   /** ST_STREAM_QUEUE_LIMIT: queued plus unsent bytes towards the agent before the stream is cut. */
   streamQueueLimitBytes?: number;
+  /** Distinct brokers live now, this one included (Welcome.live_brokers); 1 when brokers share nothing. */
+  liveBrokers?: () => number;
 }
 
 /**
@@ -135,6 +139,7 @@ export class AgentSession implements ExchangeStream {
       maxChunkBytes: options.maxChunkBytes ?? DEFAULT_MAX_CHUNK_BYTES,
       pingIntervalMs: options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS,
       streamQueueLimitBytes: options.streamQueueLimitBytes ?? DEFAULT_STREAM_QUEUE_LIMIT,
+      liveBrokers: options.liveBrokers ?? (() => 1),
     };
     // A short health interval (tests use 300 ms) must stay well inside the limit.
     const healthRate = Math.max(HEALTH_RATE_PER_SECOND, (4 * 1000) / Math.max(1, this.options.healthIntervalMs));
@@ -453,7 +458,7 @@ export class AgentSession implements ExchangeStream {
           upstreamApiKey: this.tunnel.upstreamApiKey,
           healthIntervalMs: this.options.healthIntervalMs,
           plainHttp: this.tunnel.plainHttp,
-          liveBrokers: 1,
+          liveBrokers: Math.max(1, this.options.liveBrokers()),
         },
       },
     });
@@ -465,11 +470,14 @@ export class AgentSession implements ExchangeStream {
         capabilities: register.capabilities,
         upstream: register.upstreamOverride || this.tunnel.upstreamUrl,
         upstreamOverridden: register.upstreamOverride !== '',
+        agentInstanceId: register.agentInstanceId,
+        connectionEpoch: Number(register.connectionEpoch),
       },
       'agent registered',
     );
     this.pingTimer = setInterval(() => this.ping(), this.options.pingIntervalMs);
     this.pingTimer.unref();
+    this.events.registered?.(this);
   }
 
   /** An agent whose receive loop is stuck answers no pings; its stream is then useless. */

@@ -15,6 +15,11 @@ export class TunnelRegistry {
     set.add(session);
   }
 
+  /** True while the session is listed (routable or draining). */
+  holds(session: AgentSession): boolean {
+    return this.sessions.get(session.tunnel.id)?.has(session) ?? false;
+  }
+
   /** False when the session was not listed (it never registered). */
   remove(session: AgentSession): boolean {
     const set = this.sessions.get(session.tunnel.id);

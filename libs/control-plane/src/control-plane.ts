@@ -92,7 +92,7 @@ export class ControlPlane {
       if (discoveryHere) addDiscoveryRole(ctx, grpcHost!, runtime, directory!);
       if (grpcHost) {
         grpcPort = await grpcHost.listen(config.host, config.grpcPort, grpcCredentials(config, logger));
-        if (broker) brokerListening(broker, ctx, grpcPort);
+        if (broker) await brokerListening(broker, ctx, grpcPort);
       }
       if (roles.has('gateway')) {
         const mounts: GatewayMounts = directory
