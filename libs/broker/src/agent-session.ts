@@ -118,6 +118,8 @@ export class AgentSession implements ExchangeStream {
   /** Set when the stream is cut because the agent does not read it: its status cannot get through. */
   private notReading = false;
   private warnedRegister = false;
+  /** Resolved with true by the next frame from the agent (see probe). */
+  private probeWaiter: ((heard: boolean) => void) | undefined;
   agentWindow = DEFAULT_RECEIVE_WINDOW;
 
   constructor(
@@ -158,6 +160,7 @@ export class AgentSession implements ExchangeStream {
     );
     this.call.on('data', (message: BoundedConnectRequest) => {
       this.lastHeard = Date.now();
+      this.probeWaiter?.(true);
       if (message.oversized) {
         this.overLimit(`${MAX_FRAMES_PER_MESSAGE} frames in one message`, 'frames', `st-agent sends at most ${MAX_FRAMES_PER_BATCH} per message`);
         return;
@@ -260,6 +263,32 @@ export class AgentSession implements ExchangeStream {
     this.exchanges.delete(id);
   }
 
+  /** Routes nothing new here, without telling the agent (it replaced this stream itself). */
+  stopRouting(): void {
+    this.draining = true;
+  }
+
+  /**
+   * Pings the agent and resolves true as soon as anything arrives from it, false when nothing
+   * did within `timeoutMs` (a half-open stream) or the stream closed.
+   */
+  probe(timeoutMs: number): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const previous = this.probeWaiter;
+      const timer = setTimeout(() => settle(false), timeoutMs);
+      timer.unref();
+      const settle = (heard: boolean) => {
+        clearTimeout(timer);
+        if (this.probeWaiter === settle) this.probeWaiter = undefined;
+        previous?.(heard);
+        resolve(heard);
+      };
+      this.probeWaiter = settle;
+      this.send({ frame: { $case: 'ping', value: { nonce: ++this.pingNonce } } });
+    });
+  }
+
   /** Asks the agent to reconnect (broker shutting down); no new exchanges are routed here. */
   drain(reason: string): void {
     if (this.closed) return;
@@ -274,6 +303,7 @@ export class AgentSession implements ExchangeStream {
   close(reason: string, status?: { code: grpc.status; details: string }, exchangeMessage?: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.probeWaiter?.(false);
     if (this.pingTimer) clearInterval(this.pingTimer);
     if (this.readyTimer) clearTimeout(this.readyTimer);
     const lost = [...this.exchanges.values()];

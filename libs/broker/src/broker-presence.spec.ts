@@ -83,6 +83,19 @@ describe('Broker in presence', () => {
     expect(await seen[2].read).toEqual([]);
   });
 
+  it('writes a stream admitted before the broker was advertised only after clearing the previous run', async () => {
+    const previousRun = await presence(redis, 'bp5:');
+    await previousRun.put({ tunnelId: TUNNEL.id, brokerId: 'b1', advertiseAddress: '10.0.0.9:1', streamId: 'left-over', agentInstanceId: 'x', connectionEpoch: 1, since: new Date(0), draining: false });
+    const { h, gateway, seen } = await brokerOn(redis, 'bp5:');
+    new FakeAgent(h.client, 'agent-1', 1);
+    await waitUntil('the stream to be routable', () => h.broker.isConnected(TUNNEL.id));
+    expect(seen).toEqual([]); // its write (and so its event) waits for the broker's identity
+    await h.broker.advertise({ brokerId: 'b1', advertiseAddress: '10.0.0.1:7443' });
+    await waitUntil('the agent change', () => seen.length === 1);
+    expect((await seen[0].read).map((e) => e.agentInstanceId)).toEqual(['agent-1']);
+    expect((await gateway.streamsOf(TUNNEL.id)).map((e) => e.agentInstanceId)).toEqual(['agent-1']);
+  });
+
   it('says draining in presence when the broker shuts down, and leaves nothing behind', async () => {
     const { h, gateway, seen } = await brokerOn(redis, 'bp2:');
     await h.broker.advertise({ brokerId: 'b1', advertiseAddress: '10.0.0.1:7443' });

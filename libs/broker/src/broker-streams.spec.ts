@@ -58,27 +58,64 @@ function openExchange(h: BrokerHarness) {
 }
 
 describe('Broker: a replaced stream of the same agent', () => {
-  it('closes the older stream at once with ABORTED when the agent registers a newer epoch, failing its open exchanges', async () => {
+  it('closes a half-open older stream (no answer to a ping) as soon as the agent registers a newer epoch, failing its exchanges', async () => {
     const h = await broker();
     const old = new FakeAgent(h.client, 'agent-1', 1);
     await waitUntil('the first stream to be routable', () => h.broker.isConnected(TUNNEL.id));
     const lost = openExchange(h);
     await waitUntil('the Open to reach the agent', () => old.frames.some((f) => f.frame?.$case === 'open'));
 
-    // The agent redialled (its old connection is half-open for all it knows).
+    old.deaf = true; // the agent gave up on this connection and redialled
+    const started = performance.now();
     const replacement = new FakeAgent(h.client, 'agent-1', 2);
     const status = await old.status;
     expect(status.code).toBe(grpc.status.ABORTED);
-    expect(status.details).toMatch(/replaced by a newer stream of the same st-agent \(instance agent-1, epoch 1 replaced by 2\)/);
+    expect(status.details).toMatch(/replaced by a newer stream of the same st-agent \(instance agent-1, epoch 1 replaced by 2\), and it did not answer a ping within 2000 ms/);
+    // Far sooner than the keepalive timeout (2.5 ping intervals of 15 s).
+    expect(performance.now() - started).toBeLessThan(20_000);
     await waitUntil('the exchange on the old stream to fail', () => lost.length > 0);
     expect(lost[0].kind).toBe('upstream_reset');
     expect(lost[0].message).toMatch(/replaced the stream that carried this request/);
 
     await waitUntil('the replacement to be the tunnel’s only stream', async () => {
       const view = await h.broker.viewOf(TUNNEL.id);
-      return view.connected && view.connections.length === 1 && view.connections[0].agentInstanceId === 'agent-1';
+      return view.connected && view.connections.length === 1;
     });
     expect((await replacement.welcome()).tunnelId).toBe(TUNNEL.id);
+  });
+
+  it('lets a live older stream finish its answers (nothing new goes to it) until the agent closes it', async () => {
+    const directory = new MemoryDirectory();
+    const h = await broker({ presence: directory });
+    await h.broker.advertise({ brokerId: 'b1', advertiseAddress: '127.0.0.1:1' });
+    const old = new FakeAgent(h.client, 'agent-1', 1);
+    await waitUntil('the first stream in presence', () => directory.entries.size === 1);
+    const kept = openExchange(h);
+    await waitUntil('the Open to reach the old stream', () => old.frames.some((f) => f.frame?.$case === 'open'));
+
+    const replacement = new FakeAgent(h.client, 'agent-1', 2);
+    await waitUntil('the old stream draining in presence, the new one not', () => {
+      const entries = [...directory.entries.values()];
+      return entries.length === 2 && entries.filter((e) => e.draining).map((e) => e.connectionEpoch).join() === '1';
+    });
+    openExchange(h);
+    await waitUntil('a new exchange to go to the replacement', () => replacement.frames.some((f) => f.frame?.$case === 'open'));
+    expect(old.frames.filter((f) => f.frame?.$case === 'open').length).toBe(1);
+    expect(kept).toEqual([]); // the old stream answered the probe: its exchange is still open
+
+    old.halfClose(); // what st-agent does once the old stream's answers are done
+    await waitUntil('only the replacement in presence', () => directory.entries.size === 1);
+    expect([...directory.entries.values()][0].connectionEpoch).toBe(2);
+  });
+
+  it('closes an older stream that carries nothing at once', async () => {
+    const h = await broker();
+    const old = new FakeAgent(h.client, 'agent-1', 1);
+    await waitUntil('the first stream to be routable', () => h.broker.isConnected(TUNNEL.id));
+    new FakeAgent(h.client, 'agent-1', 2);
+    const status = await old.status;
+    expect(status.code).toBe(grpc.status.ABORTED);
+    expect(status.details).toMatch(/this stream was replaced by a newer stream of the same st-agent \(instance agent-1, epoch 1 replaced by 2\); it is closed/);
   });
 
   it('closes a late stream of an older epoch, not the newer one it would replace', async () => {

@@ -20,6 +20,12 @@ import { PresencePublisher } from './presence-publisher';
 import type { BrokerIdentity, StreamDirectory } from './stream-directory';
 import { TunnelRegistry } from './tunnel-registry';
 
+/**
+ * How long a replaced stream with open exchanges has to show it is alive (any frame) before it is
+ * taken for half-open and closed; far below the keepalive timeout (2.5 ping intervals).
+ */
+const RETIRE_PROBE_MS = 2_000;
+
 /** Why a tunnel's runtime state changed: an agent came or went, or it sent a health report. */
 export type TunnelRuntimeChange = 'agent' | 'health';
 
@@ -28,7 +34,7 @@ export interface BrokerOptions {
   /** Told whenever a tunnel's runtime state changes (feeds WatchProviders). */
   onTunnelChange?: (tunnelId: string, userId: string, change: TunnelRuntimeChange) => void;
   logger: Logger;
-  /** Names this broker in agents' logs ("st-server on host:port"). */
+  /** Names this broker to agents (Welcome.broker_id) and in presence; final once `advertise` is called. */
   brokerId: string;
   session?: Omit<AgentSessionOptions, 'brokerId'>;
   /** How long an admitted agent has to send Register. */
@@ -59,6 +65,7 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
   private readonly presence: PresencePublisher;
   /** While shutting down: the streams not closed yet, and who waits for them to be. */
   private closing: { open: Set<AgentSession>; allClosed: () => void } | undefined;
+  private stopped: Promise<void> | undefined;
   /** Admits a stream's agent again with the token it came with (see revalidate). */
   private readonly readmit = new WeakMap<AgentSession, () => ReturnType<AgentAuthenticator['admitAgent']>>();
 
@@ -154,8 +161,12 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
    * replacement first, then closes the old stream once its answers are done) or `graceMs` passed;
    * then closes what is left and takes the broker out of presence.
    */
-  async shutdown(graceMs: number): Promise<void> {
-    if (this.shuttingDown) return;
+  shutdown(graceMs: number): Promise<void> {
+    this.stopped ??= this.stop(graceMs);
+    return this.stopped;
+  }
+
+  private async stop(graceMs: number): Promise<void> {
     this.shuttingDown = true;
     // Agents asking how many brokers there are must not count this one any more.
     const withdrawn = this.presence.withdraw();
@@ -187,26 +198,41 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
 
   /**
    * A stream whose agent process (instance id) already holds another stream to this broker for
-   * the same tunnel replaced it: the agent redialled, so the older one (lower epoch) is half-open
-   * or about to be dropped by the agent. It is closed now rather than after keepalive timeouts;
-   * its open exchanges fail as on any lost stream.
+   * the same tunnel replaced it (higher epoch): either the agent redialled because the older one
+   * is half-open, or it reached this broker again through a load balancer and will finish the
+   * older one's answers and close it itself. Nothing new is routed to the older stream from now
+   * on; it is closed at once when it carries nothing, or when the agent does not answer a ping
+   * within RETIRE_PROBE_MS (half-open: its exchanges fail as on any lost stream) instead of after
+   * the keepalive timeout. A late stream of a lower epoch is the one closed.
    */
   private retireReplaced(s: AgentSession): void {
     if (!s.agentInstanceId || s.connectionEpoch === 0) return;
     const peers = [...this.registry.sessionsOf(s.tunnel.id), ...this.connecting].filter(
       (o) => o !== s && o.isOpen && o.tunnel.id === s.tunnel.id && o.agentInstanceId === s.agentInstanceId,
     );
-    for (const older of peers) {
-      // An older stream that registers late (the network reordered them) is the one to go.
-      const [retired, newer] = older.connectionEpoch < s.connectionEpoch ? [older, s] : [s, older];
-      if (retired.connectionEpoch === newer.connectionEpoch) continue;
-      const reason = `replaced by a newer stream of the same st-agent (instance ${s.agentInstanceId}, epoch ${retired.connectionEpoch} replaced by ${newer.connectionEpoch})`;
-      retired.close(
-        reason,
-        { code: status.ABORTED, details: `this stream was ${reason}; it is closed` },
-        `the agent of tunnel ${s.tunnel.id} replaced the stream that carried this request (it reconnected); the request was not completed: retry`,
-      );
-      if (retired === s) return;
+    for (const other of peers) {
+      if (other.connectionEpoch === s.connectionEpoch) continue;
+      const [older, newer] = other.connectionEpoch < s.connectionEpoch ? [other, s] : [s, other];
+      const reason = `replaced by a newer stream of the same st-agent (instance ${s.agentInstanceId}, epoch ${older.connectionEpoch} replaced by ${newer.connectionEpoch})`;
+      const retire = (why: string) =>
+        older.close(
+          `${reason}${why}`,
+          { code: status.ABORTED, details: `this stream was ${reason}${why}; it is closed` },
+          `the agent of tunnel ${s.tunnel.id} replaced the stream that carried this request (it reconnected); the request was not completed: retry`,
+        );
+      if (older.load === 0) {
+        retire('');
+        if (older === s) return;
+        continue;
+      }
+      const wasDraining = older.isDraining;
+      older.stopRouting();
+      if (!wasDraining && this.registry.holds(older)) {
+        this.afterPresence(this.presence.update(older, { draining: true, load: older.load }), () => this.changed(older, 'agent'));
+      }
+      void older.probe(RETIRE_PROBE_MS).then((heard) => {
+        if (!heard) retire(`, and it did not answer a ping within ${RETIRE_PROBE_MS} ms`);
+      });
     }
   }
 

@@ -47,6 +47,8 @@ export class FakeAgent {
   readonly frames: BrokerFrame[] = [];
   readonly status: Promise<grpc.StatusObject>;
   private ended = false;
+  /** A half-open stream: the agent side has given up on it and sends nothing any more. */
+  deaf = false;
 
   constructor(
     client: TunnelServiceClient,
@@ -61,7 +63,7 @@ export class FakeAgent {
     this.call.on('data', (m: ConnectResponse) => {
       this.frames.push(...m.frames);
       const pongs: AgentFrame[] = m.frames.flatMap((f) => (f.frame?.$case === 'ping' ? [{ frame: { $case: 'pong', value: { nonce: f.frame.value.nonce } } }] : []));
-      if (pongs.length > 0) this.send(pongs);
+      if (pongs.length > 0 && !this.deaf) this.send(pongs);
     });
     this.send([
       {
