@@ -265,6 +265,7 @@ describe('BrokerRouter: retry once', () => {
     expect(brokers.opened).toHaveLength(1);
     expect(s.heads).toEqual([200]);
     expect(s.errors.map((e) => e.kind)).toEqual(['broker_unavailable']);
+    expect(s.errors[0].message).toMatch(/broker b1 at b1:7000, which carried this answer, went away in the middle of it.*retry the request/);
   });
 
   it('does not retry a failure of the request itself (the model server is unreachable)', async () => {

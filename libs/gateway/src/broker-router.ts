@@ -125,13 +125,14 @@ export class BrokerRouter implements ExchangeOpener, RouteHost {
     this.suspects.delete(entry.brokerId);
   }
 
-  explain(entry: PresenceEntry, error: TunnelError): TunnelError {
+  explain(entry: PresenceEntry, error: TunnelError, answered: boolean): TunnelError {
     if (error.kind !== 'broker_unavailable') return error;
-    return new TunnelError(
-      'broker_unavailable',
-      `the gateway cannot reach broker ${entry.brokerId} at ${entry.advertiseAddress}, which holds the agent stream of tunnel ${entry.tunnelId}, and the tunnel has no other stream to try: retry in a few seconds (its agent reconnects to another broker), or check that broker and its ST_ADVERTISE_ADDRESS`,
-      { cause: error },
-    );
+    // The relay's own wording points at ST_BROKER_ADDRESS, which a routing gateway does not use.
+    const broker = `broker ${entry.brokerId} at ${entry.advertiseAddress}`;
+    const message = answered
+      ? `${broker}, which carried this answer, went away in the middle of it; the answer is incomplete: retry the request (other streams of tunnel ${entry.tunnelId} take it)`
+      : `the gateway cannot reach ${broker}, which holds the agent stream of tunnel ${entry.tunnelId}, and the tunnel has no other stream to try: retry in a few seconds (its agent reconnects to another broker), or check that broker and its ST_ADVERTISE_ADDRESS`;
+    return new TunnelError('broker_unavailable', message, { cause: error });
   }
 
   private isLocal(entry: PresenceEntry): boolean {

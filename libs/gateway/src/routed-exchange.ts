@@ -30,7 +30,7 @@ export interface RouteHost {
   /** An attempt on `entry` got its answer's head: the broker is reachable. */
   reached(entry: PresenceEntry): void;
   /** The error the caller sees for a failed attempt (names the broker when it was unreachable). */
-  explain(entry: PresenceEntry, error: TunnelError): TunnelError;
+  explain(entry: PresenceEntry, error: TunnelError, answered: boolean): TunnelError;
 }
 
 interface Attempt {
@@ -110,7 +110,7 @@ export class RoutedExchange implements Exchange {
     if (this.over) return;
     const entry = this.host.choose(entries, this.tried, this.triedBrokers);
     if (!entry) {
-      this.fail(previous ? this.host.explain(previous.entry, previous.error) : noStreamError(this.target.tunnelId, entries));
+      this.fail(previous ? this.host.explain(previous.entry, previous.error, false) : noStreamError(this.target.tunnelId, entries));
       return;
     }
     this.tried.add(streamKey(entry));
@@ -152,7 +152,7 @@ export class RoutedExchange implements Exchange {
           void this.route({ entry: attempt.entry, error });
           return;
         }
-        this.fail(this.answered ? error : this.host.explain(attempt.entry, error));
+        this.fail(this.host.explain(attempt.entry, error, this.answered));
       },
     };
   }
