@@ -4,7 +4,7 @@ import { silentLogger } from '@st/logging';
 import { TunnelError } from '@st/tunnel-protocol';
 import { describe, expect, it } from 'vitest';
 import { BrokerChannelPool } from './broker-channel-pool';
-import { BrokerRouter } from './broker-router';
+import { BrokerRouter, DEFAULT_SUSPECT_MS } from './broker-router';
 
 // The router with a scripted presence and scripted brokers: which stream an exchange goes to,
 // and exactly when a failed one is tried again elsewhere.
@@ -323,7 +323,7 @@ describe('BrokerRouter: retry once', () => {
     router.open(TARGET, head(), sink());
     await settle();
     expect(brokers.opened.map((o) => o.address)).toEqual(['b1:7000', 'b2:7000', 'b2:7000']);
-    advance(10_000);
+    advance(DEFAULT_SUSPECT_MS);
     for (const o of brokers.opened.slice(1)) o.sink.head(200, [], Buffer.from(''), true);
     router.open(TARGET, head(), sink());
     await settle();

@@ -6,8 +6,12 @@ import type { BrokerChannelPool } from './broker-channel-pool';
 import { type RouteHost, RoutedExchange } from './routed-exchange';
 import { chooseStream } from './stream-choice';
 
-/** A broker an exchange could not reach is tried last for this long (its leases outlive it). */
-export const DEFAULT_SUSPECT_MS = 5_000;
+/**
+ * A broker an exchange could not reach is tried last for this long: longer than a presence lease
+ * (10 s), so a killed broker's entries have expired before it can be tried first again, and each
+ * exchange in between does not pay for a failed attempt (a dead pod's address may not even refuse).
+ */
+export const DEFAULT_SUSPECT_MS = 15_000;
 
 export interface BrokerRouterOptions {
   /** Shared presence, cached and invalidated by the feed (PresenceView). */
