@@ -115,7 +115,7 @@ describe('a gateway routing across brokers', () => {
     // Broker A's lease may still be in presence: every request still succeeds (A is tried last,
     // and an attempt on it is retried on B).
     for (let i = 0; i < 5; i++) expect((await ask()).choices[0].message.content).toMatch(/^( \w+){3}$/);
-  });
+   }, 60_000);
 
   it('keeps ready while Redis is down and says degraded; requests keep routing from the last known presence', async () => {
     const ready = async () => (await (await fetch(`${gateway.publicUrl}/readyz`)).json()) as { status: string; reason?: string };
@@ -133,7 +133,7 @@ describe('a gateway routing across brokers', () => {
     // and the gateway's next read of presence ends the degraded state.
     const ask = () => postJson(`${baseURL}/chat/completions`, demo.apiKey, { model: MODEL, messages: userMessage('redis is back'), max_tokens: 3 });
     await waitUntil('a request to succeed and readiness to say ok again', async () => (await ask()).status === 200 && (await ready()).status === 'ok', 20_000);
-  });
+   }, 60_000);
 });
 
 /** A fresh PostgreSQL database for this test's processes; dropped by the returned function. */
