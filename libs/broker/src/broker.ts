@@ -95,7 +95,7 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
   };
 
   open(target: ExchangeTarget, head: ExchangeRequestHead, sink: ExchangeSink): Exchange {
-    const session = this.registry.pick(target.tunnelId);
+    const session = this.registry.pick(target.tunnelId, target.streamId);
     if (!session || session.tunnel.userId !== target.userId) {
       // An agent of someone else's tunnel answers exactly like no agent at all.
       const streams = this.registry.sessionsOf(target.tunnelId).filter((s) => s.tunnel.userId === target.userId);
