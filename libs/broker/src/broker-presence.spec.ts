@@ -130,7 +130,8 @@ describe('Broker in presence', () => {
     await waitUntil('the stream to be routable with Redis down', () => h.broker.isConnected(TUNNEL.id));
     // The change is still announced (in this process) once the write failed.
     await waitUntil('the agent change', () => seen.length === 1);
-    expect(agent.frames.some((f) => f.frame?.$case === 'welcome')).toBe(true);
+    // Welcome travels over the wire after the broker's bookkeeping: wait for it, do not race it.
+    await waitUntil('the Welcome at the agent', () => agent.frames.some((f) => f.frame?.$case === 'welcome'));
 
     await own.restart();
     const reader = await presence(own, 'bp4:');
