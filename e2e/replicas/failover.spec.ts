@@ -106,6 +106,7 @@ describe('restarts under steady load', () => {
     await stack.waitForStreams(alice, { timeoutMs: 60_000 });
     await stack.redis.stop();
     await stack.redis.restart();
+    for (const origin of [...stack.gatewayUrls, stack.discoveryHttpUrl]) await waitForReadiness(origin, 'ok', 15_000);
     // The emptied Redis is filled again: presence, and so discovery's view of the tunnel.
     await stack.waitForStreams(alice, { timeoutMs: 30_000 });
     const tunnel = await stack.stctlJson<TunnelJson>(['tunnels', 'get', alice.tunnelId], asAlice);
@@ -116,8 +117,6 @@ describe('restarts under steady load', () => {
       const answer = await openai(baseURL, alice.apiKey).chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'after redis' }], max_tokens: 5 });
       expect(answer.choices[0].message.content).toMatch(/^( \w+){5}$/);
     }
-    // Readiness follows; a gateway learns that Redis is back from its next presence read.
-    for (const origin of [...stack.gatewayUrls, stack.discoveryHttpUrl]) await waitForReadiness(origin, 'ok', 15_000);
     // The change feed is back too: a stop made now reaches both gateways, and a start again.
     await stack.stctlJson(['tunnels', 'stop', alice.tunnelId], asAlice);
     for (const baseURL of stack.baseURLs(alice.tunnelId)) {
