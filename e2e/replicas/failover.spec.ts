@@ -55,6 +55,9 @@ describe('restarts under steady load', () => {
     // A cut answer never passes for a whole one: no stream ends with [DONE] (or quietly) short.
     const quiet = load.records.filter((r) => r.outcome === 'short');
     expect(quiet, load.summary(quiet)).toEqual([]);
+    // A stream cut after its head ends with an SSE error event, which the client raises.
+    const cutStreams = load.failures().filter((r) => r.stream && r.headStatus === 200);
+    expect(cutStreams.filter((r) => !r.sawErrorEvent || r.sawDone), load.summary(cutStreams)).toEqual([]);
     // Else the kills cut nothing and the assertions above proved nothing.
     const cut = load.failures().filter((r) => kills.some((k) => k.held && r.start < k.at && r.end >= k.at));
     expect(kills.some((k) => k.held)).toBe(true);

@@ -17,6 +17,9 @@ export interface LoadRecord {
   /** Words of content received, and whether a stream's body carried `data: [DONE]`. */
   words: number;
   sawDone: boolean;
+  /** For a stream: the status of its head (0 when none came), and whether its body carried an SSE error event. */
+  headStatus: number;
+  sawErrorEvent: boolean;
 }
 
 export interface SteadyLoadOptions {
@@ -104,9 +107,13 @@ export class SteadyLoad {
   private async loop(index: number): Promise<void> {
     const { baseURLs, apiKey, model, maxTokens, tokenDelayMs, timeoutMs } = this.options;
     let sawDone = false;
-    // Tees the raw body of a stream to see `data: [DONE]`, which the client itself swallows.
+    let sawErrorEvent = false;
+    let headStatus = 0;
+    // Tees the raw body of a stream to see `data: [DONE]` and error events, which the client
+    // turns into an end of iteration or an exception without saying which.
     const watchingFetch: typeof fetch = async (input, init) => {
       const res = await fetch(input, init);
+      headStatus = res.status;
       if (!res.body || !(res.headers.get('content-type') ?? '').includes('text/event-stream')) return res;
       const decoder = new TextDecoder();
       let tail = '';
@@ -114,6 +121,7 @@ export class SteadyLoad {
         transform(chunk, controller) {
           tail = (tail + decoder.decode(chunk, { stream: true })).slice(-4096);
           if (tail.includes('data: [DONE]')) sawDone = true;
+          if (/(^|\n)data: \{"error":/.test(tail)) sawErrorEvent = true;
           controller.enqueue(chunk);
         },
       });
@@ -125,10 +133,12 @@ export class SteadyLoad {
       const client = clients[target];
       const stream = (index + n) % 2 === 0;
       sawDone = false;
+      sawErrorEvent = false;
+      headStatus = 0;
       const start = performance.now();
       let words = 0;
       const record = (outcome: LoadRecord['outcome'], extra: Partial<LoadRecord> = {}) =>
-        this.push({ loop: index, baseURL: baseURLs[target], stream, start, end: performance.now(), outcome, words, sawDone, ...extra });
+        this.push({ loop: index, baseURL: baseURLs[target], stream, start, end: performance.now(), outcome, words, sawDone, headStatus, sawErrorEvent, ...extra });
       const messages = [{ role: 'user' as const, content: `steady load ${index}.${n}` }];
       const headers = { 'x-mock-token-delay-ms': String(tokenDelayMs) };
       try {
