@@ -94,11 +94,24 @@ export async function runScaleSection({ procs, root, log, quick, startLoadgen })
     await sleep(500);
     const at = performance.now();
     await broker.kill();
+    // Until the agent holds two live brokers again (the killed one is still down: another one).
+    let reheldMs;
+    const rehold = (async () => {
+      while (performance.now() - at < observeMs * 3) {
+        const now = await replicas.heldBy();
+        if (now.length >= 2 && !now.includes(broker.id)) {
+          reheldMs = performance.now() - at;
+          return;
+        }
+        await sleep(100);
+      }
+    })();
     await sleep(observeMs);
     const records = await load.stop();
+    await rehold;
     const failed = records.filter((r) => !r.ok && r.end >= at);
     const lastFailureMs = failed.length ? Math.max(...failed.map((r) => r.end)) - at : 0;
-    out.kills.push({ broker: broker.id, held, failed: failed.length, requests: records.filter((r) => r.start >= at).length, lastFailureMs, firstError: failed[0]?.why });
+    out.kills.push({ broker: broker.id, held, failed: failed.length, requests: records.filter((r) => r.start >= at).length, lastFailureMs, reheldMs: held ? reheldMs : undefined, firstError: failed[0]?.why });
     await broker.start();
   }
   await replicas.waitHeld();
@@ -132,9 +145,14 @@ export function renderScale(s) {
     `| one broker | ${fmt(t1.rps, 0)} | ${t1.errors} |`,
     `| three brokers | ${fmt(t3.rps, 0)} | ${t3.errors} |`,
     '',
-    '| kill -9 of | held a stream | failed requests | last failure after the kill, ms | goal |',
-    '| --- | --- | --- | --- | --- |',
-    ...s.kills.map((k) => `| ${k.broker} | ${k.held ? 'yes' : 'no'} | ${k.failed} of ${k.requests} | ${fmt(k.lastFailureMs, 0)} | ${k.lastFailureMs <= 1000 ? 'met' : 'missed'} (< 1000) |`),
+    '| kill -9 of | held a stream | failed requests | last failure after the kill, ms | goal | held by two brokers again after, ms |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...s.kills.map(
+      (k) =>
+        `| ${k.broker} | ${k.held ? 'yes' : 'no'} | ${k.failed} of ${k.requests} | ${fmt(k.lastFailureMs, 0)} | ${k.lastFailureMs <= 1000 ? 'met' : 'missed'} (< 1000) | ${k.held ? (k.reheldMs === undefined ? 'not within the window' : fmt(k.reheldMs, 0)) : '-'} |`,
+    ),
+    '',
+    'Requests are small (answers of 8 tokens): one that fails before its first byte is retried once on the other stream, so a kill costs only answers already streaming. "Held again" is polled with `stctl tunnels get` (±0.5 s).',
     '',
     `Rolling SIGTERM restart of the three brokers: ${s.rolling.failed} failed of ${s.rolling.requests} requests in ${fmt(s.rolling.seconds, 1)} s (goal 0: ${s.rolling.failed === 0 ? 'met' : 'missed'})`,
   ];
