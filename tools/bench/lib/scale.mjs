@@ -99,7 +99,8 @@ export async function runScaleSection({ procs, root, log, quick, startLoadgen })
     const rehold = (async () => {
       while (performance.now() - at < observeMs * 3) {
         const now = await replicas.heldBy();
-        if (now.length >= 2 && !now.includes(broker.id)) {
+        // The killed broker's own entry may linger until its lease expires: count the others.
+        if (now.filter((id) => id !== broker.id).length >= 2) {
           reheldMs = performance.now() - at;
           return;
         }
