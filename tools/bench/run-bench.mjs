@@ -207,7 +207,8 @@ async function cliSection() {
 /** Replicas on PostgreSQL and Redis: throughput with one broker and three, kill -9, rolling restart. */
 async function scaleSection() {
   await procs.stopAll(1500);
-  const figures = await runScaleSection({ procs, root: ROOT, log, quick: QUICK, startLoadgen });
+  const meter = new CpuMeter(() => [process.pid, ...procs.entries.filter((e) => !e.exited).map((e) => e.child.pid)]);
+  const figures = await runScaleSection({ procs, root: ROOT, log, quick: QUICK, startLoadgen, waitForQuiet: () => waitForQuiet(meter) });
   process.stdout.write(renderScale(figures));
   if (process.env.BENCH_JSON) {
     const file = SECTIONS.size > 1 ? process.env.BENCH_JSON.replace(/(\.json)?$/, '.scale.json') : process.env.BENCH_JSON;
