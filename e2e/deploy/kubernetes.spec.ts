@@ -156,7 +156,7 @@ describe.each([
       const portNames = target.spec.template.spec.containers[0].ports.map((p: { name: string }) => p.name);
       for (const p of svc.spec.ports) expect(portNames, `${svc.metadata.name} targetPort`).toContain(p.targetPort);
     }
-    const role = (svc: K8sObject) => podsOf(svc)[0].metadata.labels['app.kubernetes.io/component'];
+    const role = (svc: K8sObject) => podsOf(svc)[0].metadata.labels!['app.kubernetes.io/component'];
     const brokerServices = services.filter((s) => role(s) === 'broker');
     expect(brokerServices.find((s) => s.spec.clusterIP === 'None')).toBeDefined();
     const agentFacing = brokerServices.find((s) => ['LoadBalancer', 'NodePort'].includes(s.spec.type));
