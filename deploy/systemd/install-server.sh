@@ -49,8 +49,10 @@ IFS=, read -r -a wanted <<<"$enable"
 for unit in "${wanted[@]}"; do
   case " ${roles[*]} " in *" $unit "*) ;; *) echo "install-server.sh: --enable: unknown unit $unit (use server, broker, gateway, discovery)" >&2; exit 2 ;; esac
 done
+# st-discovery came later: a checkout from before it has no apps/discovery at all.
 for role in "${roles[@]}"; do
-  if [ ! -f "$from/apps/$role/dist/main.js" ] && [ "$role" != discovery ] || [ ! -d "$from/node_modules" ]; then
+  if [ "$role" = discovery ] && [ ! -d "$from/apps/discovery" ]; then continue; fi
+  if [ ! -f "$from/apps/$role/dist/main.js" ] || [ ! -d "$from/node_modules" ]; then
     echo "install-server.sh: $from is not built (no apps/$role/dist/main.js or node_modules): run npm ci && npm run build there, or give --from DIR" >&2
     exit 1
   fi
