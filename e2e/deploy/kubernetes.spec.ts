@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SERVER_SETTINGS } from '@st/control-plane';
+import { SERVER_SETTINGS, loadServerConfig } from '@st/control-plane';
 import { type K8sObject, kustomize, validateObject } from './kubernetes-render';
 
 /**
@@ -123,6 +123,20 @@ describe.each([
     }
   });
 
+  it("holds settings that the servers' own validation accepts, with the pod's advertise address", () => {
+    const env = {
+      ...settingsOf(objects()),
+      ST_SERVICE_TOKEN: 'a'.repeat(32),
+      ST_SECRET_KEY: 'b'.repeat(32),
+      ST_ADMIN_TOKEN: 'c'.repeat(32),
+      ST_DATABASE_URL: 'postgresql://st:pw@db:5432/st',
+      ST_ADVERTISE_ADDRESS: '10.1.2.3:50051',
+    };
+    const config = loadServerConfig({ env, argv: [] });
+    expect(config).toMatchObject({ host: '0.0.0.0', grpcPort: 50051, httpPort: 8080, advertiseAddress: '10.1.2.3:50051' });
+    expect(config.redisUrl).toBe(settingsOf(objects()).ST_REDIS_URL);
+  });
+
   it('gives pods longer to stop than the servers take to drain', () => {
     const graceMs = Number(settingsOf(objects()).ST_SHUTDOWN_GRACE_MS);
     // run-server.ts exits by itself 1.5 s after the grace; a preStop pause comes before SIGTERM.
@@ -178,6 +192,15 @@ describe('the base', () => {
   it('ships placeholder secrets that the servers refuse, not usable ones', () => {
     const secret = ofKind(base, 'Secret')[0];
     for (const key of SECRET_SETTINGS) expect(secret.stringData[key], key).toBe('REPLACE-ME');
+    // Started as they are, the servers stop at once (exit 2) naming the settings to fill in.
+    const env = { ...settingsOf(base), ...secret.stringData, ST_ADVERTISE_ADDRESS: '10.1.2.3:50051' };
+    let message = '';
+    try {
+      loadServerConfig({ env, argv: [] });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    for (const key of ['ST_SERVICE_TOKEN', 'ST_SECRET_KEY', 'ST_DATABASE_URL']) expect(message, key).toContain(key);
   });
 });
 
