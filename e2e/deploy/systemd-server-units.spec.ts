@@ -43,6 +43,14 @@ describe.each(ROLES)('st-%s.service', (role) => {
   const unit = directives(role);
   const one = (key: string) => unit.get(key)?.[0];
 
+  it('parses cleanly for systemd (systemd-analyze verify: no unknown key or bad value)', async () => {
+    const { stdout, stderr } = await promisify(execFile)('systemd-analyze', ['verify', join(DEPLOY, `st-${role}.service`)]).catch((err) => {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('systemd-analyze not found: install Debian\'s systemd (.ci/run does)');
+      throw err;
+    });
+    expect(`${stdout}${stderr}`.trim()).toBe('');
+  });
+
   it('runs the launcher of the built repository under /opt/session-tunnels/server with node', () => {
     expect(unit.get('ExecStart')).toEqual([`/usr/bin/node /opt/session-tunnels/server/apps/${role}/bin/st-${role}.js`]);
     expect(one('Type')).toBe('exec');
