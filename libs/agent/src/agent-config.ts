@@ -90,7 +90,7 @@ export const AGENT_SETTINGS: { [K in keyof z.infer<typeof schema>]-?: SettingSou
     flag: 'broker-connections',
     help: 'how many distinct brokers to hold a stream to, when that many are live (default 2)',
   },
-  token: { env: 'ST_TUNNEL_TOKEN', flag: 'token', help: "the tunnel's agent token (prefer ST_TUNNEL_TOKEN_FILE: a flag shows in ps)" },
+  token: { env: 'ST_TUNNEL_TOKEN', flag: 'token', help: "the tunnel's agent token (prefer ST_TUNNEL_TOKEN_FILE: a flag shows in ps)", secret: true },
   tokenFile: {
     env: 'ST_TUNNEL_TOKEN_FILE',
     flag: 'token-file',

@@ -31,3 +31,22 @@ describe('loadConfig', () => {
     expect(() => loadConfig(schema, sources, { env: {}, argv: ['--prot', '1'] })).toThrow(/--help/);
   });
 });
+
+describe('errors never echo secrets', () => {
+  const schema = z.object({ token: z.string().min(16), url: z.string().refine((v) => v.startsWith('postgres://x')) });
+  const sources = { token: { env: 'T', help: '', secret: true }, url: { env: 'U', help: '' } };
+
+  it('describes a secret by its length and masks a URL password', () => {
+    let message = '';
+    try {
+      loadConfig(schema, sources, { env: { T: 'hunter2', U: 'postgres://app:s3cr3t@db/app' }, argv: [] });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('T: ');
+    expect(message).toContain('7 characters, not shown');
+    expect(message).toContain('postgres://app:***@db/app');
+    expect(message).not.toContain('hunter2');
+    expect(message).not.toContain('s3cr3t');
+  });
+});

@@ -11,6 +11,8 @@ export interface SettingSource {
   flag?: string;
   /** One line for `--help`. */
   help: string;
+  /** A secret: an invalid value is never echoed in the error (it would land in logs). */
+  secret?: boolean;
 }
 
 /** Inputs of {@link loadConfig}; each defaults to the real process. */
@@ -65,10 +67,21 @@ export function loadConfig<S extends z.ZodObject>(
     const key = String(issue.path[0] ?? '');
     const s = (sources as Record<string, SettingSource>)[key];
     const where = s ? [s.env, s.flag ? `--${s.flag}` : undefined].filter(Boolean).join(' / ') : key;
-    const got = raw[key] === undefined ? 'nothing' : JSON.stringify(raw[key]);
+    const got = describeValue(raw[key], s?.secret === true);
     return `  ${where}: ${describeIssue(issue)} (got ${got})`;
   });
   throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
+}
+
+/**
+ * What an error says was given. Secrets are described by their length only, and a URL's password
+ * is masked: configuration errors go to the journal and `kubectl logs`.
+ */
+function describeValue(value: unknown, secret: boolean): string {
+  if (value === undefined) return 'nothing';
+  if (secret) return typeof value === 'string' ? `${value.length} characters, not shown` : 'a value, not shown';
+  if (typeof value === 'string') return JSON.stringify(value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@/]*@/i, '$1***@'));
+  return JSON.stringify(value);
 }
 
 /** Reads a JSON config file; a missing optional file gives `{}`. */
