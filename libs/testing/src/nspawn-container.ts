@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { waitUntil } from './system-probes';
 
 /**
@@ -85,7 +85,7 @@ export async function ensureRootfs(): Promise<string> {
   if (rootfsReady(dir)) return dir;
   const partial = `${dir}.partial-${process.pid}`;
   mkdirSync(dirname(dir), { recursive: true });
-  rmSync(partial, { recursive: true, force: true });
+  removeStalePartials(dir);
   const args = ['--variant=minbase', `--include=${ROOTFS_PACKAGES.join(',')}`, 'bookworm', partial, aptMirror()];
   await new Promise<void>((resolve, reject) => {
     execFile('debootstrap', args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
@@ -104,6 +104,25 @@ export async function ensureRootfs(): Promise<string> {
     renameSync(partial, dir);
   }
   return dir;
+}
+
+/** Drops the half-made rootfs of runs that were killed meanwhile (~200 MB each). */
+function removeStalePartials(dir: string): void {
+  const prefix = `${basename(dir)}.partial-`;
+  for (const entry of listDir(dirname(dir))) {
+    if (!entry.startsWith(prefix)) continue;
+    const pid = Number(entry.slice(prefix.length));
+    if (pid === process.pid || !processAlive(pid)) rmSync(join(dirname(dir), entry), { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export interface Bind {
