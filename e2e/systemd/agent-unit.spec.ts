@@ -10,11 +10,10 @@ import {
   cleanupAll,
   demoInit,
   ensureRootfs,
-  nspawnUnavailable,
   startMockModel,
   startServer,
-  waitUntil,
 } from '@st/testing';
+import { SHOWN, processUser, requireContainers, skip, skipNote, waitForUnit as waitForAny } from './support';
 
 /**
  * deploy/systemd/st-agent.service under a real systemd: a Debian bookworm booted with
@@ -26,9 +25,6 @@ const MODEL = 'mock-llama-3-8b';
 const UNIT = 'st-agent.service';
 /** Where the repository's deploy/systemd and the agent's bundle appear inside the container. */
 const SRC = '/src';
-// Skipped where containers cannot run, unless CI asked for these tests (then the reason fails them).
-const unavailable = nspawnUnavailable();
-const skip = unavailable !== undefined && process.env.ST_REQUIRE_NSPAWN !== '1';
 
 let container: NspawnContainer | undefined;
 let server: Server;
@@ -37,7 +33,7 @@ let demo: DemoCredentials;
 
 beforeAll(async () => {
   if (skip) return;
-  if (unavailable) throw new Error(`ST_REQUIRE_NSPAWN=1 but systemd containers cannot run here: ${unavailable}`);
+  requireContainers();
   // The first run makes the rootfs with debootstrap (1-2.5 min); later runs find it cached.
   await ensureRootfs();
   [server, mock] = await Promise.all([startServer(), startMockModel({ ST_MOCK_TOKEN_DELAY_MS: 0 })]);
@@ -62,22 +58,12 @@ function box(): NspawnContainer {
   return container;
 }
 
-const SHOWN = ['Type', 'ActiveState', 'SubState', 'Result', 'MainPID', 'NRestarts', 'ExecMainStatus', 'StatusText', 'UnitFileState'];
-
 async function unit(): Promise<Record<string, string>> {
   return box().show(UNIT, SHOWN);
 }
 
-/** Waits until the unit's properties pass `check`; the failure shows them and the journal. */
-async function waitForUnit(what: string, check: (u: Record<string, string>) => boolean, timeoutMs: number): Promise<Record<string, string>> {
-  try {
-    return await waitUntil(what, async () => {
-      const u = await unit();
-      return check(u) ? u : undefined;
-    }, timeoutMs, 100);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\nnow: ${JSON.stringify(await unit())}\njournal:\n${await box().journal(UNIT)}`);
-  }
+function waitForUnit(what: string, check: (u: Record<string, string>) => boolean, timeoutMs: number): Promise<Record<string, string>> {
+  return waitForAny(box(), UNIT, what, check, timeoutMs);
 }
 
 const connected = (u: Record<string, string>) => u.ActiveState === 'active' && u.StatusText.startsWith('connected to broker');
@@ -96,7 +82,7 @@ async function procEntries(pid: string, file: 'environ' | 'cmdline'): Promise<st
   return (await box().run(['cat', `/proc/${pid}/${file}`])).split('\0').filter(Boolean);
 }
 
-describe.skipIf(skip)(`st-agent.service under a real systemd${skip ? ` (skipped: ${unavailable}; ST_REQUIRE_NSPAWN=1 makes it fail instead)` : ''}`, () => {
+describe.skipIf(skip)(`st-agent.service under a real systemd${skipNote}`, () => {
   it('install.sh installs and enables the unit inside the container', async () => {
     const c = box();
     const out = await c.run(['bash', `${SRC}/deploy/systemd/install.sh`]);
@@ -136,12 +122,11 @@ describe.skipIf(skip)(`st-agent.service under a real systemd${skip ? ` (skipped:
     expect(cmdline).toEqual(['/usr/bin/node', '/opt/session-tunnels/st-agent.js', '--config', '/etc/session-tunnels/agent.yaml']);
 
     // DynamicUser=yes: a throwaway user named for the unit, not root, with the settings' group.
-    const uid = /^Uid:\s+(\d+)/m.exec(await c.run(['cat', `/proc/${u.MainPID}/status`]))![1];
-    expect(Number(uid)).toBeGreaterThan(0);
-    expect((await c.run(['getent', 'passwd', uid])).split(':')[0]).toBe('st-agent');
-    const groups = /^Groups:\s*(.*)$/m.exec(await c.run(['cat', `/proc/${u.MainPID}/status`]))![1].trim().split(/\s+/);
+    const user = await processUser(c, u.MainPID);
+    expect(user.uid).toBeGreaterThan(0);
+    expect(user.name).toBe('st-agent');
     const settingsGid = (await c.run(['getent', 'group', 'session-tunnels'])).split(':')[2];
-    expect(groups).toContain(settingsGid);
+    expect(user.groups).toContain(settingsGid);
 
     // The whole path: gateway and broker on the host, the agent in the container, the model on the host.
     const answer = await chat();
