@@ -77,14 +77,51 @@ function listDir(dir: string): string[] {
 }
 
 /**
- * Makes the rootfs with debootstrap unless it is cached (1-2.5 min, ~205 MB), into a temporary
+ * Makes the rootfs with debootstrap unless it is cached (1-2.5 min, ~240 MB), into a temporary
  * directory renamed at the end, so an interrupted run never leaves a half rootfs in the cache.
+ * Test files in parallel workers wait for one debootstrap instead of each running their own.
  */
 export async function ensureRootfs(): Promise<string> {
   const dir = rootfsDir();
   if (rootfsReady(dir)) return dir;
-  const partial = `${dir}.partial-${process.pid}`;
   mkdirSync(dirname(dir), { recursive: true });
+  const lock = `${dir}.lock`;
+  await waitUntil(
+    `the lock ${lock} (another test process is making the rootfs)`,
+    () => rootfsReady(dir) || takeLock(lock),
+    // Several times debootstrap's 1-2.5 min.
+    600_000,
+    500,
+  );
+  try {
+    if (!rootfsReady(dir)) await debootstrap(dir);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+  return dir;
+}
+
+/** mkdir is atomic: whoever makes the directory holds the lock; a dead holder's lock is taken over. */
+function takeLock(lock: string): boolean {
+  try {
+    mkdirSync(lock);
+    writeFileSync(join(lock, 'pid'), String(process.pid));
+    return true;
+  } catch {
+    let holder = 0;
+    try {
+      holder = Number(readFileSync(join(lock, 'pid'), 'utf8'));
+    } catch {
+      // made but not yet written: its holder is alive
+      return false;
+    }
+    if (holder && holder !== process.pid && !processAlive(holder)) rmSync(lock, { recursive: true, force: true });
+    return false;
+  }
+}
+
+async function debootstrap(dir: string): Promise<void> {
+  const partial = `${dir}.partial-${process.pid}`;
   removeStalePartials(dir);
   const args = ['--variant=minbase', `--include=${ROOTFS_PACKAGES.join(',')}`, 'bookworm', partial, aptMirror()];
   await new Promise<void>((resolve, reject) => {
@@ -97,13 +134,8 @@ export async function ensureRootfs(): Promise<string> {
     throw err;
   });
   writeFileSync(join(partial, STAMP), `${ROOTFS_PACKAGES.join(',')}\n`);
-  // Another run may have finished first: keep its rootfs, drop ours.
-  if (rootfsReady(dir)) rmSync(partial, { recursive: true, force: true });
-  else {
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(partial, dir);
-  }
-  return dir;
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(partial, dir);
 }
 
 /** Drops the half-made rootfs of runs that were killed meanwhile (~200 MB each). */
@@ -229,6 +261,9 @@ export class NspawnContainer {
         const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 255) : 0;
         resolve({ code, stdout, stderr: stderr || (err && code === 255 ? err.message : '') });
       });
+      // A command may exit without reading its input (nsenter while the container boots): its
+      // exit code says what happened, the EPIPE adds nothing.
+      child.stdin?.on('error', () => undefined);
       child.stdin?.end(input ?? '');
     });
   }
