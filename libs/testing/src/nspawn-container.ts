@@ -89,8 +89,8 @@ export async function ensureRootfs(): Promise<string> {
   await waitUntil(
     `the lock ${lock} (another test process is making the rootfs)`,
     () => rootfsReady(dir) || takeLock(lock),
-    // Several times debootstrap's 1-2.5 min.
-    600_000,
+    // Twice debootstrap's 1-2.5 min, within the specs' 300 s beforeAll.
+    290_000,
     500,
   );
   try {
