@@ -153,6 +153,16 @@ describe.skipIf(skip)(`st-agent.service under a real systemd${skipNote}`, () => 
     expect(answer.status, answer.text).toBe(200);
   }, 60_000);
 
+  it('systemctl stop drains and ends inactive, not failed; start connects again', async () => {
+    const c = box();
+    // SIGTERM to the agent alone (KillMode=mixed); it drains and exits 0 well within TimeoutStopSec.
+    await c.run(['systemctl', 'stop', UNIT]);
+    expect(await c.show(UNIT, ['ActiveState', 'Result', 'ExecMainStatus'])).toEqual({ ActiveState: 'inactive', Result: 'success', ExecMainStatus: '0' });
+    expect(await c.journal(UNIT)).toMatch(/Stopped st-agent\.service/);
+    await c.run(['systemctl', 'start', UNIT]);
+    await waitForUnit('connected again after a start', connected, 20_000);
+  }, 60_000);
+
   it('exit 3 (the token refused after a rotation) is not restarted: the unit stays failed', async () => {
     const c = box();
     const before = await unit();
