@@ -26,3 +26,5 @@ export { forceGc, fuzzRuns, fuzzSeed, settledHeapBytes } from './fuzz-support';
 export { parseFirst, rawRequest } from './raw-http';
 export type { RawOutcome, RawResponse } from './raw-http';
 export { TestRedisServer } from './redis-server';
+export { NspawnContainer, ensureRootfs, nspawnUnavailable, rootfsDir } from './nspawn-container';
+export type { Bind, BootOptions, ExecResult } from './nspawn-container';
