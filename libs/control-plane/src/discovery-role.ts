@@ -8,12 +8,15 @@ import type { RoleContext } from './role-context';
 /** The provider directory of this process, over the store and the given live state. */
 export function createDirectory(ctx: RoleContext, runtime: TunnelRuntime): ProviderDirectory {
   const { store, live, logger, config } = ctx;
+  const redisFeed = live.redisFeed;
   return new ProviderDirectory({
     store,
     runtime,
     feed: live.feed,
     logger,
     maxWatchesPerUser: config.maxWatchesPerUser,
+    // Registered after the presence view's flush (openLiveState), so watchers re-read fresh presence.
+    onResync: redisFeed ? (listener) => redisFeed.onResync(listener) : undefined,
     get publicUrl() {
       return ctx.publicUrl;
     },
