@@ -26,3 +26,7 @@ export { forceGc, fuzzRuns, fuzzSeed, settledHeapBytes } from './fuzz-support';
 export { parseFirst, rawRequest } from './raw-http';
 export type { RawOutcome, RawResponse } from './raw-http';
 export { TestRedisServer } from './redis-server';
+export { startDiscovery } from './discovery-process';
+export type { DiscoveryProcess } from './discovery-process';
+export { freshDatabase } from './postgres-database';
+export type { FreshDatabase } from './postgres-database';
