@@ -94,6 +94,16 @@ describe('st-agent check', () => {
     expect(result.code).toBe(1);
   });
 
+  it('checks each broker of a list on a line of its own, and fails when one of them cannot be reached', async () => {
+    const down = `http://127.0.0.1:${await closedPort()}`;
+    const result = await check({ ST_BROKER_URL: `${brokerUrl},${down}`, ST_TUNNEL_TOKEN: demo.agentToken, ST_UPSTREAM_URL: mock.url });
+    expect(result.lines[0]).toBe(`✓ configuration: broker ${brokerUrl},${down}, token from ST_TUNNEL_TOKEN, upstream ${mock.url} (ST_UPSTREAM_URL)`);
+    expect(result.lines[1]).toBe(`✓ broker: ${brokerUrl} accepted the token for tunnel ${demo.tunnelId}`);
+    expect(result.lines[2]).toMatch(new RegExp(`^✗ broker: cannot reach ${down} \\(connect ECONNREFUSED`));
+    expect(result.lines[3]).toBe(`✓ upstream: ${mock.url} serves 1 model(s): mock-llama-3-8b`);
+    expect(result.code).toBe(1);
+  });
+
   it('says the token was refused and exits 3', async () => {
     const result = await check({ ST_BROKER_URL: brokerUrl, ST_TUNNEL_TOKEN: 'st_agent_not-a-real-token', ST_UPSTREAM_URL: mock.url });
     expect(result.lines[1]).toBe(

@@ -44,8 +44,15 @@ export async function runAgentCheck(argv: string[], print: (line: string) => voi
   const upstreamSource = config.upstreamUrl ? `upstream ${config.upstreamUrl} (ST_UPSTREAM_URL)` : "upstream from the tunnel's settings";
   print(`✓ configuration: broker ${config.brokerUrl}, token from ${config.tokenSource}, ${upstreamSource}${config.configFile ? `, file ${config.configFile}` : ''}`);
 
-  const broker = await checkBroker(config, timeoutMs);
-  print(broker.line);
+  // Each URL of a list on its own line: a broker that refuses or is unreachable is named.
+  const brokers = [];
+  for (const url of config.brokerUrls) {
+    const result = await checkBroker(url, config, timeoutMs);
+    print(result.line);
+    brokers.push(result);
+  }
+  const broker = brokers.find((b) => b.exitCode === EXIT_TOKEN_REFUSED) ?? brokers.find((b) => b.exitCode !== EXIT_OK) ?? brokers[0];
+  broker.accepted ??= brokers.find((b) => b.accepted)?.accepted;
 
   const upstreamUrl = config.upstreamUrl ?? broker.accepted?.upstreamUrl;
   const upstream = upstreamUrl
@@ -64,10 +71,10 @@ export async function runAgentCheck(argv: string[], print: (line: string) => voi
  * drains at once, before its first health report (the broker routes only to agents that have
  * reported), so it never takes a request and can run beside a running agent.
  */
-async function checkBroker(config: AgentConfig, timeoutMs: number): Promise<{ line: string; exitCode: number; accepted?: Accepted }> {
+async function checkBroker(target: string, config: AgentConfig, timeoutMs: number): Promise<{ line: string; exitCode: number; accepted?: Accepted }> {
   let broker: BrokerTarget;
   try {
-    broker = brokerTarget(config.brokerUrl, { caFile: config.caFile });
+    broker = brokerTarget(target, { caFile: config.caFile });
   } catch (err) {
     if (!(err instanceof BrokerTargetError)) throw err;
     return { line: `✗ broker: ${err.message}`, exitCode: EXIT_CONFIG };
@@ -94,7 +101,6 @@ async function checkBroker(config: AgentConfig, timeoutMs: number): Promise<{ li
   });
   const outcome = await connection.serve();
   client.close();
-  const target = config.brokerUrl;
   const via = proxy.proxy && !proxy.bypassedBy ? ` through the proxy ${proxy.proxy} (${proxy.variable})` : '';
   if (accepted) {
     return { line: `✓ broker: ${target} accepted the token for tunnel ${accepted.welcome.tunnelId}`, exitCode: EXIT_OK, accepted };

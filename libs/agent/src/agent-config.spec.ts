@@ -51,7 +51,7 @@ describe('agent configuration', () => {
   it('names unknown keys, with the key meant when only the spelling differs', () => {
     const yaml = file('broker_url: http://x:1\nupstream: http://m\n');
     expect(() => load(['--config', yaml, '--token', 't'])).toThrow(
-      `config file ${yaml}: unknown setting(s) broker_url (did you mean brokerUrl?), upstream; the settings are brokerUrl, tokenFile, upstreamUrl, caFile, drainGraceMs, reconnectMaxMs`,
+      `config file ${yaml}: unknown setting(s) broker_url (did you mean brokerUrl?), upstream; the settings are brokerUrl, tokenFile, upstreamUrl, caFile, drainGraceMs, reconnectMaxMs, brokerConnections`,
     );
   });
 
@@ -105,6 +105,30 @@ describe('agent configuration', () => {
     expect(() => load(['--broker-url', 'https://b:1', '--token', 't', '--ca-file', notPem])).toThrow(
       `invalid configuration:\n  ST_BROKER_CA_FILE / --ca-file: ${notPem} holds no PEM certificate`,
     );
+  });
+
+  it('takes one broker URL or a comma-separated list (a YAML list in the file), and how many brokers to hold', () => {
+    const token = ['--token', 't'];
+    expect(load(token, { ST_BROKER_URL: 'http://lb:50051' })).toMatchObject({ brokerUrl: 'http://lb:50051', brokerUrls: ['http://lb:50051'], brokerConnections: 2 });
+    expect(load(token, { ST_BROKER_URL: ' http://a:1/, http://b:2,,http://a:1', ST_BROKER_CONNECTIONS: '3' })).toMatchObject({
+      brokerUrl: 'http://a:1,http://b:2',
+      brokerUrls: ['http://a:1', 'http://b:2'],
+      brokerConnections: 3,
+    });
+    const yaml = file('brokerUrl:\n  - http://a:1\n  - https://b:2\nbrokerConnections: 1\n');
+    expect(load(['--config', yaml, ...token])).toMatchObject({ brokerUrls: ['http://a:1', 'https://b:2'], brokerConnections: 1 });
+    expect(load(['--config', yaml, '--broker-connections', '4', ...token]).brokerConnections).toBe(4);
+  });
+
+  it('names the bad URL of a list and a broker count out of range', () => {
+    const token = ['--token', 't'];
+    expect(() => load(token, { ST_BROKER_URL: 'http://a:1,b:2' })).toThrow(
+      'ST_BROKER_URL / --broker-url: expected http:// or https:// URLs separated by commas; "b:2" is not one (got "http://a:1,b:2")',
+    );
+    expect(() => load(token, { ST_BROKER_URL: ' , ' })).toThrow(/ST_BROKER_URL \/ --broker-url: expected an http:\/\/ or https:\/\/ URL, or a comma-separated list of them/);
+    expect(() => load(token, { ST_BROKER_URL: 'http://a:1', ST_BROKER_CONNECTIONS: '0' })).toThrow(/ST_BROKER_CONNECTIONS \/ --broker-connections: expected at least 1/);
+    expect(() => load(token, { ST_BROKER_URL: 'http://a:1', ST_BROKER_CONNECTIONS: 'two' })).toThrow(/ST_BROKER_CONNECTIONS .*: expected how many brokers to hold a stream to, a whole number from 1 to 16 \(got "two"\)/);
+    expect(() => load(token, { ST_BROKER_URL: 'http://a:1', ST_BROKER_CONNECTIONS: '99' })).toThrow(/expected at most 16/);
   });
 
   it('still rejects unknown flags', () => {

@@ -11,6 +11,28 @@ export const DEFAULT_CONFIG_FILE = '/etc/session-tunnels/agent.yaml';
 const required = (what: string) => (issue: { input: unknown }) => (issue.input === undefined ? `required: ${what}` : undefined);
 
 /**
+ * One URL or a comma-separated list (a YAML list in the file too), each http(s)://, duplicates
+ * dropped. A single bad URL keeps the message of a single URL; in a list the bad one is named.
+ */
+const brokerUrls = () =>
+  z.union([z.string(), z.array(z.string())]).transform((value, ctx) => {
+    const items = (Array.isArray(value) ? value : value.split(',')).map((u) => u.trim()).filter((u) => u !== '');
+    if (items.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'expected an http:// or https:// URL, or a comma-separated list of them' });
+      return z.NEVER;
+    }
+    const bad = items.find((u) => !/^https?:\/\/[^/]+/.test(u));
+    if (bad !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: items.length === 1 ? 'expected an http:// or https:// URL' : `expected http:// or https:// URLs separated by commas; ${JSON.stringify(bad)} is not one`,
+      });
+      return z.NEVER;
+    }
+    return [...new Set(items.map((u) => u.replace(/\/+$/, '')))];
+  });
+
+/**
  * Milliseconds, like @st/config's millis() but with a message for a value that is not a number
  * at all ("soon"), where zod would say "expected number, received NaN".
  */
@@ -21,10 +43,21 @@ const millis = (fallback: number) =>
     .positive('expected a positive number of milliseconds')
     .default(fallback);
 
+/** ST_BROKER_CONNECTIONS above this would be a typo (konnectivity's agents hold a handful). */
+export const MAX_BROKER_CONNECTIONS = 16;
+
 const schema = z.object({
   brokerUrl: z
-    .string({ error: required("the broker's gRPC URL, e.g. http://st.example.com:50051 (or brokerUrl in the config file)") })
-    .pipe(httpUrl()),
+    .union([z.string(), z.array(z.string())], {
+      error: required("the broker's gRPC URL, e.g. http://st.example.com:50051, or a comma-separated list of them (or brokerUrl in the config file)"),
+    })
+    .pipe(brokerUrls()),
+  brokerConnections: z.coerce
+    .number({ error: `expected how many brokers to hold a stream to, a whole number from 1 to ${MAX_BROKER_CONNECTIONS}` })
+    .int(`expected a whole number from 1 to ${MAX_BROKER_CONNECTIONS}`)
+    .min(1, 'expected at least 1 (the agent always holds a stream to one broker)')
+    .max(MAX_BROKER_CONNECTIONS, `expected at most ${MAX_BROKER_CONNECTIONS}`)
+    .default(2),
   token: z.string().optional(),
   tokenFile: z.string().optional(),
   upstreamUrl: httpUrl().optional(),
@@ -34,7 +67,11 @@ const schema = z.object({
   logLevel: logLevel(),
 });
 
-export type AgentConfig = Omit<z.infer<typeof schema>, 'token' | 'tokenFile'> & {
+export type AgentConfig = Omit<z.infer<typeof schema>, 'token' | 'tokenFile' | 'brokerUrl'> & {
+  /** The broker URL(s) as given, normalised: one URL, or several joined by commas. */
+  brokerUrl: string;
+  /** Each broker URL: one (maybe a load-balanced name) or several to dial in turn. */
+  brokerUrls: string[];
   token: string;
   /** Where the token came from, for people (`--token`, `the file /run/credentials/…/token`). */
   tokenSource: string;
@@ -43,7 +80,16 @@ export type AgentConfig = Omit<z.infer<typeof schema>, 'token' | 'tokenFile'> & 
 };
 
 export const AGENT_SETTINGS: { [K in keyof z.infer<typeof schema>]-?: SettingSource } = {
-  brokerUrl: { env: 'ST_BROKER_URL', flag: 'broker-url', help: 'broker to dial: http://host:port (plaintext) or https://host:port (TLS)' },
+  brokerUrl: {
+    env: 'ST_BROKER_URL',
+    flag: 'broker-url',
+    help: 'broker to dial: http://host:port (plaintext) or https://host:port (TLS); one (maybe load-balanced) URL or a comma-separated list',
+  },
+  brokerConnections: {
+    env: 'ST_BROKER_CONNECTIONS',
+    flag: 'broker-connections',
+    help: 'how many distinct brokers to hold a stream to, when that many are live (default 2)',
+  },
   token: { env: 'ST_TUNNEL_TOKEN', flag: 'token', help: "the tunnel's agent token (prefer ST_TUNNEL_TOKEN_FILE: a flag shows in ps)" },
   tokenFile: {
     env: 'ST_TUNNEL_TOKEN_FILE',
@@ -83,10 +129,10 @@ export function loadAgentConfig(inputs: AgentConfigInputs = {}): AgentConfig {
   checkFileValues(file, path);
   const configFile = named !== undefined || existsSync(path) ? path : undefined;
 
-  const { token, tokenFile, ...rest } = loadConfig(schema, AGENT_SETTINGS, { env, argv, file });
+  const { token, tokenFile, brokerUrl, ...rest } = loadConfig(schema, AGENT_SETTINGS, { env, argv, file });
   const secret = pickToken({ token, tokenFile, file, env, argv, configFile });
   if (rest.caFile) checkCaFile(rest.caFile);
-  return { ...rest, ...secret, configFile };
+  return { ...rest, brokerUrl: brokerUrl.join(','), brokerUrls: brokerUrl, ...secret, configFile };
 }
 
 /** A CA file that cannot be used is a configuration error now, before systemd hears READY=1. */

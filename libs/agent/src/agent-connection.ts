@@ -17,7 +17,7 @@ import {
   PROTOCOL_VERSION,
 } from '@st/tunnel-protocol';
 import { ExchangeErrorCode } from '@st/proto';
-import { probeModelServer } from './health-probe';
+import { HealthMonitor } from './health-monitor';
 import { UpstreamClient } from './upstream-client';
 import { type ExchangeContext, UpstreamExchange } from './upstream-exchange';
 
@@ -48,6 +48,18 @@ export interface AgentConnectionOptions {
   welcomeTimeoutMs?: number;
   /** How long open answers may finish when the broker asks us to drain (default 30 s). */
   brokerDrainGraceMs?: number;
+  /** This process's id, the same on each of its streams (Register.agent_instance_id). */
+  agentInstanceId?: string;
+  /** This stream's number among those the process opened, from 1 (Register.connection_epoch). */
+  connectionEpoch?: number;
+  /** The probe loop shared by the process's streams; default one of this stream's own. */
+  health?: HealthMonitor;
+  /**
+   * Called when the broker sends Drain, instead of draining at once: the caller opens a
+   * replacement stream first and then calls {@link AgentConnection.retire}. Opens that still
+   * arrive meanwhile are served. Without it the stream drains at once.
+   */
+  onDrainRequested?: (reason: string) => void;
 }
 
 /** Dial + TLS + HTTP/2 + admission take well under a second; 15 s is "the broker is not answering". */
@@ -72,7 +84,7 @@ export class AgentConnection {
   private stopping = false;
   private drainPromise: Promise<void> | undefined;
   private drainDeadline = Infinity;
-  private healthTimer: NodeJS.Timeout | undefined;
+  private stopHealth: (() => void) | undefined;
   private welcomeTimer: NodeJS.Timeout | undefined;
   private livenessTimer: NodeJS.Timeout | undefined;
   private lastHeard = Date.now();
@@ -143,8 +155,8 @@ export class AgentConnection {
             hostname: hostname(),
             receiveWindow: DEFAULT_RECEIVE_WINDOW,
             upstreamOverride: this.options.upstreamOverride ?? '',
-            agentInstanceId: '',
-            connectionEpoch: 0,
+            agentInstanceId: this.options.agentInstanceId ?? '',
+            connectionEpoch: this.options.connectionEpoch ?? 0,
           },
         },
       });
@@ -160,6 +172,14 @@ export class AgentConnection {
   drain(graceMs: number): Promise<void> {
     this.stopping = true;
     return this.startDrain(graceMs);
+  }
+
+  /**
+   * Ends a stream the broker asked to drain, or one that is not needed any more: Draining, open
+   * answers finish (Opens still arriving are served), then a half-close.
+   */
+  retire(): Promise<void> {
+    return this.startDrain(this.options.brokerDrainGraceMs ?? 30_000);
   }
 
   private startDrain(graceMs: number): Promise<void> {
@@ -208,7 +228,7 @@ export class AgentConnection {
     });
     // Nothing may be written after the half-close: a Pong or a health report queued now would
     // fail the call with ERR_STREAM_WRITE_AFTER_END instead of ending it cleanly.
-    if (this.healthTimer) clearInterval(this.healthTimer);
+    this.stopHealth?.();
     this.sender?.close();
     call.end();
     let timer: NodeJS.Timeout | undefined;
@@ -283,24 +303,16 @@ export class AgentConnection {
     if (!welcome.plainHttp) this.startHealthProbes(welcome.healthIntervalMs || DEFAULT_HEALTH_INTERVAL_MS, extraHeaders);
   }
 
-  /** Probes now (the broker routes to us once the first report arrives) and then on an interval. */
+  /**
+   * Reports the model server's health on this stream: at once (the broker routes to us once the
+   * first report arrives) and then every interval, from the probe loop shared by all streams.
+   */
   private startHealthProbes(intervalMs: number, headers: Record<string, string>): void {
-    let last = '';
-    const probe = async () => {
-      const upstream = this.upstream;
-      if (!upstream) return;
-      const report = await probeModelServer(upstream, headers);
-      if (this.upstream !== upstream) return;
-      const verdict = `${report.healthy}|${report.models.join(',')}|${report.error}`;
-      if (verdict !== last) {
-        this.options.logger[report.healthy ? 'info' : 'warn']({ healthy: report.healthy, models: report.models, error: report.error || undefined }, 'model server health');
-        last = verdict;
-      }
-      this.sender?.send({ frame: { $case: 'health', value: report } });
-    };
-    void probe();
-    this.healthTimer = setInterval(() => void probe(), intervalMs);
-    this.healthTimer.unref();
+    const monitor = this.options.health ?? new HealthMonitor(this.options.logger);
+    const upstreamUrl = this.upstream!.origin;
+    this.stopHealth = monitor.subscribe({ upstreamUrl, headers, intervalMs }, (report) => {
+      if (!this.settled) this.sender?.send({ frame: { $case: 'health', value: report } });
+    });
   }
 
   private dispatch(frame: BrokerFrame): void {
@@ -325,8 +337,12 @@ export class AgentConnection {
       case 'pong':
         break;
       case 'drain':
-        this.options.logger.info({ reason: f.value.reason, openExchanges: this.exchanges.size }, 'broker asked to drain; reconnecting once open exchanges finish');
-        void this.startDrain(this.options.brokerDrainGraceMs ?? 30_000);
+        if (this.options.onDrainRequested) {
+          this.options.onDrainRequested(f.value.reason);
+        } else {
+          this.options.logger.info({ reason: f.value.reason, openExchanges: this.exchanges.size }, 'broker asked to drain; reconnecting once open exchanges finish');
+          void this.retire();
+        }
         break;
       case 'welcome':
         break;
@@ -380,7 +396,7 @@ export class AgentConnection {
 
   /** The stream is gone: abort every upstream request (nobody will read the answers). */
   private teardown(): void {
-    if (this.healthTimer) clearInterval(this.healthTimer);
+    this.stopHealth?.();
     if (this.welcomeTimer) clearTimeout(this.welcomeTimer);
     if (this.livenessTimer) clearInterval(this.livenessTimer);
     for (const exchange of [...this.exchanges.values()]) exchange.cancel('the tunnel stream was lost');

@@ -1,19 +1,25 @@
 import * as grpc from '@grpc/grpc-js';
-import { CLIENT_KEEPALIVE_OPTIONS, MESSAGE_SIZE_OPTIONS } from '@st/grpc-kit';
 import type { Logger } from '@st/logging';
-import { TunnelServiceClient } from '@st/proto';
+import { TunnelServiceClient, type Welcome } from '@st/proto';
 import { AgentConnection, type ConnectionOutcome } from './agent-connection';
-import { type BrokerTarget, BrokerTargetError, brokerTarget } from './broker-credentials';
+import { newAgentInstanceId } from './agent-instance';
+import { type BrokerEndpoint, prepareEndpoint } from './broker-endpoint';
+import { BrokerTargetError } from './broker-credentials';
 import { explainDialFailure } from './http1-probe';
 import { type Clock, systemClock } from './clock';
 import { EXIT_CONFIG, EXIT_OK, EXIT_TOKEN_REFUSED } from './exit-codes';
-import { type ProxyDecision, channelProxyOptions, normaliseProxyEnv, resolveProxy } from './proxy-env';
+import { HealthMonitor } from './health-monitor';
 import { BACKOFF_STABLE_MS, type BackoffOptions, ReconnectBackoff } from './reconnect-backoff';
 import { retryDelay } from './retry-delay';
+import { pickUrl, streamTarget } from './stream-plan';
 
 export interface AgentSupervisorOptions {
-  /** `http://host:port` (plaintext) or `https://host:port` (TLS). */
+  /** `http://host:port` (plaintext) or `https://host:port` (TLS); one URL, or several joined by commas. */
   brokerUrl: string;
+  /** The URLs one by one (default: `brokerUrl` split at commas). */
+  brokerUrls?: string[];
+  /** ST_BROKER_CONNECTIONS: how many distinct brokers to hold a stream to (default 1 here; 2 in st-agent's config). */
+  brokerConnections?: number;
   token: string;
   /** Overrides the tunnel's upstream address from Welcome. */
   upstreamUrl?: string;
@@ -27,6 +33,10 @@ export interface AgentSupervisorOptions {
   onStatus?: (status: string) => void;
   /** How long one dial may take until the broker's Welcome (default 15 s). */
   welcomeTimeoutMs?: number;
+  /** After a broker's Drain, how long the stream waits for its replacement's Welcome (default {@link REPLACEMENT_WAIT_MS}). */
+  replacementWaitMs?: number;
+  /** Register.agent_instance_id (default: a fresh random id). */
+  agentInstanceId?: string;
   /**
    * The environment holding the proxy variables (HTTPS_PROXY, NO_PROXY, …); default
    * process.env, which is normalised in place because grpc-js reads process.env.
@@ -41,172 +51,325 @@ export interface AgentExit {
 }
 
 /**
- * Keeps one connection to the broker alive: connects, serves until the stream is lost, waits
- * with backoff, and connects again, until stopped or refused for good. Converges on "connected"
- * rather than retrying a fixed number of times (konnectivity's agents that gave up stayed gone).
+ * A drained stream keeps serving until its replacement is welcomed, but no longer than this: a
+ * replacement that cannot connect (the only broker is the one restarting) must not keep the old
+ * stream, which the broker is about to close, from finishing its answers in good order.
+ */
+export const REPLACEMENT_WAIT_MS = 5_000;
+/** The longest the supervisor sleeps without looking again (a timer must not take Infinity). */
+const MAX_IDLE_MS = 60_000;
+
+/** One stream to a broker, from dial to end. */
+interface Stream {
+  /** Its connection epoch: 1, 2, … in the order this process opened streams. */
+  epoch: number;
+  endpoint: BrokerEndpoint;
+  client: TunnelServiceClient;
+  connection: AgentConnection;
+  started: number;
+  welcome?: Welcome;
+  upstreamUrl?: string;
+  /** The broker asked it to drain, or a newer stream to the same broker replaced it: it does not count. */
+  draining: boolean;
+  /** When the broker's Drain came, and the epoch opened last by then (a later one replaces it). */
+  drainAsked?: { at: number; epoch: number };
+  /** Its Draining was sent: it finishes its open answers and half-closes. */
+  retiring: boolean;
+}
+
+/**
+ * Keeps the agent's streams alive: as many distinct brokers as ST_BROKER_CONNECTIONS asks for,
+ * and as exist (Welcome tells each broker's id and how many are live). A stream that is lost is
+ * redialled with backoff; through one load-balanced URL the agent redials until it holds that
+ * many distinct broker ids. Converges on "connected" rather than retrying a fixed number of
+ * times (konnectivity's agents that gave up stayed gone).
  *
- * Each attempt gets a channel of its own, closed when the attempt ends: a connection that hangs
- * (a frozen broker accepts TCP and never answers) cannot be inherited by the next attempt, and
- * grpc-js's own reconnect pacing never stacks on top of ours.
+ * Each stream gets a channel of its own, closed when it ends: a connection that hangs (a frozen
+ * broker accepts TCP and never answers) cannot be inherited by the next attempt, grpc-js's own
+ * reconnect pacing never stacks on top of ours, and two streams to one load-balanced name are
+ * two connections the balancer may send to two brokers.
  */
 export class AgentSupervisor {
   private readonly logger: Logger;
   private readonly clock: Clock;
   private readonly backoff: ReconnectBackoff;
-  private readonly stopSignal = new AbortController();
-  private connection: AgentConnection | undefined;
-  private client: TunnelServiceClient | undefined;
+  /** Paces redials that landed on a broker already held (through a load balancer). */
+  private readonly duplicateBackoff: ReconnectBackoff;
+  private readonly health: HealthMonitor;
+  private readonly instanceId: string;
+  private readonly urls: string[];
+  private readonly connections: number;
+  private readonly streams = new Set<Stream>();
+  private endpoints: BrokerEndpoint[] = [];
   private stopping = false;
+  private drainGraceMs: number | undefined;
+  private epoch = 0;
+  /** The latest Welcome.live_brokers (0: none heard yet). */
+  private liveBrokers = 0;
+  private nextDialAt = 0;
+  private cursor = 0;
+  /** Attempts that failed since the last Welcome. */
+  private failures = 0;
+  private fatal: AgentExit | undefined;
+  private waiting: AbortController | undefined;
 
   constructor(private readonly options: AgentSupervisorOptions) {
     this.logger = options.logger;
     this.clock = options.clock ?? systemClock;
     this.backoff = new ReconnectBackoff(options.backoff);
+    this.duplicateBackoff = new ReconnectBackoff(options.backoff);
+    this.health = new HealthMonitor(options.logger);
+    this.instanceId = options.agentInstanceId ?? newAgentInstanceId();
+    this.urls = options.brokerUrls ?? options.brokerUrl.split(',').map((u) => u.trim()).filter((u) => u !== '');
+    this.connections = options.brokerConnections ?? 1;
   }
 
   /** Serves until stop() or a failure that retrying cannot mend. */
   async run(): Promise<AgentExit> {
-    const target = this.options.brokerUrl;
-    let broker: BrokerTarget;
     try {
-      broker = brokerTarget(target, { caFile: this.options.caFile });
+      this.endpoints = this.urls.map((url) => prepareEndpoint(url, { caFile: this.options.caFile, env: this.options.env, logger: this.logger }));
     } catch (err) {
       if (!(err instanceof BrokerTargetError)) throw err;
-      this.logger.error({ brokerUrl: target, caFile: this.options.caFile }, err.message);
+      this.logger.error({ brokerUrl: this.options.brokerUrl, caFile: this.options.caFile }, err.message);
       this.status(err.message);
       return { exitCode: EXIT_CONFIG, reason: err.message };
     }
-    if (this.options.caFile && !broker.tls) {
-      this.logger.warn({ caFile: this.options.caFile, brokerUrl: target }, 'ST_BROKER_CA_FILE is set but the broker URL is http:// (plaintext): the CA file is not used; use https:// for TLS');
+    this.logger.debug({ agentInstanceId: this.instanceId, brokerUrls: this.urls, brokerConnections: this.connections }, 'agent instance');
+    this.status(`connecting to broker ${this.urls.join(', ')}`);
+    while (!this.stopping && !this.fatal) {
+      this.reconcile();
+      await this.idle();
     }
-    const proxy = this.resolveProxy(broker);
-    const dialContext = {
-      ...broker,
-      caFile: this.options.caFile,
-      proxy: proxy.proxy && proxy.bypassedBy === undefined ? { url: proxy.proxy, variable: proxy.variable ?? 'https_proxy' } : undefined,
-    };
-    const channelOptions: grpc.ChannelOptions = {
-      ...CLIENT_KEEPALIVE_OPTIONS,
-      ...MESSAGE_SIZE_OPTIONS,
-      ...channelProxyOptions(proxy),
-      // One attempt per channel (see the class comment); the pacing between attempts is ours.
-      'grpc.initial_reconnect_backoff_ms': 1000,
-      'grpc.max_reconnect_backoff_ms': 1000,
-    };
-    /** Attempts that failed since the last Welcome. */
-    let failures = 0;
-    while (!this.stopping) {
-      this.status(`connecting to broker ${target}`);
-      const started = this.clock.now();
-      const client = new TunnelServiceClient(broker.address, broker.credentials, channelOptions);
-      this.client = client;
-      const connection = new AgentConnection({
-        client,
-        token: this.options.token,
-        agentVersion: this.options.agentVersion,
-        upstreamOverride: this.options.upstreamUrl,
-        logger: this.logger,
-        welcomeTimeoutMs: this.options.welcomeTimeoutMs,
-        onWelcome: (welcome, upstreamUrl) => {
-          this.logger.info(
-            {
-              tunnelId: welcome.tunnelId,
-              brokerId: welcome.brokerId,
-              upstream: upstreamUrl,
-              upstreamSource: this.options.upstreamUrl ? 'ST_UPSTREAM_URL' : 'tunnel',
-              tls: broker.tls,
-              failedAttempts: failures,
-            },
-            'connected to broker',
-          );
-          failures = 0;
-          this.status(`connected to broker ${target} for tunnel ${welcome.tunnelId}, upstream ${upstreamUrl}`);
-        },
-      });
-      this.connection = connection;
-      const outcome = await connection.serve();
-      this.connection = undefined;
-      this.client = undefined;
-      client.close();
-      if (this.stopping) break;
-      const fatal = fatalExit(outcome);
-      if (fatal) {
-        this.logger.error({ code: grpc.status[outcome.code], reason: outcome.reason }, fatal.reason);
-        this.status(fatal.reason);
-        return fatal;
-      }
-      failures++;
-      if (this.clock.now() - started >= BACKOFF_STABLE_MS) this.backoff.reset();
-      // Refused as stopped: retry about every second, so a restarted tunnel serves again at once.
-      const { delayMs: delay, waitingForStart } = retryDelay(outcome, this.backoff);
-      const hint = outcome.welcomed || waitingForStart ? undefined : await explainDialFailure(outcome.reason, dialContext);
-      this.logger.warn(
-        {
-          code: grpc.status[outcome.code],
-          reason: outcome.reason,
-          hint,
-          retryInMs: delay,
-          failedAttempts: failures,
-          wasConnected: outcome.welcomed,
-          connectedForMs: outcome.welcomed ? this.clock.now() - started : undefined,
-        },
-        waitingForStart
-          ? 'the tunnel or its session is stopped; retrying every second until it is started'
-          : outcome.welcomed
-            ? 'broker connection lost; reconnecting with backoff'
-            : 'cannot connect to the broker; retrying with backoff',
-      );
-      this.status(`retrying in ${(delay / 1000).toFixed(1)} s: ${hint ?? outcome.reason}`);
-      await this.clock.sleep(delay, this.stopSignal.signal);
-    }
-    return { exitCode: EXIT_OK, reason: 'stopped' };
+    if (this.fatal) for (const s of this.streams) s.connection.close();
+    while (this.streams.size > 0) await this.idle();
+    return this.fatal ?? { exitCode: EXIT_OK, reason: 'stopped' };
   }
 
-  /** Drains the current connection (open answers finish within `graceMs`) and stops. */
+  /** Drains every stream (open answers finish within `graceMs`) and stops. */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
-    this.stopSignal.abort();
-    await this.connection?.drain(graceMs);
+    this.drainGraceMs = graceMs;
+    this.wake();
+    await Promise.all([...this.streams].map((s) => s.connection.drain(graceMs)));
   }
 
   /** Stops at once: open exchanges are aborted. */
   stopNow(): void {
     this.stopping = true;
-    this.stopSignal.abort();
-    this.connection?.close();
-    this.client?.close();
+    this.wake();
+    for (const s of this.streams) {
+      s.connection.close();
+      s.client.close();
+    }
+  }
+
+  /** How many distinct brokers to hold a stream to now. */
+  private get target(): number {
+    return streamTarget({ connections: this.connections, liveBrokers: this.liveBrokers, urlCount: this.urls.length });
+  }
+
+  /** Streams that count toward the target: not draining, welcomed or still connecting. */
+  private counting(): Stream[] {
+    return [...this.streams].filter((s) => !s.draining);
+  }
+
+  /** Retires drained streams whose replacement is in, and dials what is missing. */
+  private reconcile(): void {
+    const now = this.clock.now();
+    const welcomed = this.counting().filter((s) => s.welcome).length;
+    for (const s of this.streams) {
+      if (!s.drainAsked || s.retiring) continue;
+      const replaced = [...this.streams].some((o) => o.epoch > s.drainAsked!.epoch && o.welcome && !o.draining);
+      if (replaced || welcomed >= this.target || now - s.drainAsked.at >= this.replacementWaitMs) {
+        this.retire(s, replaced ? 'its replacement is connected' : welcomed >= this.target ? 'enough brokers are held without it' : 'no replacement connected in time');
+      }
+    }
+    if (this.stopping || now < this.nextDialAt) return;
+    for (let missing = this.target - this.counting().length; missing > 0; missing--) this.dial();
+  }
+
+  private get replacementWaitMs(): number {
+    return this.options.replacementWaitMs ?? REPLACEMENT_WAIT_MS;
+  }
+
+  /** Waits until something changed, or until the next dial or retirement is due. */
+  private async idle(): Promise<void> {
+    const now = this.clock.now();
+    let until = now + MAX_IDLE_MS;
+    if (this.counting().length < this.target && !this.stopping) until = Math.min(until, Math.max(now, this.nextDialAt));
+    for (const s of this.streams) if (s.drainAsked && !s.retiring) until = Math.min(until, s.drainAsked.at + this.replacementWaitMs);
+    this.waiting = new AbortController();
+    await this.clock.sleep(Math.max(0, until - now), this.waiting.signal);
+  }
+
+  private wake(): void {
+    this.waiting?.abort();
+  }
+
+  private dial(): void {
+    const urlIndex = pickUrl(this.urls, this.counting().map((s) => s.endpoint.url), this.cursor);
+    this.cursor = urlIndex + 1;
+    const endpoint = this.endpoints[urlIndex];
+    const epoch = ++this.epoch;
+    const client = new TunnelServiceClient(endpoint.broker.address, endpoint.broker.credentials, endpoint.channelOptions);
+    const stream: Stream = {
+      epoch,
+      endpoint,
+      client,
+      started: this.clock.now(),
+      draining: false,
+      retiring: false,
+      connection: new AgentConnection({
+        client,
+        token: this.options.token,
+        agentVersion: this.options.agentVersion,
+        upstreamOverride: this.options.upstreamUrl,
+        logger: this.logger.child({ brokerUrl: endpoint.url, connectionEpoch: epoch }),
+        welcomeTimeoutMs: this.options.welcomeTimeoutMs,
+        agentInstanceId: this.instanceId,
+        connectionEpoch: epoch,
+        health: this.health,
+        onWelcome: (welcome, upstreamUrl) => this.onWelcome(stream, welcome, upstreamUrl),
+        onDrainRequested: (reason) => this.onDrainRequested(stream, reason),
+      }),
+    };
+    this.streams.add(stream);
+    void stream.connection.serve().then((outcome) => this.onEnd(stream, outcome));
+  }
+
+  private onWelcome(stream: Stream, welcome: Welcome, upstreamUrl: string): void {
+    stream.welcome = welcome;
+    stream.upstreamUrl = upstreamUrl;
+    this.liveBrokers = welcome.liveBrokers;
+    // A newer stream to a broker already held replaces the older one, which finishes its answers:
+    // a broker that sees this process's higher epoch retires the older stream itself.
+    const older = [...this.streams].filter((o) => o !== stream && !o.draining && o.welcome?.brokerId === welcome.brokerId);
+    for (const o of older) {
+      o.draining = true;
+      this.retire(o, `a newer stream (epoch ${stream.epoch}) reached the same broker`);
+    }
+    if (older.length > 0) {
+      const delay = this.duplicateBackoff.next();
+      this.nextDialAt = Math.max(this.nextDialAt, this.clock.now() + delay);
+      this.logger.info(
+        { brokerId: welcome.brokerId, brokerUrl: stream.endpoint.url, retryInMs: delay, liveBrokers: welcome.liveBrokers, target: this.target },
+        'the stream reached a broker already held; dialling again later for another one',
+      );
+    }
+    if (this.heldBrokers().length >= this.target) this.duplicateBackoff.reset();
+    this.logger.info(
+      {
+        tunnelId: welcome.tunnelId,
+        brokerId: welcome.brokerId,
+        brokerUrl: stream.endpoint.url,
+        connectionEpoch: stream.epoch,
+        liveBrokers: welcome.liveBrokers,
+        heldBrokers: this.heldBrokers().length,
+        target: this.target,
+        upstream: upstreamUrl,
+        upstreamSource: this.options.upstreamUrl ? 'ST_UPSTREAM_URL' : 'tunnel',
+        tls: stream.endpoint.broker.tls,
+        failedAttempts: this.failures,
+      },
+      'connected to broker',
+    );
+    this.failures = 0;
+    this.statusHeld();
+    this.wake();
+  }
+
+  private onDrainRequested(stream: Stream, reason: string): void {
+    if (stream.draining) return;
+    stream.draining = true;
+    stream.drainAsked = { at: this.clock.now(), epoch: this.epoch };
+    // The replacement is dialled at once: a drain is planned, not a failure to back off from.
+    this.nextDialAt = 0;
+    this.logger.info(
+      { brokerId: stream.welcome?.brokerId, brokerUrl: stream.endpoint.url, reason, openExchanges: stream.connection.load },
+      'broker asked to drain; opening a replacement stream before this one finishes its open answers',
+    );
+    if (this.heldBrokers().length === 0) this.status(`broker ${stream.endpoint.url} asked to drain (${reason}); connecting a replacement stream`);
+    else this.statusHeld();
+    this.wake();
+  }
+
+  /** The stream tells its broker it is draining, finishes its open answers and half-closes. */
+  private retire(stream: Stream, why: string): void {
+    if (stream.retiring) return;
+    stream.retiring = true;
+    this.logger.info({ brokerId: stream.welcome?.brokerId, connectionEpoch: stream.epoch, openExchanges: stream.connection.load, why }, 'closing a stream once its open answers finish');
+    void (this.drainGraceMs === undefined ? stream.connection.retire() : stream.connection.drain(this.drainGraceMs));
+  }
+
+  private async onEnd(stream: Stream, outcome: ConnectionOutcome): Promise<void> {
+    this.streams.delete(stream);
+    stream.client.close();
+    if (this.stopping || this.fatal) return this.wake();
+    if (outcome.code === grpc.status.UNAUTHENTICATED) {
+      // One broker refusing the token is enough: the tunnel was deleted or its token replaced.
+      this.fatal = { exitCode: EXIT_TOKEN_REFUSED, reason: `the broker refused the tunnel token: ${outcome.reason}` };
+      this.logger.error({ code: grpc.status[outcome.code], reason: outcome.reason, brokerUrl: stream.endpoint.url }, this.fatal.reason);
+      this.status(this.fatal.reason);
+      return this.wake();
+    }
+    if (stream.draining) {
+      // Asked for (Drain, or replaced by a newer stream): its replacement is being taken care of.
+      this.logger.info({ brokerId: stream.welcome?.brokerId, code: grpc.status[outcome.code], reason: outcome.reason }, 'drained stream closed');
+      this.statusHeld();
+      return this.wake();
+    }
+    this.failures++;
+    const now = this.clock.now();
+    if (now - stream.started >= BACKOFF_STABLE_MS) this.backoff.reset();
+    // Refused as stopped: retry about every second, so a restarted tunnel serves again at once.
+    const { delayMs: delay, waitingForStart } = retryDelay(outcome, this.backoff);
+    this.nextDialAt = Math.max(this.nextDialAt, now + delay);
+    const hint = outcome.welcomed || waitingForStart ? undefined : await explainDialFailure(outcome.reason, stream.endpoint.dialContext);
+    if (this.stopping || this.fatal) return this.wake();
+    this.logger.warn(
+      {
+        code: grpc.status[outcome.code],
+        reason: outcome.reason,
+        hint,
+        brokerUrl: stream.endpoint.url,
+        brokerId: stream.welcome?.brokerId,
+        retryInMs: delay,
+        failedAttempts: this.failures,
+        wasConnected: outcome.welcomed,
+        connectedForMs: outcome.welcomed ? now - stream.started : undefined,
+      },
+      waitingForStart
+        ? 'the tunnel or its session is stopped; retrying every second until it is started'
+        : outcome.welcomed
+          ? 'broker connection lost; reconnecting with backoff'
+          : 'cannot connect to the broker; retrying with backoff',
+    );
+    if (this.heldBrokers().length === 0) this.status(`retrying in ${(delay / 1000).toFixed(1)} s: ${hint ?? outcome.reason}`);
+    else this.statusHeld();
+    this.wake();
+  }
+
+  /** The welcomed streams that count, one per broker. */
+  private heldBrokers(): Stream[] {
+    return this.counting().filter((s) => s.welcome);
+  }
+
+  /** STATUS= while at least one stream is welcomed. */
+  private statusHeld(): void {
+    const held = this.heldBrokers();
+    if (held.length === 0 || this.stopping) return;
+    const { tunnelId } = held[0].welcome!;
+    const upstream = held[0].upstreamUrl;
+    const missing = this.target - held.length;
+    const more = missing > 0 ? `; looking for ${missing} more broker${missing > 1 ? 's' : ''}` : '';
+    if (held.length === 1) {
+      this.status(`connected to broker ${held[0].endpoint.url} for tunnel ${tunnelId}, upstream ${upstream}${more}`);
+    } else {
+      this.status(`connected to ${held.length} brokers: ${held.map((s) => s.welcome!.brokerId || s.endpoint.url).join(', ')} for tunnel ${tunnelId}, upstream ${upstream}${more}`);
+    }
   }
 
   private status(text: string): void {
     this.options.onStatus?.(text);
   }
-
-  /** Normalises the proxy variables and logs how the broker is reached. */
-  private resolveProxy(broker: BrokerTarget): ProxyDecision {
-    const env = this.options.env ?? process.env;
-    const { copied, origin } = normaliseProxyEnv(env);
-    const decision = resolveProxy(broker.host, env, origin);
-    if (decision.problem) {
-      this.logger.warn({ variable: decision.variable }, decision.problem);
-    } else if (decision.bypassedBy !== undefined) {
-      const noProxy = origin.no_grpc_proxy && env.no_grpc_proxy ? origin.no_grpc_proxy : (origin.no_proxy ?? 'no_proxy');
-      this.logger.info(
-        { proxy: decision.proxy, proxyVariable: decision.variable, noProxyEntry: decision.bypassedBy, broker: broker.address },
-        `the broker is dialled directly: ${noProxy} matches ${broker.host}`,
-      );
-    } else if (decision.proxy) {
-      this.logger.info(
-        { proxy: decision.proxy, proxyVariable: decision.variable, proxyCredentials: decision.withCredentials, broker: broker.address, normalised: copied },
-        `the broker is dialled through the HTTP proxy ${decision.proxy} (${decision.variable})`,
-      );
-    }
-    return decision;
-  }
-}
-
-function fatalExit(outcome: ConnectionOutcome): AgentExit | undefined {
-  if (outcome.code === grpc.status.UNAUTHENTICATED) {
-    return { exitCode: EXIT_TOKEN_REFUSED, reason: `the broker refused the tunnel token: ${outcome.reason}` };
-  }
-  return undefined;
 }

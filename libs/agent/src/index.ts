@@ -1,4 +1,6 @@
-export { AgentSupervisor } from './agent-supervisor';
+export { AgentSupervisor, REPLACEMENT_WAIT_MS } from './agent-supervisor';
+export { streamTarget, pickUrl } from './stream-plan';
+export { HealthMonitor } from './health-monitor';
 export { brokerTarget, loadBrokerCa, describeDialFailure, BrokerTargetError } from './broker-credentials';
 export type { BrokerTarget } from './broker-credentials';
 export { normaliseProxyEnv, resolveProxy } from './proxy-env';

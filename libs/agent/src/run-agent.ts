@@ -4,6 +4,7 @@ import { loadAgentConfig, AGENT_SETTINGS, CONFIG_FILE_SETTING } from './agent-co
 import { runAgentCheck } from './agent-check';
 import { AGENT_VERSION } from './agent-version';
 import { AgentSupervisor } from './agent-supervisor';
+import { newAgentInstanceId } from './agent-instance';
 import { EXIT_CONFIG } from './exit-codes';
 import { tidyGrpcReason } from './grpc-reason';
 import { SystemdNotifier } from './sd-notify';
@@ -51,9 +52,13 @@ export async function runAgent(argv: string[]): Promise<void> {
   }
   const logger = createLogger({ name: 'st-agent', level: config.logLevel });
   const systemd = new SystemdNotifier({ logger });
+  // In every Register and in each broker's `tunnels get` connections: ties them to this process.
+  const agentInstanceId = newAgentInstanceId();
   logger.info(
     {
-      brokerUrl: config.brokerUrl,
+      agentInstanceId,
+      brokerUrls: config.brokerUrls,
+      brokerConnections: config.brokerConnections,
       upstreamOverride: config.upstreamUrl ?? null,
       configFile: config.configFile ?? null,
       tokenSource: config.tokenSource,
@@ -63,15 +68,20 @@ export async function runAgent(argv: string[]): Promise<void> {
   );
   const supervisor = new AgentSupervisor({
     brokerUrl: config.brokerUrl,
+    brokerUrls: config.brokerUrls,
+    brokerConnections: config.brokerConnections,
     token: config.token,
     upstreamUrl: config.upstreamUrl,
     caFile: config.caFile,
     agentVersion: AGENT_VERSION,
+    agentInstanceId,
     logger,
     backoff: { maxMs: config.reconnectMaxMs },
     onStatus: (status) => systemd.status(tidyGrpcReason(status)),
   });
   let signals = 0;
+  // Every stream drains at once (each broker routes nothing new to it), and the process exits
+  // once the open answers on all of them have finished.
   const onSignal = (signal: string) => {
     signals++;
     if (signals > 1) {

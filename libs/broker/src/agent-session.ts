@@ -65,6 +65,8 @@ export interface AgentSessionEvents {
   health(session: AgentSession, report: HealthReport): void;
   /** The agent is stopping (Draining): the stream takes no new exchanges any more. */
   draining?(session: AgentSession): void;
+  /** Register arrived (its agent instance id and epoch are known); Welcome went out. */
+  registered?(session: AgentSession): void;
 }
 
 export interface AgentSessionOptions {
@@ -77,6 +79,8 @@ export interface AgentSessionOptions {
   pingIntervalMs?: number;
   /** ST_STREAM_QUEUE_LIMIT: queued plus unsent bytes towards the agent before the stream is cut. */
   streamQueueLimitBytes?: number;
+  /** Distinct brokers live now, this one included (Welcome.live_brokers); 1 when brokers share nothing. */
+  liveBrokers?: () => number;
 }
 
 /**
@@ -114,6 +118,8 @@ export class AgentSession implements ExchangeStream {
   /** Set when the stream is cut because the agent does not read it: its status cannot get through. */
   private notReading = false;
   private warnedRegister = false;
+  /** Resolved with true by the next frame from the agent (see probe). */
+  private probeWaiter: ((heard: boolean) => void) | undefined;
   agentWindow = DEFAULT_RECEIVE_WINDOW;
 
   constructor(
@@ -135,6 +141,7 @@ export class AgentSession implements ExchangeStream {
       maxChunkBytes: options.maxChunkBytes ?? DEFAULT_MAX_CHUNK_BYTES,
       pingIntervalMs: options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS,
       streamQueueLimitBytes: options.streamQueueLimitBytes ?? DEFAULT_STREAM_QUEUE_LIMIT,
+      liveBrokers: options.liveBrokers ?? (() => 1),
     };
     // A short health interval (tests use 300 ms) must stay well inside the limit.
     const healthRate = Math.max(HEALTH_RATE_PER_SECOND, (4 * 1000) / Math.max(1, this.options.healthIntervalMs));
@@ -153,6 +160,7 @@ export class AgentSession implements ExchangeStream {
     );
     this.call.on('data', (message: BoundedConnectRequest) => {
       this.lastHeard = Date.now();
+      this.probeWaiter?.(true);
       if (message.oversized) {
         this.overLimit(`${MAX_FRAMES_PER_MESSAGE} frames in one message`, 'frames', `st-agent sends at most ${MAX_FRAMES_PER_BATCH} per message`);
         return;
@@ -255,6 +263,32 @@ export class AgentSession implements ExchangeStream {
     this.exchanges.delete(id);
   }
 
+  /** Routes nothing new here, without telling the agent (it replaced this stream itself). */
+  stopRouting(): void {
+    this.draining = true;
+  }
+
+  /**
+   * Pings the agent and resolves true as soon as anything arrives from it, false when nothing
+   * did within `timeoutMs` (a half-open stream) or the stream closed.
+   */
+  probe(timeoutMs: number): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const previous = this.probeWaiter;
+      const timer = setTimeout(() => settle(false), timeoutMs);
+      timer.unref();
+      const settle = (heard: boolean) => {
+        clearTimeout(timer);
+        if (this.probeWaiter === settle) this.probeWaiter = undefined;
+        previous?.(heard);
+        resolve(heard);
+      };
+      this.probeWaiter = settle;
+      this.send({ frame: { $case: 'ping', value: { nonce: ++this.pingNonce } } });
+    });
+  }
+
   /** Asks the agent to reconnect (broker shutting down); no new exchanges are routed here. */
   drain(reason: string): void {
     if (this.closed) return;
@@ -269,6 +303,7 @@ export class AgentSession implements ExchangeStream {
   close(reason: string, status?: { code: grpc.status; details: string }, exchangeMessage?: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.probeWaiter?.(false);
     if (this.pingTimer) clearInterval(this.pingTimer);
     if (this.readyTimer) clearTimeout(this.readyTimer);
     const lost = [...this.exchanges.values()];
@@ -453,7 +488,7 @@ export class AgentSession implements ExchangeStream {
           upstreamApiKey: this.tunnel.upstreamApiKey,
           healthIntervalMs: this.options.healthIntervalMs,
           plainHttp: this.tunnel.plainHttp,
-          liveBrokers: 1,
+          liveBrokers: Math.max(1, this.options.liveBrokers()),
         },
       },
     });
@@ -465,11 +500,14 @@ export class AgentSession implements ExchangeStream {
         capabilities: register.capabilities,
         upstream: register.upstreamOverride || this.tunnel.upstreamUrl,
         upstreamOverridden: register.upstreamOverride !== '',
+        agentInstanceId: register.agentInstanceId,
+        connectionEpoch: Number(register.connectionEpoch),
       },
       'agent registered',
     );
     this.pingTimer = setInterval(() => this.ping(), this.options.pingIntervalMs);
     this.pingTimer.unref();
+    this.events.registered?.(this);
   }
 
   /** An agent whose receive loop is stuck answers no pings; its stream is then useless. */

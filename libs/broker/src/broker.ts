@@ -16,7 +16,15 @@ import {
   type ExchangeSink,
   type ExchangeTarget,
 } from './exchange-api';
+import { PresencePublisher } from './presence-publisher';
+import type { BrokerIdentity, StreamDirectory } from './stream-directory';
 import { TunnelRegistry } from './tunnel-registry';
+
+/**
+ * How long a replaced stream with open exchanges has to show it is alive (any frame) before it is
+ * taken for half-open and closed; far below the keepalive timeout (2.5 ping intervals).
+ */
+const RETIRE_PROBE_MS = 2_000;
 
 /** Why a tunnel's runtime state changed: an agent came or went, or it sent a health report. */
 export type TunnelRuntimeChange = 'agent' | 'health';
@@ -26,13 +34,19 @@ export interface BrokerOptions {
   /** Told whenever a tunnel's runtime state changes (feeds WatchProviders). */
   onTunnelChange?: (tunnelId: string, userId: string, change: TunnelRuntimeChange) => void;
   logger: Logger;
-  /** Names this broker in agents' logs ("st-server on host:port"). */
+  /** Names this broker to agents (Welcome.broker_id) and in presence; final once `advertise` is called. */
   brokerId: string;
   session?: Omit<AgentSessionOptions, 'brokerId'>;
   /** How long an admitted agent has to send Register. */
   registerTimeoutMs?: number;
   /** Agent streams per tunnel, draining and connecting ones included; 0 or absent = no limit (ST_MAX_STREAMS_PER_TUNNEL). */
   maxStreamsPerTunnel?: number;
+  /**
+   * Shared presence (with ST_REDIS_URL): the streams this broker holds are advertised there for
+   * gateways in other processes, and its heartbeat counts it among the live brokers. Written only
+   * once `advertise` was called.
+   */
+  presence?: StreamDirectory;
 }
 
 /**
@@ -48,10 +62,26 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
   private readonly connecting = new Set<AgentSession>();
   /** Names this broker to agents; set again once the port is bound (ST_GRPC_PORT may be 0). */
   brokerId: string;
+  private readonly presence: PresencePublisher;
+  /** While shutting down: the streams not closed yet, and who waits for them to be. */
+  private closing: { open: Set<AgentSession>; allClosed: () => void } | undefined;
+  private stopped: Promise<void> | undefined;
+  /** Admits a stream's agent again with the token it came with (see revalidate). */
+  private readonly readmit = new WeakMap<AgentSession, () => ReturnType<AgentAuthenticator['admitAgent']>>();
 
   constructor(private readonly options: BrokerOptions) {
     this.logger = options.logger;
     this.brokerId = options.brokerId;
+    this.presence = new PresencePublisher(options.presence, options.logger);
+  }
+
+  /**
+   * Names the broker for good (its port is bound) and, with presence, clears what a previous run
+   * of the same id left and announces this one; streams admitted before are written after that.
+   */
+  advertise(identity: BrokerIdentity): Promise<void> {
+    this.brokerId = identity.brokerId;
+    return this.presence.advertise(identity);
   }
 
   /** The grpc-js implementation of sessiontunnel.v1.TunnelService. */
@@ -65,7 +95,7 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
   };
 
   open(target: ExchangeTarget, head: ExchangeRequestHead, sink: ExchangeSink): Exchange {
-    const session = this.registry.pick(target.tunnelId);
+    const session = this.registry.pick(target.tunnelId, target.streamId);
     if (!session || session.tunnel.userId !== target.userId) {
       // An agent of someone else's tunnel answers exactly like no agent at all.
       const streams = this.registry.sessionsOf(target.tunnelId).filter((s) => s.tunnel.userId === target.userId);
@@ -126,20 +156,115 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
   }
 
   /**
-   * Tells every agent to reconnect elsewhere (or later), lets open exchanges finish for up to
-   * `graceMs`, then closes what is left. Agents reconnect on their own once a broker is back.
+   * Tells every agent to reconnect elsewhere (Drain), marks their streams draining in presence so
+   * gateways pick other streams, and waits until the agents have closed them (st-agent opens its
+   * replacement first, then closes the old stream once its answers are done) or `graceMs` passed;
+   * then closes what is left and takes the broker out of presence.
    */
-  async shutdown(graceMs: number): Promise<void> {
+  shutdown(graceMs: number): Promise<void> {
+    this.stopped ??= this.stop(graceMs);
+    return this.stopped;
+  }
+
+  private async stop(graceMs: number): Promise<void> {
     this.shuttingDown = true;
-    const sessions = [...this.registry.all(), ...this.connecting];
-    for (const s of sessions) s.drain('broker shutting down');
-    const deadline = Date.now() + graceMs;
-    while (Date.now() < deadline && sessions.some((s) => s.load > 0)) {
-      await new Promise((r) => setTimeout(r, 25));
+    // Agents asking how many brokers there are must not count this one any more.
+    const withdrawn = this.presence.withdraw();
+    for (const s of [...this.connecting]) {
+      // Not routable yet: nothing to finish, so no reason to hold the agent here.
+      s.close('broker shutting down', { code: status.UNAVAILABLE, details: 'broker shutting down: reconnect to another broker' });
     }
+    const sessions = this.registry.all().filter((s) => s.isOpen);
+    const open = new Set(sessions);
+    const allClosed = new Promise<void>((resolve) => {
+      this.closing = { open, allClosed: resolve };
+      if (open.size === 0) resolve();
+    });
     for (const s of sessions) {
-      s.close('broker shutting down', { code: status.UNAVAILABLE, details: 'broker shutting down: reconnect' });
+      const wasDraining = s.isDraining;
+      s.drain('broker shutting down');
+      if (!wasDraining) this.afterPresence(this.presence.update(s, { draining: true, load: s.load }), () => this.changed(s, 'agent'));
     }
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    await Promise.race([allClosed, graceOver]);
+    clearTimeout(timer);
+    for (const s of sessions) {
+      s.close('broker shutting down', { code: status.UNAVAILABLE, details: 'broker shutting down: reconnect to another broker' });
+    }
+    await withdrawn;
+    await this.presence.clear();
+  }
+
+  /**
+   * A stream whose agent process (instance id) already holds another stream to this broker for
+   * the same tunnel replaced it (higher epoch): either the agent redialled because the older one
+   * is half-open, or it reached this broker again through a load balancer and will finish the
+   * older one's answers and close it itself. Nothing new is routed to the older stream from now
+   * on; it is closed at once when it carries nothing, or when the agent does not answer a ping
+   * within RETIRE_PROBE_MS (half-open: its exchanges fail as on any lost stream) instead of after
+   * the keepalive timeout. A late stream of a lower epoch is the one closed.
+   */
+  private retireReplaced(s: AgentSession): void {
+    if (!s.agentInstanceId || s.connectionEpoch === 0) return;
+    const peers = [...this.registry.sessionsOf(s.tunnel.id), ...this.connecting].filter(
+      (o) => o !== s && o.isOpen && o.tunnel.id === s.tunnel.id && o.agentInstanceId === s.agentInstanceId,
+    );
+    for (const other of peers) {
+      if (other.connectionEpoch === s.connectionEpoch) continue;
+      const [older, newer] = other.connectionEpoch < s.connectionEpoch ? [other, s] : [s, other];
+      const reason = `replaced by a newer stream of the same st-agent (instance ${s.agentInstanceId}, epoch ${older.connectionEpoch} replaced by ${newer.connectionEpoch})`;
+      const retire = (why: string) =>
+        older.close(
+          `${reason}${why}`,
+          { code: status.ABORTED, details: `this stream was ${reason}${why}; it is closed` },
+          `the agent of tunnel ${s.tunnel.id} replaced the stream that carried this request (it reconnected); the request was not completed: retry`,
+        );
+      if (older.load === 0) {
+        retire('');
+        if (older === s) return;
+        continue;
+      }
+      const wasDraining = older.isDraining;
+      older.stopRouting();
+      if (!wasDraining && this.registry.holds(older)) {
+        this.afterPresence(this.presence.update(older, { draining: true, load: older.load }), () => this.changed(older, 'agent'));
+      }
+      void older.probe(RETIRE_PROBE_MS).then((heard) => {
+        if (!heard) retire(`, and it did not answer a ping within ${RETIRE_PROBE_MS} ms`);
+      });
+    }
+  }
+
+  /** Runs `then` once the presence write is done (at once without presence: one process). */
+  private afterPresence(write: Promise<void> | undefined, then: () => void): void {
+    if (!write) then();
+    else void write.then(then);
+  }
+
+  private changed(s: AgentSession, change: TunnelRuntimeChange): void {
+    this.options.onTunnelChange?.(s.tunnel.id, s.tunnel.userId, change);
+  }
+
+  /**
+   * Admits every held stream's agent again, closing those refused: for when revocation events may
+   * have been missed (the change feed reconnected after a Redis outage). Resolves once all were checked.
+   */
+  async revalidate(): Promise<number> {
+    let dropped = 0;
+    await Promise.all(
+      this.registry.all().map(async (s) => {
+        const again = await this.readmit.get(s)?.().catch((err: unknown) => {
+          this.logger.warn({ err, tunnelId: s.tunnel.id, connectionId: s.connectionId }, 'admitting an agent again failed; its stream is kept');
+          return undefined;
+        });
+        if (!again || !('refused' in again) || !s.isOpen) return;
+        const refusal = refusalStatus(again);
+        s.close(refusal.details, refusal);
+        dropped++;
+      }),
+    );
+    return dropped;
   }
 
   /** Streams of a tunnel: routable, draining and still registering. */
@@ -195,7 +320,7 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
         plainHttp: !tunnel.openai,
       },
       connectionId,
-      { brokerId: this.brokerId, ...this.options.session },
+      { brokerId: this.brokerId, liveBrokers: () => this.presence.liveBrokers, ...this.options.session },
       logger,
       {
         ready: (s) => {
@@ -213,7 +338,8 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
                 return;
               }
               this.registry.add(s);
-              this.options.onTunnelChange?.(s.tunnel.id, s.tunnel.userId, 'agent');
+              // Gateways that hear the change read presence: it must already list the stream.
+              this.afterPresence(this.presence.put(s), () => this.changed(s, 'agent'));
             },
             (err: unknown) => {
               this.connecting.delete(s);
@@ -222,26 +348,34 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
             },
           );
         },
+        registered: (s) => this.retireReplaced(s),
         closed: (s) => {
           this.connecting.delete(s);
           clearTimeout(registerTimer);
           const wasListed = this.registry.remove(s);
-          if (wasListed) this.options.onTunnelChange?.(s.tunnel.id, s.tunnel.userId, 'agent');
+          if (wasListed) this.afterPresence(this.presence.remove(s), () => this.changed(s, 'agent'));
+          if (this.closing?.open.delete(s) && this.closing.open.size === 0) this.closing.allClosed();
         },
         // A draining agent no longer makes its tunnel `running` (isConnected is false): say so now,
         // not only once its stream closes.
-        draining: (s) => this.options.onTunnelChange?.(s.tunnel.id, s.tunnel.userId, 'agent'),
+        draining: (s) => this.afterPresence(this.presence.update(s, { draining: true, load: s.load }), () => this.changed(s, 'agent')),
         health: (s, report) => {
-          const before = this.registry.healthOf(s.tunnel.id);
+          const before = s.health;
           const after = healthFromReport(report);
           s.health = after;
           this.registry.setHealth(s.tunnel.id, after);
-          // A first report arrives before the stream is routable: the 'agent' change that follows
-          // carries it. Later, only a different verdict or model list is a change worth pushing.
-          if (s.available && !sameHealth(before, after)) this.options.onTunnelChange?.(s.tunnel.id, s.tunnel.userId, 'health');
+          // A first report arrives before the stream is routable: the put and the 'agent' change
+          // that follow carry it. Later, presence gets every report (its time and the stream's
+          // load), the feed only a different verdict or model list, a change worth pushing.
+          if (!this.registry.holds(s)) return;
+          const changed = !sameHealth(before, after);
+          this.afterPresence(this.presence.update(s, { health: after, load: s.load }), () => {
+            if (changed) this.changed(s, 'health');
+          });
         },
       },
     );
+    this.readmit.set(session, () => this.options.authenticator.admitAgent(token));
     this.connecting.add(session);
     const registerTimer = setTimeout(() => {
       session.close('no Register frame in time', {

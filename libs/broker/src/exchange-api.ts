@@ -25,6 +25,11 @@ export interface ExchangeRequestHead {
 export interface ExchangeTarget {
   tunnelId: string;
   userId: string;
+  /**
+   * The agent stream a gateway routing by presence chose (its connection id on the broker). A
+   * preference only: when it is gone or draining the broker picks among the tunnel's other streams.
+   */
+  streamId?: string;
 }
 
 /**

@@ -1,5 +1,6 @@
 export { Broker } from './broker';
 export type { BrokerOptions } from './broker';
+export type { BrokerIdentity, StreamDirectory } from './stream-directory';
 export { AgentSession } from './agent-session';
 export { TunnelRegistry } from './tunnel-registry';
 export { createRelayService } from './relay-service';

@@ -61,7 +61,8 @@ class RelayCallHandler {
     if (!f) return;
     if (f.$case === 'open') {
       if (this.exchange || !f.value.request) return;
-      this.exchange = this.opener.open({ tunnelId: f.value.tunnelId, userId: f.value.userId }, f.value.request, {
+      const target = { tunnelId: f.value.tunnelId, userId: f.value.userId, streamId: f.value.streamId || undefined };
+      this.exchange = this.opener.open(target, f.value.request, {
         head: (status, headers, body, end) => this.writeHead(status, headers, body, end),
         data: (chunk, end) => this.writeData(chunk, end),
         error: (error) => this.fail(error),

@@ -119,7 +119,7 @@ export class RemoteExchangeOpener implements ExchangeOpener {
     // A typical chat request rides whole in the Open; a large body follows it in Data frames.
     const inline = head.body.length <= RELAY_CHUNK_BYTES;
     const request = { ...head, exchangeId: 0, body: inline ? head.body : EMPTY, end: inline && head.end };
-    call.write({ frame: { $case: 'open', value: { tunnelId: target.tunnelId, userId: target.userId, request } } });
+    call.write({ frame: { $case: 'open', value: { tunnelId: target.tunnelId, userId: target.userId, streamId: target.streamId ?? '', request } } });
     if (!inline) void write(head.body, head.end);
     else if (head.end) call.end();
 

@@ -15,6 +15,11 @@ export class TunnelRegistry {
     set.add(session);
   }
 
+  /** True while the session is listed (routable or draining). */
+  holds(session: AgentSession): boolean {
+    return this.sessions.get(session.tunnel.id)?.has(session) ?? false;
+  }
+
   /** False when the session was not listed (it never registered). */
   remove(session: AgentSession): boolean {
     const set = this.sessions.get(session.tunnel.id);
@@ -36,12 +41,19 @@ export class TunnelRegistry {
     this.health.delete(tunnelId);
   }
 
-  /** The least-loaded stream of the tunnel that takes new exchanges, or undefined. */
-  pick(tunnelId: string): AgentSession | undefined {
+  /**
+   * The stream `preferred` names when it takes new exchanges (a gateway chose it from presence),
+   * else the least-loaded stream of the tunnel that does, or undefined.
+   */
+  pick(tunnelId: string, preferred?: string): AgentSession | undefined {
     const set = this.sessions.get(tunnelId);
     if (!set) return undefined;
     let best: AgentSession | undefined;
-    for (const s of set) if (s.available && (!best || s.load < best.load)) best = s;
+    for (const s of set) {
+      if (!s.available) continue;
+      if (s.connectionId === preferred) return s;
+      if (!best || s.load < best.load) best = s;
+    }
     return best;
   }
 

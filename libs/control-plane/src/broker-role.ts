@@ -1,31 +1,75 @@
-import { BOUNDED_TUNNEL_SERVICE, Broker, createRelayService } from '@st/broker';
+import { hostname } from 'node:os';
+import { BOUNDED_TUNNEL_SERVICE, Broker, type BrokerIdentity, createRelayService } from '@st/broker';
 import type { GrpcServerHost } from '@st/grpc-kit';
+import { whenReady } from '@st/live-state';
 import { RelayServiceService } from '@st/proto';
 import { AgentAdmission } from './agent-admission';
 import { startRevocation } from './revocation';
 import type { RoleContext } from './role-context';
+import type { ServerConfig } from './server-config';
+
+/** How long a starting broker waits for Redis before it serves without presence (degraded). */
+const REDIS_AT_START_MS = 5_000;
 
 /**
  * The broker role: admits agents on TunnelService, serves RelayService to gateways in other
  * processes, and drops streams when the change feed revokes them (from any process, with Redis).
+ * With Redis it advertises its streams in presence (so gateways elsewhere find them) and its
+ * heartbeat (so agents learn how many brokers there are).
  */
 export function addBrokerRole(ctx: RoleContext, grpc: GrpcServerHost): Broker {
   const { config, store, secrets, live, logger } = ctx;
   const broker = new Broker({
     authenticator: new AgentAdmission(store, secrets),
     logger: logger.child({ role: 'broker' }),
-    brokerId: `st-server@${config.host}:${config.grpcPort}`,
+    brokerId: brokerIdentity(config, config.grpcPort).brokerId,
     session: { healthIntervalMs: config.healthIntervalMs, streamQueueLimitBytes: config.streamQueueLimitBytes },
     maxStreamsPerTunnel: config.maxStreamsPerTunnel,
+    presence: live.presence,
     onTunnelChange: (tunnelId, userId, change) => live.feed.publish({ kind: 'tunnel', userId, tunnelId, reason: change }),
   });
   startRevocation(live.feed, store, broker, logger.child({ role: 'revocation' }));
+  // Revocations published while this process could not hear them are lost: check every stream.
+  live.redisFeed?.onResync(() => {
+    broker.revalidate().then(
+      (dropped) => logger.info({ dropped }, 'streams admitted again after a change feed reconnect'),
+      (err: unknown) => logger.error({ err }, 'admitting streams again after a change feed reconnect failed'),
+    );
+  });
   grpc.addService('sessiontunnel.v1.TunnelService', BOUNDED_TUNNEL_SERVICE, broker.tunnelService);
   grpc.addService('sessiontunnel.v1.RelayService', RelayServiceService, createRelayService(broker, ctx.serviceToken, logger));
   return broker;
 }
 
-/** Called once the gRPC port is bound (ST_GRPC_PORT may be 0). */
-export function brokerListening(broker: Broker, ctx: RoleContext, grpcPort: number): void {
-  broker.brokerId = `st-server@${ctx.config.host}:${grpcPort}`;
+/**
+ * Called once the gRPC port is bound (ST_GRPC_PORT may be 0): the broker's id and address are
+ * final now. With presence, what a previous run of this id left is cleared before any stream of
+ * this run is written (the broker holds their writes until then), and the leases start renewing.
+ */
+export async function brokerListening(broker: Broker, ctx: RoleContext, grpcPort: number): Promise<void> {
+  const identity = brokerIdentity(ctx.config, grpcPort);
+  const presence = ctx.live.presence;
+  if (presence) {
+    // The client has no offline queue: the clearing would fail before its first connection.
+    await whenReady(presence.redis, REDIS_AT_START_MS).catch((err: Error) =>
+      ctx.logger.warn({ err: err.message }, 'Redis (ST_REDIS_URL) not reachable at start: serving agents anyway; presence is written once it answers'),
+    );
+    presence.start();
+  }
+  await broker.advertise(identity);
+  ctx.logger.info({ ...identity, presence: ctx.live.presence !== undefined }, 'broker advertised');
+}
+
+/**
+ * ST_BROKER_ID, else `<hostname>:<port>`: the same across restarts of one broker (so a restart
+ * clears what the previous run left in presence), distinct between brokers (pods have their own
+ * hostnames; brokers on one host their own ports). The address is ST_ADVERTISE_ADDRESS, else
+ * ST_HOST:port (configuration refuses a wildcard ST_HOST with Redis and no ST_ADVERTISE_ADDRESS).
+ */
+export function brokerIdentity(config: Pick<ServerConfig, 'brokerId' | 'advertiseAddress' | 'host'>, grpcPort: number): BrokerIdentity {
+  const host = config.host.includes(':') && !config.host.startsWith('[') ? `[${config.host}]` : config.host;
+  return {
+    brokerId: config.brokerId ?? `${hostname()}:${grpcPort}`,
+    advertiseAddress: config.advertiseAddress ?? `${host}:${grpcPort}`,
+  };
 }

@@ -11,7 +11,7 @@ import type { Logger } from '@st/logging';
 import { type Store, ensurePrivateDir, openStore, tightenDataDirFiles } from '@st/store';
 import { addBrokerRole, brokerListening } from './broker-role';
 import { addDiscoveryRole, createDirectory, createDiscoveryHttp } from './discovery-role';
-import { type GatewayMounts, createGateway } from './gateway-role';
+import { type GatewayMounts, createBrokerRouter, createGateway } from './gateway-role';
 import { type LiveState, openLiveState } from './live-state-wiring';
 import type { RoleContext } from './role-context';
 import { SecretBox } from './secret-box';
@@ -50,7 +50,8 @@ export class ControlPlane {
     /** The admin token when this start made it (print it once), else undefined. */
     readonly createdAdminToken: string | undefined,
     readonly live: LiveState,
-    private readonly remote: RemoteExchangeOpener | undefined,
+    /** The gateway's channels to brokers in other processes, closed last. */
+    private readonly remote: { close(): void } | undefined,
     private readonly logger: Logger,
     /** The HTTP port of discovery's Connect face when no gateway serves it in this process. */
     readonly discoveryHttpPort: number | undefined = undefined,
@@ -83,7 +84,7 @@ export class ControlPlane {
     let grpcPort: number | undefined;
     let gateway: Gateway | undefined;
     let httpPort: number | undefined;
-    let remote: RemoteExchangeOpener | undefined;
+    let remote: { close(): void } | undefined;
     let discoveryHttp: DiscoveryHttpServer | undefined;
     let discoveryHttpPort: number | undefined;
     try {
@@ -96,18 +97,25 @@ export class ControlPlane {
       if (discoveryHere) addDiscoveryRole(ctx, grpcHost!, runtime, directory!);
       if (grpcHost) {
         grpcPort = await grpcHost.listen(config.host, config.grpcPort, grpcCredentials(config, logger));
-        if (broker) brokerListening(broker, ctx, grpcPort);
+        if (broker) await brokerListening(broker, ctx, grpcPort);
       }
       if (roles.has('gateway')) {
         const mounts: GatewayMounts = directory
           ? [{ prefix: DISCOVERY_CONNECT_PREFIX, handler: createDiscoveryConnectHandler({ directory, auth, logger, corsOrigins: config.corsOrigins }) }]
           : [];
-        if (broker) {
+        if (live.view) {
+          // Shared presence says which broker holds each tunnel's streams: no fixed broker address.
+          if (config.brokerAddress) logger.warn('ST_BROKER_ADDRESS is ignored with ST_REDIS_URL: the gateway finds brokers through presence');
+          const router = createBrokerRouter(ctx, live.view, broker);
+          remote = router;
+          gateway = createGateway(ctx, new GatewayStoreCache(store, live.feed), router.opener, runtime, mounts);
+        } else if (broker) {
           gateway = createGateway(ctx, new GatewayStoreCache(store, live.feed), broker, runtime, mounts);
         } else {
           if (!config.brokerAddress) throw new Error('a gateway without the broker role needs ST_BROKER_ADDRESS (host:port of the broker)');
-          remote = new RemoteExchangeOpener({ ...brokerRelayTarget(config.brokerAddress, config.brokerCaFile), serviceToken });
-          gateway = createGateway(ctx, new GatewayStoreCache(store, config.redisUrl ? live.feed : undefined), remote, runtime, mounts);
+          const relay = new RemoteExchangeOpener({ ...brokerRelayTarget(config.brokerAddress, config.brokerCaFile), serviceToken });
+          remote = relay;
+          gateway = createGateway(ctx, new GatewayStoreCache(store, config.redisUrl ? live.feed : undefined), relay, runtime, mounts);
         }
         httpPort = await gateway.listen(config.host, config.httpPort);
         if (!config.publicUrl) publicUrl = urlOf(config.host, httpPort);

@@ -1,13 +1,14 @@
-import type { ExchangeOpener } from '@st/broker';
-import { Gateway, type GatewayStore } from '@st/gateway';
-import type { TunnelRuntime } from '@st/live-state';
+import { type Broker, type ExchangeOpener, RemoteExchangeOpener } from '@st/broker';
+import { BrokerChannelPool, BrokerRouter, Gateway, type GatewayStore } from '@st/gateway';
+import type { PresenceEntry, PresenceView, TunnelRuntime } from '@st/live-state';
 import type { RoleContext } from './role-context';
+import { serviceChannelCredentials } from './service-tls';
 
 export type GatewayMounts = ConstructorParameters<typeof Gateway>[0]['mounts'];
 
 /** The gateway role: the OpenAI-compatible HTTP face, over the given exchange opener and live state. */
 export function createGateway(ctx: RoleContext, store: GatewayStore, opener: ExchangeOpener, runtime: TunnelRuntime, mounts: GatewayMounts): Gateway {
-  const { config, logger } = ctx;
+  const { config, logger, live } = ctx;
   return new Gateway({
     store,
     opener,
@@ -31,5 +32,55 @@ export function createGateway(ctx: RoleContext, store: GatewayStore, opener: Exc
       userRps: config.limitUserRps,
       userBurst: config.limitUserBurst,
     },
+    degraded: () => (live.degraded() ? 'Redis is unreachable: routing from the last known presence (ST_REDIS_URL)' : undefined),
   });
+}
+
+/** The gateway's opener with shared presence, and what to close with it. */
+export interface RoutingOpener {
+  opener: BrokerRouter;
+  close(): void;
+}
+
+/**
+ * With shared presence (ST_REDIS_URL) a gateway routes each exchange to the broker holding a
+ * stream of the tunnel, over one pooled channel per broker (service token, ST_TLS_CA_FILE), and
+ * to `broker` directly when that broker is this process's own.
+ */
+export function createBrokerRouter(ctx: RoleContext, view: PresenceView, broker: Broker | undefined): RoutingOpener {
+  const { config, logger, serviceToken } = ctx;
+  const credentials = serviceChannelCredentials(config);
+  const channels = new BrokerChannelPool({
+    connect: (address) => new RemoteExchangeOpener({ address, serviceToken, credentials }),
+    logger,
+  });
+  const presence = broker ? withOwnStreams(view, broker) : view;
+  const opener = new BrokerRouter({ presence, channels, local: broker, replayLimitBytes: config.maxBodyBytes, logger });
+  return { opener, close: () => channels.close() };
+}
+
+/**
+ * Presence with this process's broker as the authority on its own streams: they are routable the
+ * moment the broker admits them, and gone the moment it drops them, whatever the lease says.
+ */
+function withOwnStreams(view: PresenceView, broker: Broker): Pick<PresenceView, 'entriesOf' | 'invalidate'> {
+  return {
+    invalidate: (tunnelId) => view.invalidate(tunnelId),
+    entriesOf: async (tunnelId) => {
+      const shared = await view.entriesOf(tunnelId);
+      const brokerId = broker.brokerId;
+      const own: PresenceEntry[] = broker.liveViewOf(tunnelId).connections.map((c) => ({
+        tunnelId,
+        brokerId,
+        advertiseAddress: '',
+        streamId: c.streamId,
+        agentInstanceId: c.agentInstanceId,
+        connectionEpoch: 0,
+        since: c.since,
+        draining: c.draining,
+        health: c.health,
+      }));
+      return [...shared.filter((e) => e.brokerId !== brokerId), ...own];
+    },
+  };
 }

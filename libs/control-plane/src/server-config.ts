@@ -36,6 +36,7 @@ const schema = z.object({
     .string()
     .refine((v) => /^[^\s/]+:\d+$/.test(v), 'expected host:port that other services reach this broker at')
     .optional(),
+  brokerId: z.string().max(128, 'expected at most 128 characters').regex(/^\S+$/, 'expected no spaces').optional(),
   serviceToken: z.string().min(16, 'expected at least 16 characters').optional(),
   maxBodyBytes: byteSize(20 * 1024 * 1024),
   maxJsonDepth: z.coerce.number().int('expected a whole number of levels').min(1, 'expected at least 1 level').max(100_000, 'expected at most 100000 levels').default(128),
@@ -86,6 +87,7 @@ export const SERVER_SETTINGS: { [K in keyof z.infer<typeof schema>]: SettingSour
   redisUrl: { env: 'ST_REDIS_URL', flag: 'redis-url', help: 'redis://host:port[/db] for live state shared by replicas (presence, change feed, limits); default: none (one process)' },
   redisPrefix: { env: 'ST_REDIS_PREFIX', help: 'prefix of every Redis key and channel, so installations can share a Redis (default st:)' },
   advertiseAddress: { env: 'ST_ADVERTISE_ADDRESS', help: "host:port at which gateways reach this broker (default ST_HOST:ST_GRPC_PORT; required when ST_HOST is 0.0.0.0 or ::)" },
+  brokerId: { env: 'ST_BROKER_ID', help: 'names this broker in presence, Welcome and `tunnels get` (default <hostname>:<grpc port>); unique per broker, the same across its restarts' },
   brokerAddress: { env: 'ST_BROKER_ADDRESS', flag: 'broker-address', help: 'host:port of the broker (https://host:port when its gRPC port has TLS), for a gateway running without the broker role' },
   serviceToken: { env: 'ST_SERVICE_TOKEN', help: 'shared secret between gateway and broker (default: made once in the data directory)' },
   maxBodyBytes: { env: 'ST_MAX_BODY', flag: 'max-body', help: 'largest request body (default 20m)' },
@@ -135,7 +137,18 @@ export function loadServerConfig(inputs?: ConfigInputs): ServerConfig {
   // configuration error), not after the store was opened; ControlPlane.start reads them again.
   loadGrpcTls(config);
   if (config.brokerAddress) brokerRelayTarget(config.brokerAddress, config.brokerCaFile);
+  if (config.role.includes('broker') && config.redisUrl && !config.advertiseAddress && isWildcardHost(config.host)) {
+    throw new ConfigError(
+      `invalid configuration:\n  ST_ADVERTISE_ADDRESS: required with ST_REDIS_URL when ST_HOST is ${config.host}: gateways cannot dial a wildcard address; set it to host:port at which they reach this broker (in Kubernetes, the pod IP and ST_GRPC_PORT)`,
+    );
+  }
   return { ...config, publicUrl: (config.publicUrl ?? '').replace(/\/+$/, '') };
+}
+
+/** 0.0.0.0, :: and their spellings: an address to listen on, never one to dial. */
+export function isWildcardHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '');
+  return h === '0.0.0.0' || /^[0:]+$/.test(h);
 }
 
 /** The certificate chain and key for TLS on the gRPC port, as PEM. */

@@ -1,8 +1,8 @@
 /**
  * What changed, named by the ids a consumer needs to look things up again. Events carry no state:
- * consumers read the current state from the store and the broker, so an event can never be stale
- * and two events can never disagree. Plain JSON, so NATS or PostgreSQL LISTEN/NOTIFY can carry it
- * once roles run in separate processes.
+ * consumers read the current state from the store and presence, so an event can never be stale
+ * and two events can never disagree. Plain JSON, so Redis pub/sub carries it between processes
+ * (RedisChangeFeed in libs/live-state).
  */
 export type ControlEvent =
   | {

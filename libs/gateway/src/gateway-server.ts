@@ -46,6 +46,8 @@ export interface GatewayOptions {
   requestLimits?: RequestLimits;
   /** Where the limits are counted (default: in this process's memory). */
   limitCounters?: LimitCounters;
+  /** Why the gateway serves in a degraded way right now (Redis unreachable), or undefined. */
+  degraded?: () => string | undefined;
 }
 
 const DEFAULT_BODY_DEADLINE: Omit<BodyDeadlineOptions, 'clock'> = { idleTimeoutMs: 30_000, minBytesPerSecond: 1024, rateWindowMs: 30_000 };
@@ -171,8 +173,11 @@ export class Gateway {
     }
     const requestId = requestIdOf(req.headers['x-request-id']);
     if (url === '/healthz' || url === '/readyz') {
+      // Degraded stays ready (200): it still routes from the last known presence, and every gateway
+      // shares the one Redis, so turning unready would take them all out of service at once.
+      const degraded = url === '/readyz' ? this.options.degraded?.() : undefined;
       res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': requestId });
-      res.end('{"status":"ok"}');
+      res.end(degraded ? JSON.stringify({ status: 'degraded', reason: degraded }) : '{"status":"ok"}');
       return;
     }
     const route = parseTunnelRoute(url);

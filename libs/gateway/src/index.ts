@@ -6,3 +6,7 @@ export { httpErrorFor } from './http-error-table';
 export { openAIErrorBody } from './openai-error';
 export type { OpenAIErrorBody } from './openai-error';
 export { parseTunnelRoute } from './tunnel-route';
+export { BrokerRouter, DEFAULT_SUSPECT_MS } from './broker-router';
+export type { BrokerRouterOptions } from './broker-router';
+export { BrokerChannelPool, DEFAULT_CHANNEL_IDLE_MS } from './broker-channel-pool';
+export type { BrokerChannel, BrokerChannelPoolOptions } from './broker-channel-pool';

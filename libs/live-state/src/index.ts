@@ -1,5 +1,5 @@
 export { RedisPresence, DEFAULT_LEASE_MS, DEFAULT_REFRESH_MS } from './redis-presence';
-export type { RedisPresenceOptions } from './redis-presence';
+export type { LiveBroker, RedisPresenceOptions } from './redis-presence';
 export type { PresenceEntry, PresenceHealth, PresencePatch } from './presence-entry';
 export { RedisChangeFeed, MAX_PENDING_PUBLISHES } from './redis-change-feed';
 export type { RedisChangeFeedOptions, ResyncListener } from './redis-change-feed';

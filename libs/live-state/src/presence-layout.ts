@@ -32,6 +32,15 @@ export class PresenceLayout {
     return `${this.prefix}presence:broker:${brokerId}`;
   }
 
+  /** The broker heartbeat (ANNOUNCE_BROKER_SCRIPT). */
+  get brokersKey(): string {
+    return `${this.prefix}presence:brokers`;
+  }
+
+  get brokerAddressesKey(): string {
+    return `${this.prefix}presence:broker-addresses`;
+  }
+
   /** Prefix of stream keys, handed to the scripts. */
   get streamKeyPrefix(): string {
     return `${this.prefix}presence:stream:`;
@@ -92,4 +101,42 @@ for _, member in ipairs(members) do
   end
 end
 return out
+`;
+
+/**
+ * The broker heartbeat, `<prefix>presence:brokers`: a sorted set of broker ids scored by when
+ * their heartbeat expires (Redis's own clock, so brokers' clocks need not agree), and
+ * `<prefix>presence:broker-addresses`, a hash of their advertised addresses.
+ * KEYS: brokers set, addresses hash. ARGV: broker id, address, lease ms. Drops the expired,
+ * (re)announces this broker, and returns how many brokers are live, this one included.
+ */
+export const ANNOUNCE_BROKER_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+for _, id in ipairs(expired) do redis.call('HDEL', KEYS[2], id) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return redis.call('ZCARD', KEYS[1])
+`;
+
+/** KEYS: brokers set, addresses hash. Returns id, address pairs of the brokers whose heartbeat is live. */
+export const LIVE_BROKERS_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
+local out = {}
+for _, id in ipairs(ids) do
+  table.insert(out, id)
+  table.insert(out, redis.call('HGET', KEYS[2], id) or '')
+end
+return out
+`;
+
+/** KEYS: brokers set, addresses hash. ARGV: broker id. */
+export const WITHDRAW_BROKER_SCRIPT = `
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
 `;

@@ -91,6 +91,9 @@ export class PresenceView implements TunnelRuntime {
   flush(): void {
     this.generation++;
     this.cache.clear();
+    // Flushed when the feed is subscribed again, i.e. Redis is back: an idle gateway must not
+    // keep reporting degraded until its next read.
+    this.lastFailureAt = undefined;
   }
 
   close(): void {

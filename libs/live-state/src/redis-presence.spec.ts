@@ -98,6 +98,29 @@ describe('RedisPresence', () => {
     expect(await restarted.clearBroker('b1')).toBe(0);
   });
 
+  it('counts the brokers whose heartbeat is live: a killed one drops out after its lease, a withdrawn one at once', async () => {
+    const a = await presence({ prefix: 'beat:', leaseMs: 400, refreshMs: 50 });
+    const b = await presence({ prefix: 'beat:', leaseMs: 400, refreshMs: 50 });
+    const c = await presence({ prefix: 'beat:', leaseMs: 400, refreshMs: 50 });
+    expect(a.liveBrokerCount).toBe(1); // nothing known yet: this broker alone
+    expect(await a.announceBroker('a', '10.0.0.1:1')).toBe(1);
+    expect(await b.announceBroker('b', '10.0.0.2:1')).toBe(2);
+    expect(await c.announceBroker('c', '10.0.0.3:1')).toBe(3);
+    expect(c.liveBrokerCount).toBe(3);
+    a.start();
+    b.start();
+    expect((await a.liveBrokers()).map((x) => `${x.brokerId}@${x.advertiseAddress}`)).toEqual(['a@10.0.0.1:1', 'b@10.0.0.2:1', 'c@10.0.0.3:1']);
+
+    // c is killed (nobody renews it); b shuts down and withdraws.
+    await b.withdrawBroker('b');
+    expect((await a.liveBrokers()).map((x) => x.brokerId)).toEqual(['a', 'c']);
+    await waitUntil('c’s heartbeat to expire and a’s count to say so', async () => (await a.liveBrokers()).length === 1 && a.liveBrokerCount === 1, 10_000);
+    expect((await a.liveBrokers()).map((x) => x.brokerId)).toEqual(['a']);
+    // b stopped announcing itself when it withdrew.
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await a.liveBrokers()).map((x) => x.brokerId)).toEqual(['a']);
+  });
+
   it('two prefixes on one server do not see each other', async () => {
     const a = await presence({ prefix: 'iso-a:' });
     const b = await presence({ prefix: 'iso-b:' });

@@ -2,13 +2,28 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '@st/logging';
 import { asLiveStateError } from './live-state-error';
 import { decodeEntry, encodeEntry, type PresenceEntry, type PresencePatch } from './presence-entry';
-import { CLEAR_BROKER_SCRIPT, PUT_SCRIPT, PresenceLayout, REMOVE_SCRIPT, STREAMS_OF_SCRIPT } from './presence-layout';
+import {
+  ANNOUNCE_BROKER_SCRIPT,
+  CLEAR_BROKER_SCRIPT,
+  LIVE_BROKERS_SCRIPT,
+  PUT_SCRIPT,
+  PresenceLayout,
+  REMOVE_SCRIPT,
+  STREAMS_OF_SCRIPT,
+  WITHDRAW_BROKER_SCRIPT,
+} from './presence-layout';
 import { createRedisClient } from './redis-client';
 
 /** A killed broker's streams are gone from presence this long after its last refresh. */
 export const DEFAULT_LEASE_MS = 10_000;
 /** Several refreshes per lease, so one slow or lost refresh does not expire a live stream. */
 export const DEFAULT_REFRESH_MS = 3_000;
+
+/** A broker whose heartbeat is live. */
+export interface LiveBroker {
+  brokerId: string;
+  advertiseAddress: string;
+}
 
 export interface RedisPresenceOptions {
   /** `redis://host:port[/db]` (ST_REDIS_URL); or pass `client`. */
@@ -43,6 +58,9 @@ export class RedisPresence {
   private readonly own = new Map<string, PresenceEntry>();
   private timer: NodeJS.Timeout | undefined;
   private refreshing = false;
+  /** The broker this process announces (re-announced with every refresh). */
+  private announced: LiveBroker | undefined;
+  private lastLiveBrokers = 1;
 
   constructor(options: RedisPresenceOptions) {
     this.layout = new PresenceLayout(options.prefix ?? 'st:');
@@ -109,6 +127,37 @@ export class RedisPresence {
     return Number(removed);
   }
 
+  /**
+   * Announces a broker as live for one lease (the refresh timer keeps announcing it until
+   * `withdrawBroker`); returns how many brokers are live, this one included.
+   */
+  async announceBroker(brokerId: string, advertiseAddress: string): Promise<number> {
+    this.announced = { brokerId, advertiseAddress };
+    return this.heartbeat(this.announced);
+  }
+
+  /** Stops announcing the broker and takes it off the live list at once (it is shutting down). */
+  async withdrawBroker(brokerId: string): Promise<void> {
+    if (this.announced?.brokerId === brokerId) this.announced = undefined;
+    await this.run('withdrawBroker', () => this.redis.eval(WITHDRAW_BROKER_SCRIPT, 2, this.layout.brokersKey, this.layout.brokerAddressesKey, brokerId));
+  }
+
+  /** The brokers whose heartbeat is live, sorted by id. */
+  async liveBrokers(): Promise<LiveBroker[]> {
+    const flat = (await this.run('liveBrokers', () => this.redis.eval(LIVE_BROKERS_SCRIPT, 2, this.layout.brokersKey, this.layout.brokerAddressesKey))) as string[];
+    const out: LiveBroker[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ brokerId: flat[i], advertiseAddress: flat[i + 1] });
+    return out.sort((a, b) => a.brokerId.localeCompare(b.brokerId));
+  }
+
+  /**
+   * How many brokers were live at this process's last heartbeat (at least 1: this one), without a
+   * round trip; 1 before the first heartbeat and while Redis is down, when nothing better is known.
+   */
+  get liveBrokerCount(): number {
+    return this.lastLiveBrokers;
+  }
+
   /** The tunnel's live streams (expired ones skipped and pruned), in one round trip. */
   async streamsOf(tunnelId: string): Promise<PresenceEntry[]> {
     const values = (await this.run('streamsOf', () =>
@@ -125,10 +174,11 @@ export class RedisPresence {
 
   /** Renews every lease this process holds; failures are logged, never thrown. */
   async refresh(): Promise<void> {
-    if (this.refreshing || this.own.size === 0) return;
+    if (this.refreshing || (this.own.size === 0 && !this.announced)) return;
     this.refreshing = true;
     try {
-      await this.write([...this.own.values()], 'refresh');
+      if (this.announced) await this.heartbeat(this.announced);
+      if (this.own.size > 0) await this.write([...this.own.values()], 'refresh');
     } catch (err) {
       this.log.debug({ err: (err as Error).message }, 'presence refresh failed; retrying on the next tick');
     } finally {
@@ -140,6 +190,16 @@ export class RedisPresence {
   async close(): Promise<void> {
     this.stopRefreshing();
     this.redis.disconnect();
+  }
+
+  private async heartbeat(broker: LiveBroker): Promise<number> {
+    const count = Number(
+      await this.run('announceBroker', () =>
+        this.redis.eval(ANNOUNCE_BROKER_SCRIPT, 2, this.layout.brokersKey, this.layout.brokerAddressesKey, broker.brokerId, broker.advertiseAddress, this.leaseMs),
+      ),
+    );
+    this.lastLiveBrokers = Math.max(1, count);
+    return this.lastLiveBrokers;
   }
 
   private async write(entries: PresenceEntry[], operation: string): Promise<void> {
