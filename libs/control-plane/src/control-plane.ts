@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { ServerCredentials } from '@grpc/grpc-js';
 import { AdminToken, type AuthDeps } from '@st/auth';
 import { type Broker, RemoteExchangeOpener } from '@st/broker';
-import { DISCOVERY_CONNECT_PREFIX, createDiscoveryConnectHandler } from '@st/discovery';
+import { DISCOVERY_CONNECT_PREFIX, type DiscoveryHttpServer, createDiscoveryConnectHandler } from '@st/discovery';
 import type { ChangeFeed } from '@st/events';
 import { type Gateway, GatewayStoreCache } from '@st/gateway';
 import { GrpcServerHost } from '@st/grpc-kit';
@@ -10,7 +10,7 @@ import { NO_AGENT_VIEW, type TunnelRuntime } from '@st/live-state';
 import type { Logger } from '@st/logging';
 import { type Store, ensurePrivateDir, openStore, tightenDataDirFiles } from '@st/store';
 import { addBrokerRole, brokerListening } from './broker-role';
-import { addDiscoveryRole, createDirectory } from './discovery-role';
+import { addDiscoveryRole, createDirectory, createDiscoveryHttp } from './discovery-role';
 import { type GatewayMounts, createBrokerRouter, createGateway } from './gateway-role';
 import { type LiveState, openLiveState } from './live-state-wiring';
 import type { RoleContext } from './role-context';
@@ -53,6 +53,9 @@ export class ControlPlane {
     /** The gateway's channels to brokers in other processes, closed last. */
     private readonly remote: { close(): void } | undefined,
     private readonly logger: Logger,
+    /** The HTTP port of discovery's Connect face when no gateway serves it in this process. */
+    readonly discoveryHttpPort: number | undefined = undefined,
+    private readonly discoveryHttp: DiscoveryHttpServer | undefined = undefined,
   ) {}
 
   static async start(config: ServerConfig, logger: Logger): Promise<ControlPlane> {
@@ -82,6 +85,8 @@ export class ControlPlane {
     let gateway: Gateway | undefined;
     let httpPort: number | undefined;
     let remote: { close(): void } | undefined;
+    let discoveryHttp: DiscoveryHttpServer | undefined;
+    let discoveryHttpPort: number | undefined;
     try {
       const discoveryHere = roles.has('discovery') || (roles.has('broker') && !config.redisUrl);
       if (roles.has('broker') || discoveryHere) grpcHost = new GrpcServerHost({ logger });
@@ -114,14 +119,21 @@ export class ControlPlane {
         }
         httpPort = await gateway.listen(config.host, config.httpPort);
         if (!config.publicUrl) publicUrl = urlOf(config.host, httpPort);
+      } else if (roles.has('discovery')) {
+        if (!config.publicUrl) {
+          logger.warn('ST_PUBLIC_URL is unset: the base URLs discovery reports name no gateway; set it to the gateways\' public URL');
+        }
+        discoveryHttp = createDiscoveryHttp(ctx, directory!);
+        discoveryHttpPort = await discoveryHttp.listen(config.host, config.httpPort);
       }
     } catch (err) {
+      await discoveryHttp?.close(0);
       await grpcHost?.shutdown(0);
       await live.close();
       await store.close();
       throw err;
     }
-    return new ControlPlane(config, store, live.feed, broker, gateway, grpcHost, grpcPort, httpPort, publicUrl, created, live, remote, logger);
+    return new ControlPlane(config, store, live.feed, broker, gateway, grpcHost, grpcPort, httpPort, publicUrl, created, live, remote, logger, discoveryHttpPort, discoveryHttp);
   }
 
   /** Base URL of a tunnel's OpenAI API. */
@@ -136,7 +148,7 @@ export class ControlPlane {
   async stop(): Promise<void> {
     const grace = this.config.shutdownGraceMs;
     this.grpc?.setServing(false);
-    await Promise.all([this.gateway?.close(grace), this.broker?.shutdown(grace)]);
+    await Promise.all([this.gateway?.close(grace), this.broker?.shutdown(grace), this.discoveryHttp?.close(grace)]);
     await this.grpc?.shutdown(500);
     this.remote?.close();
     await this.live.close();

@@ -5,12 +5,13 @@ import { join, resolve } from 'node:path';
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..', '..');
 
 /** The apps end-to-end tests run, by their directory under apps/. */
-export type AppName = 'server' | 'agent' | 'mock-model';
+export type AppName = 'server' | 'agent' | 'mock-model' | 'discovery';
 
 const BINARIES: Record<AppName, string> = {
   server: 'st-server.js',
   agent: 'st-agent.js',
   'mock-model': 'st-mock-model.js',
+  discovery: 'st-discovery.js',
 };
 
 /**

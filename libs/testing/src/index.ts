@@ -28,3 +28,7 @@ export type { RawOutcome, RawResponse } from './raw-http';
 export { TestRedisServer } from './redis-server';
 export { NspawnContainer, ensureRootfs, nspawnUnavailable, rootfsDir } from './nspawn-container';
 export type { Bind, BootOptions, ExecResult } from './nspawn-container';
+export { startDiscovery } from './discovery-process';
+export type { DiscoveryProcess } from './discovery-process';
+export { freshDatabase } from './postgres-database';
+export type { FreshDatabase } from './postgres-database';
