@@ -6,3 +6,5 @@ export { httpErrorFor } from './http-error-table';
 export { openAIErrorBody } from './openai-error';
 export type { OpenAIErrorBody } from './openai-error';
 export { parseTunnelRoute } from './tunnel-route';
+export { RedisLimitCounters, DEFAULT_SLOT_LEASE_MS, DEFAULT_SLOT_RENEW_MS } from './redis-limit-counters';
+export type { RedisLimitCountersOptions } from './redis-limit-counters';
