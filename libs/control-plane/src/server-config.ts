@@ -3,6 +3,7 @@ import { createSecureContext } from 'node:tls';
 import { type ChannelCredentials, credentials } from '@grpc/grpc-js';
 import { ConfigError, byteSize, loadConfig, logLevel, millis, port, type ConfigInputs, type SettingSource } from '@st/config';
 import { z } from 'zod';
+import { serviceChannelCredentials } from './service-tls';
 
 export const ROLES = ['broker', 'gateway', 'discovery'] as const;
 export type Role = (typeof ROLES)[number];
@@ -135,6 +136,7 @@ export function loadServerConfig(inputs?: ConfigInputs): ServerConfig {
   // configuration error), not after the store was opened; ControlPlane.start reads them again.
   loadGrpcTls(config);
   if (config.brokerAddress) brokerRelayTarget(config.brokerAddress, config.brokerCaFile);
+  if (config.tlsCaFile) serviceChannelCredentials(config);
   return { ...config, publicUrl: (config.publicUrl ?? '').replace(/\/+$/, '') };
 }
 
