@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
-import { createRedisClient } from '@st/live-state';
+import { createRedisClient, whenReady } from '@st/live-state';
 import type { Logger } from '@st/logging';
 import { ADMITTED, type Admission, type LimitCounters, type LimitKey, type LimitName, type RequestLimits, bucketSize } from './limit-counters';
 import { ADMIT_SCRIPT, LimitLayout, RENEW_SCRIPT } from './redis-limit-scripts';
@@ -68,6 +68,8 @@ export class RedisLimitCounters implements LimitCounters {
   private renewing = false;
   private failedOpen = 0;
   private lastWarnAt = -Infinity;
+  /** Until the first connection is made (or the admission timeout passed since start). */
+  private firstConnection: Promise<void> | undefined;
   /** Renewal rounds done (for specs: time has passed without a sleep). */
   renewals = 0;
 
@@ -86,6 +88,13 @@ export class RedisLimitCounters implements LimitCounters {
       this.redis = createRedisClient({ url: options.url, role: 'limit-counters', logger: options.logger, overrides: { enableOfflineQueue: false } });
     } else throw new Error('RedisLimitCounters needs a url or a client');
     this.redis.defineCommand('stLimitAdmit', { numberOfKeys: 3, lua: ADMIT_SCRIPT });
+    if (this.redis.status !== 'ready') {
+      this.firstConnection = whenReady(this.redis, this.admitTimeoutMs)
+        .catch(() => undefined)
+        .then(() => {
+          this.firstConnection = undefined;
+        });
+    }
   }
 
   /** Starts renewing the leases of this process's open slots. */
@@ -95,7 +104,11 @@ export class RedisLimitCounters implements LimitCounters {
     this.timer.unref();
   }
 
-  admit(key: LimitKey, limits: RequestLimits): Promise<Admission> {
+  async admit(key: LimitKey, limits: RequestLimits): Promise<Admission> {
+    // A gateway's first requests may come while its connection is still being made: without this
+    // wait they would be admitted unchecked (no offline queue). Only the first admission timeout
+    // after start is waited for; an outage after that fails open at once.
+    if (this.firstConnection) await this.firstConnection;
     const slot: HeldSlot = {
       member: `${this.gatewayId}:${++this.seq}`,
       userKey: this.layout.userOpenKey(key.userId),
