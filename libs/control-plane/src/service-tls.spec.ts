@@ -9,6 +9,7 @@ import { ConfigError } from '@st/config';
 import { bearerMetadata } from '@st/grpc-kit';
 import { silentLogger } from '@st/logging';
 import { RelayServiceClient } from '@st/proto';
+import { TestRedisServer } from '@st/testing';
 import type { TunnelError } from '@st/tunnel-protocol';
 import { ControlPlane } from './control-plane';
 import { loadServerConfig } from './server-config';
@@ -50,6 +51,7 @@ describe('service-to-service gRPC: the service token and TLS', () => {
   const dir = mkdtempSync(join(tmpdir(), 'st-service-tls-'));
   let certs: ReturnType<typeof makeCertificates>;
   let broker: ControlPlane;
+  let redis: TestRedisServer;
   let address: string;
   const openers: RemoteExchangeOpener[] = [];
   const opener = (o: ConstructorParameters<typeof RemoteExchangeOpener>[0]) => {
@@ -60,6 +62,8 @@ describe('service-to-service gRPC: the service token and TLS', () => {
 
   beforeAll(async () => {
     certs = makeCertificates(dir);
+    // A broker of a split deployment: with Redis it serves only TunnelService and RelayService.
+    redis = await TestRedisServer.start();
     const config = loadServerConfig({
       env: {
         ST_ROLE: 'broker',
@@ -67,6 +71,7 @@ describe('service-to-service gRPC: the service token and TLS', () => {
         ST_GRPC_PORT: '0',
         ST_SHUTDOWN_GRACE_MS: '100',
         ST_SERVICE_TOKEN: SERVICE_TOKEN,
+        ST_REDIS_URL: redis.url,
         ST_TLS_CERT_FILE: certs.cert,
         ST_TLS_KEY_FILE: certs.key,
       },
@@ -79,6 +84,7 @@ describe('service-to-service gRPC: the service token and TLS', () => {
   afterAll(async () => {
     for (const o of openers) o.close();
     await broker?.stop();
+    await redis?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -126,6 +132,42 @@ describe('service-to-service gRPC: the service token and TLS', () => {
     const error = await firstError(opener({ address, serviceToken: SERVICE_TOKEN, credentials: credentials.createInsecure() }));
     expect(error.kind).toBe('broker_unavailable');
     expect(error.message).toContain(address);
+  });
+
+  it('a discovery process takes TLS from the same settings (and hosts no RelayService)', async () => {
+    const config = loadServerConfig({
+      env: {
+        ST_ROLE: 'discovery',
+        ST_DATA_DIR: join(dir, 'data'),
+        ST_GRPC_PORT: '0',
+        ST_SHUTDOWN_GRACE_MS: '100',
+        ST_REDIS_URL: redis.url,
+        ST_TLS_CERT_FILE: certs.cert,
+        ST_TLS_KEY_FILE: certs.key,
+      },
+      argv: [],
+    });
+    const discovery = await ControlPlane.start(config, silentLogger());
+    const ending = (tls: ReturnType<typeof credentials.createSsl>) => {
+      const client = new RelayServiceClient(`127.0.0.1:${discovery.grpcPort}`, tls);
+      return new Promise<ServiceError>((resolve) => {
+        const call = client.exchange(bearerMetadata(SERVICE_TOKEN));
+        call.on('error', (err: ServiceError) => {
+          client.close();
+          resolve(err);
+        });
+        call.on('data', () => undefined);
+      });
+    };
+    try {
+      // Through TLS verified against the CA, and then: no such service here.
+      expect((await ending(serviceChannelCredentials({ tlsCaFile: certs.ca }))).code).toBe(status.UNIMPLEMENTED);
+      const untrusted = await ending(credentials.createSsl());
+      expect(untrusted.code).toBe(status.UNAVAILABLE);
+      expect(untrusted.details).toMatch(/certificate/i);
+    } finally {
+      await discovery.stop();
+    }
   });
 
   it('ST_TLS_CA_FILE is checked when the settings are loaded', () => {
