@@ -109,6 +109,8 @@ export class ControlPlane {
         if (!config.publicUrl) publicUrl = urlOf(config.host, httpPort);
       }
     } catch (err) {
+      // Also frees the gateway's limit counters (their Redis connection).
+      await gateway?.close(0);
       await grpcHost?.shutdown(0);
       await live.close();
       await store.close();
