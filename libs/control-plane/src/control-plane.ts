@@ -16,6 +16,7 @@ import { type LiveState, openLiveState } from './live-state-wiring';
 import type { RoleContext } from './role-context';
 import { SecretBox } from './secret-box';
 import { type ServerConfig, brokerRelayTarget, loadGrpcTls } from './server-config';
+import { isReplica, replicaAdminToken, requireReplicaSecrets } from './replica-secrets';
 import { loadOrCreateServiceToken } from './service-token';
 
 /**
@@ -63,6 +64,8 @@ export class ControlPlane {
     if (roles.has('discovery') && !roles.has('broker') && !config.redisUrl) {
       throw new Error('ST_ROLE=discovery without the broker role needs ST_REDIS_URL: live status comes from shared presence');
     }
+    // Replicas are given their shared secrets; they never make them in their own data directory.
+    requireReplicaSecrets(config);
     // 0700 and its files 0600 whatever the umask, with PostgreSQL too (tokens and keys live here);
     // not made at all when nothing is kept there (a read-only container with every secret set).
     if (!config.databaseUrl || !config.serviceToken || !config.secretKey) ensurePrivateDir(config.dataDir, logger);
@@ -71,9 +74,7 @@ export class ControlPlane {
     const secrets = SecretBox.load(config.dataDir, config.secretKey);
     tightenDataDirFiles(config.dataDir, logger);
     // The admin digest lives in the store, so replicas sharing a database share the admin token.
-    const { admin, created } = config.adminToken
-      ? { admin: AdminToken.fixed(config.adminToken), created: undefined }
-      : await AdminToken.load(store, config.dataDir, { logger });
+    const { admin, created } = await adminTokenOf(config, store, logger);
     const auth: AuthDeps = { store, admin };
     const live = openLiveState(config, logger);
     // The public URL is known before listening unless the HTTP port is chosen by the system.
@@ -128,6 +129,8 @@ export class ControlPlane {
       }
     } catch (err) {
       await discoveryHttp?.close(0);
+      // Also frees the gateway's limit counters (their Redis connection).
+      await gateway?.close(0);
       await grpcHost?.shutdown(0);
       await live.close();
       await store.close();
@@ -172,6 +175,18 @@ function grpcCredentials(config: ServerConfig, logger: Logger): ServerCredential
   else if (expiresInMs < 14 * 24 * 3600_000) logger.warn(fields, 'the TLS certificate of the gRPC port expires within 14 days: renew it (ST_TLS_CERT_FILE)');
   else logger.info(fields, 'TLS on the gRPC port');
   return ServerCredentials.createSsl(null, [{ cert_chain: tls.certChain, private_key: tls.privateKey }], false);
+}
+
+/** ST_ADMIN_TOKEN, else the store's; a replica never makes one (replica-secrets.ts). */
+async function adminTokenOf(config: ServerConfig, store: Store, logger: Logger): Promise<{ admin: AdminToken; created?: string }> {
+  try {
+    if (config.adminToken) return { admin: AdminToken.fixed(config.adminToken) };
+    if (isReplica(config)) return { admin: await replicaAdminToken(store, config) };
+    return await AdminToken.load(store, config.dataDir, { logger });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
 }
 
 function urlOf(host: string, port: number): string {

@@ -54,7 +54,8 @@ export async function runServer(name: string, argv: string[], fixedRoles?: Role[
   } catch (err) {
     logger.fatal({ err: (err as Error).message }, 'st-server could not start');
     process.stderr.write(`${name}: ${(err as Error).message}\n`);
-    process.exit(1);
+    // A missing or invalid setting (a replica's secret) is a configuration error: exit code 2.
+    process.exit(err instanceof ConfigError ? 2 : 1);
   }
   logger.info(
     { roles: config.role, grpcPort: plane.grpcPort, httpPort: plane.httpPort ?? plane.discoveryHttpPort, publicUrl: plane.publicUrl, dataDir: config.dataDir },
