@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -33,7 +34,8 @@ let servers: [Server, Server];
 let demo: DemoCredentials;
 let agent: ManagedProcess;
 
-const brokerId = (s: Server) => `st-server@127.0.0.1:${s.grpcPort}`;
+// The default broker id (ST_BROKER_ID unset): this machine's host name and the bound gRPC port.
+const brokerId = (s: Server) => `${hostname()}:${s.grpcPort}`;
 const baseUrl = (s: Server) => `${s.publicUrl}/t/${demo.tunnelId}/v1`;
 
 beforeAll(async () => {

@@ -28,7 +28,7 @@ export class AdminToken {
 
   private constructor(
     private digest: Buffer,
-    private readonly store: DigestStore | undefined,
+    private readonly store: Pick<Store, 'getSetting'> | undefined,
     private readonly now: () => number,
   ) {
     this.loadedAt = now();
@@ -37,6 +37,21 @@ export class AdminToken {
   /** ST_ADMIN_TOKEN: the store's digest is not used. */
   static fixed(configured: string): AdminToken {
     return new AdminToken(sha256(configured), undefined, Date.now);
+  }
+
+  /**
+   * The admin of a process that checks no admin token (a broker or gateway replica): nothing
+   * matches it, since its digest is random and nobody holds a preimage.
+   */
+  static none(): AdminToken {
+    return new AdminToken(randomBytes(32), undefined, Date.now);
+  }
+
+  /** The admin token whose digest is in the store, or undefined when there is none yet (never made here). */
+  static async stored(store: Pick<Store, 'getSetting'>, options: { now?: () => number } = {}): Promise<AdminToken | undefined> {
+    const stored = await store.getSetting(SETTING.adminTokenDigest);
+    if (stored === null) return undefined;
+    return new AdminToken(parseDigest(stored, 'the store'), store, options.now ?? Date.now);
   }
 
   /**

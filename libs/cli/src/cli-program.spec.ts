@@ -23,8 +23,9 @@ const TUNNEL_KEYS = [
   'models',
   'baseUrl',
   'createTime',
+  'connections',
 ];
-const PROVIDER_KEYS = ['id', 'name', 'type', 'status', 'healthy', 'lastHealthCheck', 'models', 'baseUrl', 'sessionId', 'sessionName'];
+const PROVIDER_KEYS = ['id', 'name', 'type', 'status', 'healthy', 'lastHealthCheck', 'models', 'baseUrl', 'sessionId', 'sessionName', 'connections'];
 
 /** A port nothing listens on (it was free a moment ago). */
 function closedPort(): Promise<number> {
@@ -369,6 +370,32 @@ describe('stctl against an in-process control plane', () => {
     const created = await stctl(['tunnels', 'create', '--session', sessionId, '--port', '9000'], alice);
     expect(created.stdout).toMatch(/^Agent token:\s+st_agent_t-\d+$/m);
     expect(created.stdout).toContain('ST_TUNNEL_TOKEN');
+  });
+
+  it("tunnels get and providers list show the tunnel's live streams: broker, since, healthy, draining", async () => {
+    const owned = fake.tunnels.get(tunnelId)!;
+    owned.tunnel.connections = [
+      { brokerId: 'broker-a', streamId: '3', since: new Date('2025-01-02T03:00:00Z'), healthy: true, draining: false, agentInstanceId: 'agent-1' },
+      { brokerId: 'broker-b', streamId: '9', since: new Date('2025-01-02T03:00:02Z'), healthy: true, draining: true, agentInstanceId: 'agent-1' },
+    ];
+    try {
+      const expected = [
+        { brokerId: 'broker-a', streamId: '3', since: '2025-01-02T03:00:00.000Z', healthy: true, draining: false, agentInstanceId: 'agent-1' },
+        { brokerId: 'broker-b', streamId: '9', since: '2025-01-02T03:00:02.000Z', healthy: true, draining: true, agentInstanceId: 'agent-1' },
+      ];
+      expect(oneObject(await stctl(['tunnels', 'get', tunnelId, '--json'], alice)).connections).toEqual(expected);
+      const [provider] = oneObject(await stctl(['providers', 'list', '--json'], alice)).providers as Record<string, unknown>[];
+      expect(provider.connections).toEqual(expected);
+
+      const text = (await stctl(['tunnels', 'get', tunnelId], alice)).stdout;
+      expect(text).toMatch(/^Streams:\s+2$/m);
+      expect(text).toMatch(/^Stream:\s+broker-a {2}stream 3 {2}since 2025-01-02 03:00:00Z {2}healthy$/m);
+      expect(text).toMatch(/^Stream:\s+broker-b {2}stream 9 {2}since 2025-01-02 03:00:02Z {2}healthy {2}draining$/m);
+      const [header, row] = (await stctl(['providers', 'list'], alice)).stdout.split('\n');
+      expect(row.slice(header.indexOf('STREAMS'))).toMatch(/^2 \(1 draining\)\s/);
+    } finally {
+      owned.tunnel.connections = [];
+    }
   });
 
   it('providers watch: added per provider, synced, then each change, one JSON object per line; exit 0 when stopped', async () => {

@@ -71,7 +71,7 @@ describe('JSON output', () => {
     expect(JSON.stringify(tunnelJson(tunnel))).toBe(
       '{"id":"t-1","name":"llm","sessionId":"s-1","sessionName":"dev","remoteHost":"localhost","remotePort":8000,"openai":true,' +
         '"status":"waiting","hasUpstreamApiKey":true,"healthy":false,"lastHealthCheck":null,"models":["m1","m2"],' +
-        '"baseUrl":"http://gw/t/t-1/v1","createTime":"2025-01-02T03:04:05.678Z"}',
+        '"baseUrl":"http://gw/t/t-1/v1","createTime":"2025-01-02T03:04:05.678Z","connections":[]}',
     );
   });
 
@@ -87,10 +87,21 @@ describe('JSON output', () => {
       baseUrl: 'http://gw/t/t-1/v1',
       sessionId: 's-1',
       sessionName: 'dev',
+      connections: [],
     });
     expect(providerEventJson(ProviderChange.PROVIDER_CHANGE_UPDATED, provider)).toEqual({ change: 'updated', provider: providerJson(provider) });
     expect(providerEventJson(ProviderChange.PROVIDER_CHANGE_REMOVED, provider).change).toBe('removed');
     expect(providerEventJson(ProviderChange.PROVIDER_CHANGE_SYNCED, undefined)).toEqual({ change: 'synced', provider: null });
+  });
+
+  it("lists a tunnel's and a provider's live streams with their broker, start time and state", () => {
+    const connections = [{ brokerId: 'broker-a', streamId: '3', since: new Date('2025-01-02T03:00:00Z'), healthy: true, draining: false, agentInstanceId: 'i-1' }];
+    const expected = [{ brokerId: 'broker-a', streamId: '3', since: '2025-01-02T03:00:00.000Z', healthy: true, draining: false, agentInstanceId: 'i-1' }];
+    expect(tunnelJson({ ...tunnel, connections }).connections).toEqual(expected);
+    expect(providerJson({ ...provider, connections }).connections).toEqual(expected);
+    expect(JSON.stringify(tunnelJson({ ...tunnel, connections }).connections[0])).toBe(
+      '{"brokerId":"broker-a","streamId":"3","since":"2025-01-02T03:00:00.000Z","healthy":true,"draining":false,"agentInstanceId":"i-1"}',
+    );
   });
 
   it('prints one object on one line', () => {

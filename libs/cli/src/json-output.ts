@@ -1,4 +1,4 @@
-import { ProviderChange, SessionStatus, TunnelStatus, type Provider, type Session, type Tunnel, type User } from '@st/proto';
+import { ProviderChange, SessionStatus, TunnelStatus, type Provider, type Session, type Tunnel, type TunnelConnection, type User } from '@st/proto';
 
 // What `--json` prints: camelCase keys, enums as lowercase words without their prefix
 // ("running", "waiting", "added"), times as ISO 8601 strings and unset times as null. The key
@@ -33,6 +33,17 @@ export interface TunnelJson {
   models: string[];
   baseUrl: string;
   createTime: string | null;
+  connections: ConnectionJson[];
+}
+
+/** One live agent stream of a tunnel: which broker holds it, since when, and its state. */
+export interface ConnectionJson {
+  brokerId: string;
+  streamId: string;
+  since: string | null;
+  healthy: boolean;
+  draining: boolean;
+  agentInstanceId: string;
 }
 
 export interface ProviderJson {
@@ -46,6 +57,7 @@ export interface ProviderJson {
   baseUrl: string;
   sessionId: string;
   sessionName: string;
+  connections: ConnectionJson[];
 }
 
 export interface ProviderEventJson {
@@ -103,6 +115,18 @@ export function tunnelJson(tunnel: Tunnel): TunnelJson {
     models: [...tunnel.models],
     baseUrl: tunnel.baseUrl,
     createTime: isoOrNull(tunnel.createTime),
+    connections: tunnel.connections.map(connectionJson),
+  };
+}
+
+export function connectionJson(connection: TunnelConnection): ConnectionJson {
+  return {
+    brokerId: connection.brokerId,
+    streamId: connection.streamId,
+    since: isoOrNull(connection.since),
+    healthy: connection.healthy,
+    draining: connection.draining,
+    agentInstanceId: connection.agentInstanceId,
   };
 }
 
@@ -118,6 +142,7 @@ export function providerJson(provider: Provider): ProviderJson {
     baseUrl: provider.baseUrl,
     sessionId: provider.sessionId,
     sessionName: provider.sessionName,
+    connections: provider.connections.map(connectionJson),
   };
 }
 

@@ -60,8 +60,8 @@ describe('table output', () => {
     const sessions = sessionsTable([{ id: 's-1', name: 'dev', status: SessionStatus.SESSION_STATUS_STOPPED, createTime: new Date('2025-01-02T03:04:05Z'), updateTime: undefined }]);
     expect(sessions).toBe('ID   NAME  STATUS   CREATED               UPDATED\ns-1  dev   stopped  2025-01-02 03:04:05Z  -\n');
     const tunnels = tunnelsTable([tunnel]).split('\n');
-    expect(tunnels[0]).toMatch(/^ID\s+NAME\s+SESSION\s+TARGET\s+OPENAI\s+STATUS\s+HEALTHY\s+MODELS\s+BASE URL$/);
-    expect(tunnels[1]).toMatch(/^t-0001\s+llm\s+dev\s+localhost:8000\s+yes\s+running\s+yes\s+a,b\s+http:\/\/gw\/t\/t-0001\/v1$/);
+    expect(tunnels[0]).toMatch(/^ID\s+NAME\s+SESSION\s+TARGET\s+OPENAI\s+STATUS\s+HEALTHY\s+MODELS\s+STREAMS\s+BASE URL$/);
+    expect(tunnels[1]).toMatch(/^t-0001\s+llm\s+dev\s+localhost:8000\s+yes\s+running\s+yes\s+a,b\s+0\s+http:\/\/gw\/t\/t-0001\/v1$/);
     expect(tunnels[1].indexOf('running')).toBe(tunnels[0].indexOf('STATUS'));
   });
 
@@ -71,13 +71,33 @@ describe('table output', () => {
     expect(text).toContain('Upstream key:  none\n');
     expect(text).toContain('Last check:    2025-01-02 03:04:05Z\n');
     expect(text).toContain('Created:       -\n');
+    expect(text).toContain('Streams:       none\n');
+  });
+
+  it("shows a tunnel's live streams: a count in lists, one line each in the summary", () => {
+    const held: Tunnel = {
+      ...tunnel,
+      connections: [
+        { brokerId: 'broker-a', streamId: '3', since: new Date('2025-01-02T03:00:00Z'), healthy: true, draining: false, agentInstanceId: 'i-1' },
+        { brokerId: 'broker-b', streamId: '7', since: new Date('2025-01-02T03:00:01Z'), healthy: false, draining: true, agentInstanceId: 'i-1' },
+      ],
+    };
+    const rows = tunnelsTable([held]).split('\n');
+    expect(rows[1].slice(rows[0].indexOf('STREAMS'))).toMatch(/^2 \(1 draining\)\s+http:/);
+    const text = tunnelFields(held);
+    expect(text).toContain('Streams:       2\n');
+    expect(text).toContain('Stream:        broker-a  stream 3  since 2025-01-02 03:00:00Z  healthy\n');
+    expect(text).toContain('Stream:        broker-b  stream 7  since 2025-01-02 03:00:01Z  unhealthy  draining\n');
+    const providers = providersTable([{ ...held, type: 'openai-tunnel' }]).split('\n');
+    expect(providers[0]).toMatch(/\sSTREAMS\s/);
+    expect(providers[1].slice(providers[0].indexOf('STREAMS'))).toMatch(/^2 \(1 draining\)\s/);
   });
 
   it('prints one line per watch event', () => {
     const provider: Provider = { ...tunnel, type: 'openai-tunnel', status: TunnelStatus.TUNNEL_STATUS_WAITING, healthy: false, models: [] };
     const now = new Date('2025-01-02T10:11:12Z');
     expect(providerEventLine(ProviderChange.PROVIDER_CHANGE_ADDED, provider, now)).toBe(
-      '10:11:12  added    llm  (t-0001)  waiting  unhealthy  models=-  http://gw/t/t-0001/v1\n',
+      '10:11:12  added    llm  (t-0001)  waiting  unhealthy  models=-  streams=0  http://gw/t/t-0001/v1\n',
     );
     expect(providerEventLine(ProviderChange.PROVIDER_CHANGE_SYNCED, undefined, now)).toBe('10:11:12  synced\n');
   });

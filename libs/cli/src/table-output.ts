@@ -1,4 +1,4 @@
-import type { Provider, ProviderChange, Session, Tunnel, User } from '@st/proto';
+import type { Provider, ProviderChange, Session, Tunnel, TunnelConnection, User } from '@st/proto';
 import { providerChangeWord, sessionStatusWord, tunnelStatusWord } from './json-output';
 
 // What stctl prints without `--json`: aligned tables for lists, "Label: value" blocks for one
@@ -34,6 +34,20 @@ const list = (values: readonly string[]): string => (values.length === 0 ? '-' :
 /** A table cell must stay on its line whatever a name contains. */
 const oneLine = (value: string): string => value.replace(/[\r\n\t]+/g, ' ');
 
+/**
+ * Live agent streams in a list: how many, and how many of them drain ("2", "2 (1 draining)"),
+ * so a tunnel held by fewer brokers than its agent asks for shows at a glance.
+ */
+function streamCount(connections: readonly TunnelConnection[]): string {
+  const draining = connections.filter((c) => c.draining).length;
+  return draining === 0 ? String(connections.length) : `${connections.length} (${draining} draining)`;
+}
+
+/** One stream on its own line: `<broker id>  stream <id>  since <time>  healthy|unhealthy[  draining]`. */
+function connectionLine(c: TunnelConnection): string {
+  return [c.brokerId, `stream ${c.streamId}`, `since ${formatTime(c.since)}`, c.healthy ? 'healthy' : 'unhealthy', ...(c.draining ? ['draining'] : [])].join('  ');
+}
+
 const USER_COLUMNS: Column<User>[] = [
   { header: 'ID', value: (u) => u.id },
   { header: 'NAME', value: (u) => u.name },
@@ -57,6 +71,7 @@ const TUNNEL_COLUMNS: Column<Tunnel>[] = [
   { header: 'STATUS', value: (t) => tunnelStatusWord(t.status) },
   { header: 'HEALTHY', value: (t) => yesNo(t.healthy) },
   { header: 'MODELS', value: (t) => list(t.models) },
+  { header: 'STREAMS', value: (t) => streamCount(t.connections) },
   { header: 'BASE URL', value: (t) => orDash(t.baseUrl) },
 ];
 
@@ -66,6 +81,7 @@ const PROVIDER_COLUMNS: Column<Provider>[] = [
   { header: 'STATUS', value: (p) => tunnelStatusWord(p.status) },
   { header: 'HEALTHY', value: (p) => yesNo(p.healthy) },
   { header: 'MODELS', value: (p) => list(p.models) },
+  { header: 'STREAMS', value: (p) => streamCount(p.connections) },
   { header: 'SESSION', value: (p) => orDash(p.sessionName || p.sessionId) },
   { header: 'BASE URL', value: (p) => orDash(p.baseUrl) },
 ];
@@ -112,6 +128,8 @@ export function tunnelFields(tunnel: Tunnel): string {
     ['Models', list(tunnel.models)],
     ['Base URL', orDash(tunnel.baseUrl)],
     ['Created', formatTime(tunnel.createTime)],
+    ['Streams', tunnel.connections.length === 0 ? 'none' : String(tunnel.connections.length)],
+    ...tunnel.connections.map((c) => ['Stream', connectionLine(c)] as const),
   ]);
 }
 
@@ -127,6 +145,7 @@ export function providerEventLine(change: ProviderChange, provider: Provider | u
     tunnelStatusWord(provider.status),
     provider.healthy ? 'healthy' : 'unhealthy',
     `models=${list(provider.models)}`,
+    `streams=${provider.connections.length}`,
     orDash(provider.baseUrl),
   ];
   return `${time}  ${parts.map(oneLine).join('  ')}\n`;

@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { ServerCredentials } from '@grpc/grpc-js';
 import { AdminToken, type AuthDeps } from '@st/auth';
 import { type Broker, RemoteExchangeOpener } from '@st/broker';
-import { DISCOVERY_CONNECT_PREFIX, createDiscoveryConnectHandler } from '@st/discovery';
+import { DISCOVERY_CONNECT_PREFIX, type DiscoveryHttpServer, createDiscoveryConnectHandler } from '@st/discovery';
 import type { ChangeFeed } from '@st/events';
 import { type Gateway, GatewayStoreCache } from '@st/gateway';
 import { GrpcServerHost } from '@st/grpc-kit';
@@ -10,12 +10,13 @@ import { NO_AGENT_VIEW, type TunnelRuntime } from '@st/live-state';
 import type { Logger } from '@st/logging';
 import { type Store, ensurePrivateDir, openStore, tightenDataDirFiles } from '@st/store';
 import { addBrokerRole, brokerListening } from './broker-role';
-import { addDiscoveryRole, createDirectory } from './discovery-role';
+import { addDiscoveryRole, createDirectory, createDiscoveryHttp } from './discovery-role';
 import { type GatewayMounts, createBrokerRouter, createGateway } from './gateway-role';
 import { type LiveState, openLiveState } from './live-state-wiring';
 import type { RoleContext } from './role-context';
 import { SecretBox } from './secret-box';
 import { type ServerConfig, brokerRelayTarget, loadGrpcTls } from './server-config';
+import { isReplica, replicaAdminToken, requireReplicaSecrets } from './replica-secrets';
 import { loadOrCreateServiceToken } from './service-token';
 
 /**
@@ -53,6 +54,9 @@ export class ControlPlane {
     /** The gateway's channels to brokers in other processes, closed last. */
     private readonly remote: { close(): void } | undefined,
     private readonly logger: Logger,
+    /** The HTTP port of discovery's Connect face when no gateway serves it in this process. */
+    readonly discoveryHttpPort: number | undefined = undefined,
+    private readonly discoveryHttp: DiscoveryHttpServer | undefined = undefined,
   ) {}
 
   static async start(config: ServerConfig, logger: Logger): Promise<ControlPlane> {
@@ -60,6 +64,8 @@ export class ControlPlane {
     if (roles.has('discovery') && !roles.has('broker') && !config.redisUrl) {
       throw new Error('ST_ROLE=discovery without the broker role needs ST_REDIS_URL: live status comes from shared presence');
     }
+    // Replicas are given their shared secrets; they never make them in their own data directory.
+    requireReplicaSecrets(config);
     // 0700 and its files 0600 whatever the umask, with PostgreSQL too (tokens and keys live here);
     // not made at all when nothing is kept there (a read-only container with every secret set).
     if (!config.databaseUrl || !config.serviceToken || !config.secretKey) ensurePrivateDir(config.dataDir, logger);
@@ -68,9 +74,7 @@ export class ControlPlane {
     const secrets = SecretBox.load(config.dataDir, config.secretKey);
     tightenDataDirFiles(config.dataDir, logger);
     // The admin digest lives in the store, so replicas sharing a database share the admin token.
-    const { admin, created } = config.adminToken
-      ? { admin: AdminToken.fixed(config.adminToken), created: undefined }
-      : await AdminToken.load(store, config.dataDir, { logger });
+    const { admin, created } = await adminTokenOf(config, store, logger);
     const auth: AuthDeps = { store, admin };
     const live = openLiveState(config, logger);
     // The public URL is known before listening unless the HTTP port is chosen by the system.
@@ -82,6 +86,8 @@ export class ControlPlane {
     let gateway: Gateway | undefined;
     let httpPort: number | undefined;
     let remote: { close(): void } | undefined;
+    let discoveryHttp: DiscoveryHttpServer | undefined;
+    let discoveryHttpPort: number | undefined;
     try {
       const discoveryHere = roles.has('discovery') || (roles.has('broker') && !config.redisUrl);
       if (roles.has('broker') || discoveryHere) grpcHost = new GrpcServerHost({ logger });
@@ -114,14 +120,23 @@ export class ControlPlane {
         }
         httpPort = await gateway.listen(config.host, config.httpPort);
         if (!config.publicUrl) publicUrl = urlOf(config.host, httpPort);
+      } else if (roles.has('discovery')) {
+        if (!config.publicUrl) {
+          logger.warn('ST_PUBLIC_URL is unset: the base URLs discovery reports name no gateway; set it to the gateways\' public URL');
+        }
+        discoveryHttp = createDiscoveryHttp(ctx, directory!);
+        discoveryHttpPort = await discoveryHttp.listen(config.host, config.httpPort);
       }
     } catch (err) {
+      await discoveryHttp?.close(0);
+      // Also frees the gateway's limit counters (their Redis connection).
+      await gateway?.close(0);
       await grpcHost?.shutdown(0);
       await live.close();
       await store.close();
       throw err;
     }
-    return new ControlPlane(config, store, live.feed, broker, gateway, grpcHost, grpcPort, httpPort, publicUrl, created, live, remote, logger);
+    return new ControlPlane(config, store, live.feed, broker, gateway, grpcHost, grpcPort, httpPort, publicUrl, created, live, remote, logger, discoveryHttpPort, discoveryHttp);
   }
 
   /** Base URL of a tunnel's OpenAI API. */
@@ -136,7 +151,7 @@ export class ControlPlane {
   async stop(): Promise<void> {
     const grace = this.config.shutdownGraceMs;
     this.grpc?.setServing(false);
-    await Promise.all([this.gateway?.close(grace), this.broker?.shutdown(grace)]);
+    await Promise.all([this.gateway?.close(grace), this.broker?.shutdown(grace), this.discoveryHttp?.close(grace)]);
     await this.grpc?.shutdown(500);
     this.remote?.close();
     await this.live.close();
@@ -160,6 +175,18 @@ function grpcCredentials(config: ServerConfig, logger: Logger): ServerCredential
   else if (expiresInMs < 14 * 24 * 3600_000) logger.warn(fields, 'the TLS certificate of the gRPC port expires within 14 days: renew it (ST_TLS_CERT_FILE)');
   else logger.info(fields, 'TLS on the gRPC port');
   return ServerCredentials.createSsl(null, [{ cert_chain: tls.certChain, private_key: tls.privateKey }], false);
+}
+
+/** ST_ADMIN_TOKEN, else the store's; a replica never makes one (replica-secrets.ts). */
+async function adminTokenOf(config: ServerConfig, store: Store, logger: Logger): Promise<{ admin: AdminToken; created?: string }> {
+  try {
+    if (config.adminToken) return { admin: AdminToken.fixed(config.adminToken) };
+    if (isReplica(config)) return { admin: await replicaAdminToken(store, config) };
+    return await AdminToken.load(store, config.dataDir, { logger });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
 }
 
 function urlOf(host: string, port: number): string {

@@ -1,5 +1,5 @@
 import type { GrpcServerHost } from '@st/grpc-kit';
-import { ProviderDirectory, createDiscoveryGrpcService } from '@st/discovery';
+import { DiscoveryHttpServer, ProviderDirectory, createDiscoveryConnectHandler, createDiscoveryGrpcService } from '@st/discovery';
 import type { TunnelRuntime } from '@st/live-state';
 import { createSessionService, createTunnelManagerService, createUserService } from '@st/management';
 import { ProviderDiscoveryServiceService, SessionServiceService, TunnelManagerServiceService, UserServiceService } from '@st/proto';
@@ -8,12 +8,15 @@ import type { RoleContext } from './role-context';
 /** The provider directory of this process, over the store and the given live state. */
 export function createDirectory(ctx: RoleContext, runtime: TunnelRuntime): ProviderDirectory {
   const { store, live, logger, config } = ctx;
+  const redisFeed = live.redisFeed;
   return new ProviderDirectory({
     store,
     runtime,
     feed: live.feed,
     logger,
     maxWatchesPerUser: config.maxWatchesPerUser,
+    // Registered after the presence view's flush (openLiveState), so watchers re-read fresh presence.
+    onResync: redisFeed ? (listener) => redisFeed.onResync(listener) : undefined,
     get publicUrl() {
       return ctx.publicUrl;
     },
@@ -41,4 +44,19 @@ export function addDiscoveryRole(ctx: RoleContext, grpc: GrpcServerHost, runtime
   grpc.addService('sessiontunnel.v1.UserService', UserServiceService, createUserService(managementDeps));
   grpc.addService('sessiontunnel.v1.SessionService', SessionServiceService, createSessionService(managementDeps));
   grpc.addService('sessiontunnel.v1.TunnelManagerService', TunnelManagerServiceService, createTunnelManagerService(managementDeps));
+}
+
+/**
+ * The HTTP port of discovery without a gateway in its process: the Connect face for browsers and
+ * the probes. (A gateway mounts the same Connect routes on its own port.)
+ */
+export function createDiscoveryHttp(ctx: RoleContext, directory: ProviderDirectory): DiscoveryHttpServer {
+  const { auth, live, config } = ctx;
+  const logger = ctx.logger.child({ role: 'discovery' });
+  return new DiscoveryHttpServer({
+    connect: createDiscoveryConnectHandler({ directory, auth, logger, corsOrigins: config.corsOrigins }),
+    degraded: () => (live.degraded() ? 'Redis is unreachable: live status comes from the last known presence (ST_REDIS_URL)' : undefined),
+    logger,
+    headerTimeoutMs: config.headerTimeoutMs,
+  });
 }

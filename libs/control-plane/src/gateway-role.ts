@@ -1,5 +1,5 @@
 import { type Broker, type ExchangeOpener, RemoteExchangeOpener } from '@st/broker';
-import { BrokerChannelPool, BrokerRouter, Gateway, type GatewayStore } from '@st/gateway';
+import { BrokerChannelPool, BrokerRouter, Gateway, type GatewayStore, RedisLimitCounters } from '@st/gateway';
 import type { PresenceEntry, PresenceView, TunnelRuntime } from '@st/live-state';
 import type { RoleContext } from './role-context';
 import { serviceChannelCredentials } from './service-tls';
@@ -9,6 +9,12 @@ export type GatewayMounts = ConstructorParameters<typeof Gateway>[0]['mounts'];
 /** The gateway role: the OpenAI-compatible HTTP face, over the given exchange opener and live state. */
 export function createGateway(ctx: RoleContext, store: GatewayStore, opener: ExchangeOpener, runtime: TunnelRuntime, mounts: GatewayMounts): Gateway {
   const { config, logger, live } = ctx;
+  // With Redis the limits hold across every gateway (slots leased, so a killed gateway frees its
+  // own); without it they are counted in this process.
+  const limitCounters = config.redisUrl
+    ? new RedisLimitCounters({ url: config.redisUrl, prefix: config.redisPrefix, logger: logger.child({ role: 'gateway' }) })
+    : undefined;
+  limitCounters?.start();
   return new Gateway({
     store,
     opener,
@@ -26,6 +32,7 @@ export function createGateway(ctx: RoleContext, store: GatewayStore, opener: Exc
       keepAliveTimeoutMs: config.keepAliveTimeoutMs,
       maxRequestsPerConnection: config.maxRequestsPerConnection,
     },
+    limitCounters,
     requestLimits: {
       tunnelConcurrency: config.limitTunnelConcurrency,
       userConcurrency: config.limitUserConcurrency,

@@ -54,18 +54,22 @@ export async function runServer(name: string, argv: string[], fixedRoles?: Role[
   } catch (err) {
     logger.fatal({ err: (err as Error).message }, 'st-server could not start');
     process.stderr.write(`${name}: ${(err as Error).message}\n`);
-    process.exit(1);
+    // A missing or invalid setting (a replica's secret) is a configuration error: exit code 2.
+    process.exit(err instanceof ConfigError ? 2 : 1);
   }
   logger.info(
-    { roles: config.role, grpcPort: plane.grpcPort, httpPort: plane.httpPort, publicUrl: plane.publicUrl, dataDir: config.dataDir },
+    { roles: config.role, grpcPort: plane.grpcPort, httpPort: plane.httpPort ?? plane.discoveryHttpPort, publicUrl: plane.publicUrl, dataDir: config.dataDir },
     'st-server ready',
   );
   if (plane.createdAdminToken) {
     // Shown once: only its digest is kept (in the store). Lost? `st-server admin-token --reset`.
     process.stdout.write(`${name}: admin token (shown once, keep it; stctl reads ST_ADMIN_TOKEN): ${plane.createdAdminToken}\n`);
   }
+  // Discovery's own HTTP port (Connect, probes) is named only where it has one, keeping the line
+  // of the other layouts as scripts know it.
+  const connect = plane.discoveryHttpPort !== undefined ? ` connect ${config.host}:${plane.discoveryHttpPort}` : '';
   process.stdout.write(
-    `${name} ready: gateway ${plane.httpPort !== undefined ? plane.publicUrl : '-'} grpc ${plane.grpcPort !== undefined ? `${config.host}:${plane.grpcPort}` : '-'}\n`,
+    `${name} ready: gateway ${plane.httpPort !== undefined ? plane.publicUrl : '-'} grpc ${plane.grpcPort !== undefined ? `${config.host}:${plane.grpcPort}` : '-'}${connect}\n`,
   );
 
   let stopping = false;

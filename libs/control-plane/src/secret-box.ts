@@ -5,7 +5,8 @@ import { join } from 'node:path';
 /**
  * Encrypts secrets kept at rest for others (a tunnel's upstream API key) with AES-256-GCM. The key
  * comes from ST_SECRET_KEY (any string; hashed to 256 bits) or from a random key file made once in
- * the data directory. Ciphertext: "v1:<iv>:<tag>:<data>", base64url parts.
+ * the data directory (never for replicas on a shared database: they must all open what any of them
+ * sealed, so replica-secrets.ts requires ST_SECRET_KEY). Ciphertext: "v1:<iv>:<tag>:<data>", base64url parts.
  */
 export class SecretBox {
   private constructor(private readonly key: Buffer) {}

@@ -3,6 +3,7 @@ import { createSecureContext } from 'node:tls';
 import { type ChannelCredentials, credentials } from '@grpc/grpc-js';
 import { ConfigError, byteSize, loadConfig, logLevel, millis, port, type ConfigInputs, type SettingSource } from '@st/config';
 import { z } from 'zod';
+import { serviceChannelCredentials } from './service-tls';
 
 export const ROLES = ['broker', 'gateway', 'discovery'] as const;
 export type Role = (typeof ROLES)[number];
@@ -89,14 +90,14 @@ export const SERVER_SETTINGS: { [K in keyof z.infer<typeof schema>]: SettingSour
   advertiseAddress: { env: 'ST_ADVERTISE_ADDRESS', help: "host:port at which gateways reach this broker (default ST_HOST:ST_GRPC_PORT; required when ST_HOST is 0.0.0.0 or ::)" },
   brokerId: { env: 'ST_BROKER_ID', help: 'names this broker in presence, Welcome and `tunnels get` (default <hostname>:<grpc port>); unique per broker, the same across its restarts' },
   brokerAddress: { env: 'ST_BROKER_ADDRESS', flag: 'broker-address', help: 'host:port of the broker (https://host:port when its gRPC port has TLS), for a gateway running without the broker role' },
-  serviceToken: { env: 'ST_SERVICE_TOKEN', help: 'shared secret between gateway and broker (default: made once in the data directory)', secret: true },
+  serviceToken: { env: 'ST_SERVICE_TOKEN', help: 'shared secret between gateway and broker (default: made once in the data directory; required by split processes on ST_DATABASE_URL)', secret: true },
   maxBodyBytes: { env: 'ST_MAX_BODY', flag: 'max-body', help: 'largest request body (default 20m)' },
   maxJsonDepth: { env: 'ST_MAX_JSON_DEPTH', help: 'deepest nesting of a JSON request body; deeper is a 400 (default 128)' },
   firstByteTimeoutMs: { env: 'ST_FIRST_BYTE_TIMEOUT_MS', help: "deadline for the model server's first reply (default 300000)" },
   idleTimeoutMs: { env: 'ST_IDLE_TIMEOUT_MS', help: 'deadline for silence in the middle of an answer (default 300000)' },
   shutdownGraceMs: { env: 'ST_SHUTDOWN_GRACE_MS', help: 'how long open answers may finish at shutdown (default 3000)' },
-  adminToken: { env: 'ST_ADMIN_TOKEN', help: 'admin credential for stctl users …; default: made on first start and printed once', secret: true },
-  secretKey: { env: 'ST_SECRET_KEY', help: "key that encrypts tunnels' upstream API keys; default: a key file made in the data directory", secret: true },
+  adminToken: { env: 'ST_ADMIN_TOKEN', help: 'admin credential for stctl users …; default: made on first start and printed once (split processes on ST_DATABASE_URL: this or the one already in the database)', secret: true },
+  secretKey: { env: 'ST_SECRET_KEY', help: "key that encrypts tunnels' upstream API keys; default: a key file made in the data directory (required by split processes on ST_DATABASE_URL)", secret: true },
   databaseUrl: { env: 'ST_DATABASE_URL', flag: 'database-url', help: 'PostgreSQL URL; default: SQLite in the data directory' },
   corsOrigins: { env: 'ST_CORS_ORIGINS', help: 'browser origins allowed to call discovery over Connect (comma list)' },
   healthIntervalMs: { env: 'ST_HEALTH_INTERVAL_MS', help: 'how often agents probe their model server (default 10000)' },
@@ -142,6 +143,7 @@ export function loadServerConfig(inputs?: ConfigInputs): ServerConfig {
       `invalid configuration:\n  ST_ADVERTISE_ADDRESS: required with ST_REDIS_URL when ST_HOST is ${config.host}: gateways cannot dial a wildcard address; set it to host:port at which they reach this broker (in Kubernetes, the pod IP and ST_GRPC_PORT)`,
     );
   }
+  if (config.tlsCaFile) serviceChannelCredentials(config);
   return { ...config, publicUrl: (config.publicUrl ?? '').replace(/\/+$/, '') };
 }
 

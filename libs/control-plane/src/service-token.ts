@@ -4,7 +4,8 @@ import { join } from 'node:path';
 
 /**
  * The secret a gateway shows the broker over RelayService. Roles sharing a data directory share
- * it without configuration; roles on different machines are given ST_SERVICE_TOKEN.
+ * it without configuration; roles on different machines are given ST_SERVICE_TOKEN (replicas on a
+ * shared database must be: replica-secrets.ts refuses to start them without it, before this runs).
  */
 export function loadOrCreateServiceToken(dataDir: string, configured?: string): string {
   if (configured) return configured;

@@ -14,6 +14,13 @@ export interface ProviderDirectoryOptions {
   logger: Logger;
   /** Open watches per user, gRPC and Connect together; 0 or absent = no limit (ST_MAX_WATCHES_PER_USER). */
   maxWatchesPerUser?: number;
+  /**
+   * Subscribes to "events may have been missed" (RedisChangeFeed.onResync after a Redis
+   * reconnect); returns the unsubscribe. Each open watch then recomputes all its user's providers
+   * and emits what differs from what it last sent. Absent with the in-process feed, which loses
+   * nothing.
+   */
+  onResync?: (listener: () => void) => () => void;
 }
 
 /** One event of a watch. */
@@ -78,6 +85,17 @@ export class ProviderDirectory {
     // a burst of changes to one tunnel (health reports, an agent flapping) costs one store read
     // and at most one event, not one per change.
     const queuedTunnels = new Set<string>();
+    // After a partition every provider may have changed unheard: one full recomputation (however
+    // many reconnects pile up before it runs) brings the watcher back to the truth.
+    let resyncQueued = false;
+    const unsubscribeResync = this.options.onResync?.(() => {
+      if (closed || resyncQueued) return;
+      resyncQueued = true;
+      enqueue(() => {
+        resyncQueued = false;
+        return this.resync(userId, known, (e) => !closed && emit(e));
+      });
+    });
     const unsubscribe = this.options.feed.subscribe((event) => {
       if (event.userId !== userId || closed || event.kind === 'user') return;
       if (event.kind === 'tunnel') {
@@ -102,9 +120,28 @@ export class ProviderDirectory {
       close: () => {
         closed = true;
         unsubscribe();
+        unsubscribeResync?.();
         release();
       },
     };
+  }
+
+  /** Compares every current provider of the user with what the watcher was sent; emits the differences. */
+  private async resync(userId: string, known: Map<string, Provider>, emit: (e: ProviderEvent) => void): Promise<void> {
+    const current = await this.list(userId);
+    const currentIds = new Set(current.map((p) => p.id));
+    for (const [id, before] of [...known]) {
+      if (currentIds.has(id)) continue;
+      known.delete(id);
+      emit({ change: ProviderChange.PROVIDER_CHANGE_REMOVED, provider: before });
+    }
+    for (const now of current) {
+      const before = known.get(now.id);
+      known.set(now.id, now);
+      if (!before) emit({ change: ProviderChange.PROVIDER_CHANGE_ADDED, provider: now });
+      else if (!sameProvider(before, now)) emit({ change: ProviderChange.PROVIDER_CHANGE_UPDATED, provider: now });
+    }
+    this.options.logger.debug({ userId, providers: current.length }, 'provider watch re-synced after a change feed reconnect');
   }
 
   private async apply(userId: string, event: ControlEvent, known: Map<string, Provider>, emit: (e: ProviderEvent) => void): Promise<void> {

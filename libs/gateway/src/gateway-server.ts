@@ -164,6 +164,7 @@ export class Gateway {
     await closed;
     clearTimeout(timer);
     clearTimeout(cut);
+    await this.options.limitCounters?.close?.();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

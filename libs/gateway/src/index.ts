@@ -10,3 +10,5 @@ export { BrokerRouter, DEFAULT_SUSPECT_MS } from './broker-router';
 export type { BrokerRouterOptions } from './broker-router';
 export { BrokerChannelPool, DEFAULT_CHANNEL_IDLE_MS } from './broker-channel-pool';
 export type { BrokerChannel, BrokerChannelPoolOptions } from './broker-channel-pool';
+export { RedisLimitCounters, DEFAULT_SLOT_LEASE_MS, DEFAULT_SLOT_RENEW_MS } from './redis-limit-counters';
+export type { RedisLimitCountersOptions } from './redis-limit-counters';

@@ -36,6 +36,8 @@ export interface LimitCounters {
   admit(key: LimitKey, limits: RequestLimits): Admission | Promise<Admission>;
   /** Gives back the open slots of an admitted request: exactly once per admission. */
   release(key: LimitKey): void;
+  /** Frees what the counters hold outside the process (a connection); called by Gateway.close. */
+  close?(): Promise<void>;
 }
 
 /** The one admitted answer (no allocation per request). */

@@ -3,7 +3,7 @@ import type { TunnelConnection } from '@st/proto';
 import { builtApp } from './built-apps';
 import { ControlPlaneApi } from './control-plane-api';
 import { type ExitInfo, type ManagedProcess, type ProcessEnv, spawnProcess } from './managed-process';
-import { type TestPostgresDatabase, createTestPostgresDatabase } from './postgres-database';
+import { type FreshDatabase, freshDatabase } from './postgres-database';
 import { TestRedisServer } from './redis-server';
 import { type MockModel, cleanupAll, makeTempDir, startMockModel } from './stack';
 import { type StctlRun, runStctl, stctlJson } from './stctl-runner';
@@ -96,7 +96,7 @@ export class ReplicaStack {
 
   private constructor(
     readonly redis: TestRedisServer,
-    readonly database: TestPostgresDatabase,
+    readonly database: FreshDatabase,
     readonly mock: MockModel,
     readonly brokers: ReplicaProcess[],
     readonly gateways: ReplicaProcess[],
@@ -112,7 +112,7 @@ export class ReplicaStack {
   static async start(options: ReplicaStackOptions = {}): Promise<ReplicaStack> {
     const [redis, database, mock] = await Promise.all([
       TestRedisServer.start(),
-      createTestPostgresDatabase(),
+      freshDatabase(),
       startMockModel({ ST_MOCK_TOKEN_DELAY_MS: 0, ...options.mockEnv }),
     ]);
     const adminToken = `admin-${randomBytes(16).toString('hex')}`;
