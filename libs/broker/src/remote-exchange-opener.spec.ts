@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '@st/logging';
 import { RelayServiceService } from '@st/proto';
@@ -73,5 +74,33 @@ describe('RemoteExchangeOpener', () => {
     await within(upload, 5_000, 'the upload');
     expect(errors.map((e) => e.kind)).toEqual(['upstream_reset']);
     expect(errors[0].message).toMatch(/disconnected in the middle of the upload/);
+  });
+});
+
+describe('a broker address that never completes a connection', () => {
+  it('fails the exchange as broker_unavailable within the connect bound, so the gateway can retry elsewhere', async () => {
+    // Accepts TCP and never says a word: the HTTP/2 handshake never ends, like a dead pod behind
+    // a half-working network, and grpc-js would queue the call until the first-byte deadline.
+    const mute = net.createServer(() => undefined);
+    const held: net.Socket[] = [];
+    mute.on('connection', (s) => held.push(s));
+    await new Promise<void>((r) => mute.listen(0, '127.0.0.1', () => r()));
+    const address = `127.0.0.1:${(mute.address() as net.AddressInfo).port}`;
+    const remote = new RemoteExchangeOpener({ address, serviceToken: TOKEN, connectTimeoutMs: 300 });
+    try {
+      const failure = await new Promise<TunnelError>((resolve, reject) => {
+        remote.open({ tunnelId: 't-1', userId: 'u-1' }, { requestId: 'r', method: 'GET', path: '/v1/models', query: '', headers: [], body: new Uint8Array(0), end: true }, {
+          head: () => reject(new Error('no head can come from a mute address')),
+          data: () => reject(new Error('no data can come from a mute address')),
+          error: resolve,
+        });
+      });
+      expect(failure.kind).toBe('broker_unavailable');
+      expect(failure.message).toContain(address);
+    } finally {
+      remote.close();
+      for (const s of held) s.destroy();
+      mute.close();
+    }
   });
 });

@@ -23,6 +23,13 @@ export interface RemoteExchangeOpenerOptions {
   serviceToken: string;
   /** TLS when the broker's gRPC port has it (ST_TLS_CERT_FILE there); default plaintext. */
   credentials?: grpc.ChannelCredentials;
+  /**
+   * An exchange whose channel is not connected this long after it opened fails as
+   * broker_unavailable (nothing reached the broker: the caller may retry elsewhere). A pod address
+   * that is gone answers no SYN, and grpc-js would queue the call until the first-byte deadline.
+   * Absent: no bound (one fixed broker has nowhere else to go).
+   */
+  connectTimeoutMs?: number;
 }
 
 /**
@@ -34,8 +41,10 @@ export class RemoteExchangeOpener implements ExchangeOpener {
   private readonly client: RelayServiceClient;
   private readonly metadata: grpc.Metadata;
   private readonly address: string;
+  private readonly connectTimeoutMs: number | undefined;
 
   constructor(options: RemoteExchangeOpenerOptions) {
+    this.connectTimeoutMs = options.connectTimeoutMs;
     this.client = new RelayServiceClient(options.address, options.credentials ?? grpc.credentials.createInsecure(), {
       ...CLIENT_KEEPALIVE_OPTIONS,
       ...MESSAGE_SIZE_OPTIONS,
@@ -60,10 +69,23 @@ export class RemoteExchangeOpener implements ExchangeOpener {
     // and the request and its socket leaked (issue 7).
     call.on('status', wakeWriters);
     call.on('close', wakeWriters);
+    let connectTimer: NodeJS.Timeout | undefined;
     const finish = () => {
       finished = true;
+      clearTimeout(connectTimer);
       wakeWriters();
     };
+    const channel = this.client.getChannel();
+    if (this.connectTimeoutMs !== undefined && channel.getConnectivityState(true) !== grpc.connectivityState.READY) {
+      connectTimer = setTimeout(() => {
+        // Connected meanwhile: the call went out and the broker answers it as usual.
+        if (finished || channel.getConnectivityState(false) === grpc.connectivityState.READY) return;
+        finish();
+        call.cancel();
+        sink.error(new TunnelError('broker_unavailable', `the broker at ${this.address} could not be reached within ${this.connectTimeoutMs} ms`));
+      }, this.connectTimeoutMs);
+      connectTimer.unref();
+    }
     call.on('data', (response: ExchangeResponse) => {
       const f = response.frame;
       if (!f || finished) return;

@@ -4,6 +4,12 @@ import type { PresenceEntry, PresenceView, TunnelRuntime } from '@st/live-state'
 import type { RoleContext } from './role-context';
 import { serviceChannelCredentials } from './service-tls';
 
+/**
+ * How long an exchange waits for a channel to a broker found in presence: a pod that is gone
+ * answers no SYN, and the exchange should rather be retried on another broker at once.
+ */
+const BROKER_CONNECT_TIMEOUT_MS = 3_000;
+
 export type GatewayMounts = ConstructorParameters<typeof Gateway>[0]['mounts'];
 
 /** The gateway role: the OpenAI-compatible HTTP face, over the given exchange opener and live state. */
@@ -58,7 +64,7 @@ export function createBrokerRouter(ctx: RoleContext, view: PresenceView, broker:
   const { config, logger, serviceToken } = ctx;
   const credentials = serviceChannelCredentials(config);
   const channels = new BrokerChannelPool({
-    connect: (address) => new RemoteExchangeOpener({ address, serviceToken, credentials }),
+    connect: (address) => new RemoteExchangeOpener({ address, serviceToken, credentials, connectTimeoutMs: BROKER_CONNECT_TIMEOUT_MS }),
     logger,
   });
   const presence = broker ? withOwnStreams(view, broker) : view;

@@ -155,6 +155,8 @@ export async function startReplicas(procs, root, { brokers: brokerCount, mockUrl
     gateways,
     agent,
     tunnelId: tunnel.id,
+    sessionId: session.id,
+    discoveryAddress: server,
     apiKey: user.apiKey,
     gatewayOrigins: gatewayPorts.map((p) => `http://127.0.0.1:${p}`),
     heldBy,

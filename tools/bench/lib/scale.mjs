@@ -3,9 +3,12 @@
 //   throughput   small requests/s through both gateways with one broker, then with three
 //   kill -9      per broker: how long after its kill requests still fail (goal: under 1 s)
 //   rolling      SIGTERM restart of every broker in turn under load: failed requests (goal: 0)
+//   stop         a session stopped through discovery: until both gateways answer 503 and a
+//                watcher sees it stopped (goal: under 1 s)
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startReplicas } from './replicas.mjs';
+import { measureSessionStop } from './revocation-delay.mjs';
 import { startMock } from './stack.mjs';
 import { fmt } from './stats.mjs';
 
@@ -132,6 +135,9 @@ export async function runScaleSection({ procs, root, log, quick, startLoadgen, w
   const records = await load.stop();
   const failed = records.filter((r) => !r.ok);
   out.rolling = { requests: records.length, failed: failed.length, seconds: (performance.now() - t0) / 1000, firstError: failed[0]?.why };
+
+  log('scale section: stopping the session through discovery');
+  out.stop = await measureSessionStop(root, replicas);
   await replicas.stop();
   await rpc('close').catch(() => {});
   return out;
@@ -161,6 +167,14 @@ export function renderScale(s) {
     '',
     `Rolling SIGTERM restart of the three brokers: ${s.rolling.failed} failed of ${s.rolling.requests} requests in ${fmt(s.rolling.seconds, 1)} s (goal 0: ${s.rolling.failed === 0 ? 'met' : 'missed'})`,
   ];
+  if (s.stop) {
+    const worst = Math.max(...s.stop.gatewaysMs.map((v) => v ?? Infinity), s.stop.watcherMs ?? Infinity);
+    const shown = (v) => (v === undefined ? 'not within 10 s' : `${fmt(v, 0)} ms`);
+    lines.push(
+      '',
+      `Session stopped through discovery (StopSession answered in ${fmt(s.stop.writtenMs, 0)} ms): ${s.stop.gatewaysMs.map((v, i) => `gateway ${i + 1} answers 503 after ${shown(v)}`).join(', ')}; a watcher on discovery sees it stopped after ${shown(s.stop.watcherMs)} (goal < 1000 ms: ${worst < 1000 ? 'met' : 'missed'}). Times from the call; 503s are polled every 10 ms.`,
+    );
+  }
   const errors = [...s.kills.filter((k) => k.firstError).map((k) => `${k.broker}: ${k.firstError}`), ...(s.rolling.firstError ? [`rolling: ${s.rolling.firstError}`] : [])];
   if (errors.length) lines.push('', 'First errors seen:', ...errors.map((e) => `- ${e}`));
   lines.push('');
