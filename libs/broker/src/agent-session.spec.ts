@@ -115,7 +115,7 @@ describe('AgentSession limits', () => {
     }
     await until('the stream to be cut', () => !session.isOpen);
     expect(errors.length).toBeGreaterThan(0);
-    expect(new Set(errors.map((e) => e.kind))).toEqual(new Set(['upstream_reset']));
+    expect(new Set(errors.map((e) => e.kind))).toEqual(new Set(['stream_lost']));
     expect(errors[0].message).toMatch(/stopped reading its stream .*ST_STREAM_QUEUE_LIMIT, 1 MiB/);
     // The status could not be written behind the unread queue: the HTTP/2 stream was reset
     // (ENHANCE_YOUR_CALM, which grpc-js reports as RESOURCE_EXHAUSTED) and its buffers freed.

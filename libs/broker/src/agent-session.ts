@@ -310,7 +310,7 @@ export class AgentSession implements ExchangeStream {
     this.exchanges.clear();
     const message =
       exchangeMessage ?? `the agent of tunnel ${this.tunnel.id} disconnected in the middle of the answer (${reason}); the request was not completed`;
-    for (const exchange of lost) exchange.fail(new TunnelError('upstream_reset', message));
+    for (const exchange of lost) exchange.fail(new TunnelError('stream_lost', message));
     const stuck = this.sender.inFlightBytes > 0;
     this.sender.close();
     this.logger.info({ reason, failedExchanges: lost.length }, 'agent stream closed');

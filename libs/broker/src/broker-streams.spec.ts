@@ -74,7 +74,7 @@ describe('Broker: a replaced stream of the same agent', () => {
     // Far sooner than the keepalive timeout (2.5 ping intervals of 15 s).
     expect(performance.now() - started).toBeLessThan(20_000);
     await waitUntil('the exchange on the old stream to fail', () => lost.length > 0);
-    expect(lost[0].kind).toBe('upstream_reset');
+    expect(lost[0].kind).toBe('stream_lost');
     expect(lost[0].message).toMatch(/replaced the stream that carried this request/);
 
     await waitUntil('the replacement to be the tunnel’s only stream', async () => {

@@ -358,7 +358,9 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
         },
         // A draining agent no longer makes its tunnel `running` (isConnected is false): say so now,
         // not only once its stream closes.
-        draining: (s) => this.afterPresence(this.presence.update(s, { draining: true, load: s.load }), () => this.changed(s, 'agent')),
+        // A stream that drains before it was routable was never put in presence: nothing to update.
+        draining: (s) =>
+          this.registry.holds(s) ? this.afterPresence(this.presence.update(s, { draining: true, load: s.load }), () => this.changed(s, 'agent')) : this.changed(s, 'agent'),
         health: (s, report) => {
           const before = s.health;
           const after = healthFromReport(report);

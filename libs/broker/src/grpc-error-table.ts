@@ -11,6 +11,7 @@ const KIND_TO_STATUS: Record<TunnelErrorKind, status> = {
   draining: status.UNAVAILABLE,
   upstream_unreachable: status.UNAVAILABLE,
   upstream_reset: status.ABORTED,
+  stream_lost: status.ABORTED,
   upstream_timeout: status.DEADLINE_EXCEEDED,
   forbidden_path: status.PERMISSION_DENIED,
   bad_request: status.INVALID_ARGUMENT,

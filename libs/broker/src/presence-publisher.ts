@@ -94,6 +94,11 @@ export class PresencePublisher {
       }
     });
     this.chains.set(session, next);
+    // The chain only orders writes still pending: a settled one is forgotten, so a stream that is
+    // never removed (it closed before it was routable) holds nothing here.
+    void next.then(() => {
+      if (this.chains.get(session) === next) this.chains.delete(session);
+    });
     return next;
   }
 

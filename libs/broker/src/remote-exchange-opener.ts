@@ -70,6 +70,12 @@ export class RemoteExchangeOpener implements ExchangeOpener {
     call.on('status', wakeWriters);
     call.on('close', wakeWriters);
     let connectTimer: NodeJS.Timeout | undefined;
+    /** The call's headers went out on a connected channel (grpc-js says so with 'metadata' only from the server). */
+    let sent = false;
+    call.on('metadata', () => {
+      sent = true;
+      clearTimeout(connectTimer);
+    });
     const finish = () => {
       finished = true;
       clearTimeout(connectTimer);
@@ -79,14 +85,27 @@ export class RemoteExchangeOpener implements ExchangeOpener {
     if (this.connectTimeoutMs !== undefined && channel.getConnectivityState(true) !== grpc.connectivityState.READY) {
       connectTimer = setTimeout(() => {
         // Connected meanwhile: the call went out and the broker answers it as usual.
-        if (finished || channel.getConnectivityState(false) === grpc.connectivityState.READY) return;
+        if (finished || sent) return;
         finish();
         call.cancel();
         sink.error(new TunnelError('broker_unavailable', `the broker at ${this.address} could not be reached within ${this.connectTimeoutMs} ms`));
       }, this.connectTimeoutMs);
       connectTimer.unref();
+      // Once the channel is connected the call goes out: from then on only the broker ends it.
+      const deadline = Date.now() + this.connectTimeoutMs;
+      const watch = (state: grpc.connectivityState) =>
+        channel.watchConnectivityState(state, deadline, (err) => {
+          if (err || finished) return;
+          const now = channel.getConnectivityState(false);
+          if (now === grpc.connectivityState.READY) clearTimeout(connectTimer);
+          else watch(now);
+        });
+      watch(channel.getConnectivityState(false));
     }
     call.on('data', (response: ExchangeResponse) => {
+      // The broker answered: the channel was connected, whatever its state says now (a draining
+      // broker's GOAWAY makes it IDLE while this call goes on).
+      clearTimeout(connectTimer);
       const f = response.frame;
       if (!f || finished) return;
       switch (f.$case) {
@@ -118,7 +137,7 @@ export class RemoteExchangeOpener implements ExchangeOpener {
     call.on('end', () => {
       if (finished) return;
       finish();
-      sink.error(new TunnelError('upstream_reset', 'the broker ended the exchange before the answer was complete'));
+      sink.error(new TunnelError('stream_lost', 'the broker ended the exchange before the answer was complete'));
     });
     const writeData = (chunk: Uint8Array, end: boolean) =>
       new Promise<void>((resolve) => {

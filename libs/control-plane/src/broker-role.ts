@@ -31,6 +31,7 @@ export function addBrokerRole(ctx: RoleContext, grpc: GrpcServerHost): Broker {
   startRevocation(live.feed, store, broker, logger.child({ role: 'revocation' }));
   // Revocations published while this process could not hear them are lost: check every stream.
   live.redisFeed?.onResync(() => {
+    void republish(broker, ctx);
     broker.revalidate().then(
       (dropped) => logger.info({ dropped }, 'streams admitted again after a change feed reconnect'),
       (err: unknown) => logger.error({ err }, 'admitting streams again after a change feed reconnect failed'),
@@ -72,4 +73,26 @@ export function brokerIdentity(config: Pick<ServerConfig, 'brokerId' | 'advertis
     brokerId: config.brokerId ?? `${hostname()}:${grpcPort}`,
     advertiseAddress: config.advertiseAddress ?? `${host}:${grpcPort}`,
   };
+}
+
+/**
+ * After a Redis reconnect: Redis may have lost this broker's entries (restarted empty, or leases
+ * expired during a long partition) while every reader flushed its cache and re-read presence at
+ * once. The entries are written again now instead of at the next lease refresh, and an 'agent'
+ * event per tunnel held here makes gateways and watchers read them again: a refresh alone
+ * publishes nothing, and a stable tunnel would stay `waiting` in open watches.
+ */
+async function republish(broker: Broker, ctx: RoleContext): Promise<void> {
+  const presence = ctx.live.presence;
+  if (!presence) return;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    // Presence has its own connection, which may come back after the feed's.
+    await whenReady(presence.redis, 5_000).catch(() => undefined);
+    if (await presence.refresh()) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const tunnels = new Map<string, string>();
+  for (const s of broker.registry.all()) tunnels.set(s.tunnel.id, s.tunnel.userId);
+  for (const [tunnelId, userId] of tunnels) ctx.live.feed.publish({ kind: 'tunnel', userId, tunnelId, reason: 'agent' });
+  ctx.logger.info({ tunnels: tunnels.size }, 'presence written again after a Redis reconnect');
 }

@@ -215,7 +215,7 @@ describe('BrokerRouter: retry once', () => {
     expect(s.errors).toEqual([]);
   });
 
-  for (const kind of ['no_agent', 'draining', 'upstream_reset'] as const) {
+  for (const kind of ['no_agent', 'draining', 'stream_lost'] as const) {
     it(`retries ${kind} from the broker (the stream presence named is gone, draining or cut)`, async () => {
       const { router, brokers } = setup([entry('b1'), entry('b2')]);
       const s = sink();
@@ -268,16 +268,21 @@ describe('BrokerRouter: retry once', () => {
     expect(s.errors[0].message).toMatch(/broker b1 at b1:7000, which carried this answer, went away in the middle of it.*retry the request/);
   });
 
-  it('does not retry a failure of the request itself (the model server is unreachable)', async () => {
-    const { router, brokers } = setup([entry('b1'), entry('b2')]);
-    const s = sink();
-    router.open(TARGET, head(), s);
-    await settle();
-    brokers.opened[0].sink.error(new TunnelError('upstream_unreachable', 'connection refused'));
-    await settle();
-    expect(brokers.opened).toHaveLength(1);
-    expect(s.errors.map((e) => e.kind)).toEqual(['upstream_unreachable']);
-  });
+  for (const [kind, why] of [
+    ['upstream_unreachable', 'the model server is unreachable'],
+    ['upstream_reset', 'the model server dropped the connection: a request that crashes it must not reach it twice'],
+  ] as const) {
+    it(`does not retry a failure of the request itself (${kind}: ${why})`, async () => {
+      const { router, brokers } = setup([entry('b1'), entry('b2')]);
+      const s = sink();
+      router.open(TARGET, head(), s);
+      await settle();
+      brokers.opened[0].sink.error(new TunnelError(kind, 'connection refused'));
+      await settle();
+      expect(brokers.opened).toHaveLength(1);
+      expect(s.errors.map((e) => e.kind)).toEqual([kind]);
+    });
+  }
 
   it('sends a streamed body again, whole and in order, on the retry', async () => {
     const { router, brokers } = setup([entry('b1'), entry('b2')]);

@@ -62,8 +62,9 @@ export class BrokerRouter implements ExchangeOpener, RouteHost {
   /** Opens on the broker holding `entry`, counted in `openByBroker` until the exchange is over. */
   openOn(entry: PresenceEntry, target: ExchangeTarget, head: ExchangeRequestHead, sink: ExchangeSink): Exchange {
     const brokerId = entry.brokerId;
-    this.openByBroker.set(brokerId, (this.openByBroker.get(brokerId) ?? 0) + 1);
+    // Acquired before counting: an address from Redis that grpc-js refuses throws here.
     const channel = this.isLocal(entry) ? undefined : this.options.channels.acquire(entry.advertiseAddress);
+    this.openByBroker.set(brokerId, (this.openByBroker.get(brokerId) ?? 0) + 1);
     let ended = false;
     const end = () => {
       if (ended) return;
@@ -115,7 +116,7 @@ export class BrokerRouter implements ExchangeOpener, RouteHost {
   }
 
   failed(entry: PresenceEntry, error: TunnelError): void {
-    if (error.kind === 'broker_unavailable' || error.kind === 'no_agent' || error.kind === 'draining' || error.kind === 'upstream_reset') {
+    if (error.kind === 'broker_unavailable' || error.kind === 'no_agent' || error.kind === 'draining' || error.kind === 'stream_lost') {
       // What presence said about this tunnel just proved wrong or about to be: read it again.
       this.options.presence.invalidate(entry.tunnelId);
     }

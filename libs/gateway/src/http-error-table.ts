@@ -10,6 +10,8 @@ const TABLE: Record<TunnelErrorKind, { status: number; type: string; code: strin
   draining: { status: 503, type: 'service_unavailable', code: 'tunnel_draining' },
   upstream_unreachable: { status: 502, type: 'upstream_error', code: 'upstream_unreachable' },
   upstream_reset: { status: 502, type: 'upstream_error', code: 'upstream_reset' },
+  // To the caller a lost stream is the same broken answer; only the gateway's retry tells them apart.
+  stream_lost: { status: 502, type: 'upstream_error', code: 'upstream_reset' },
   upstream_timeout: { status: 504, type: 'timeout', code: 'upstream_timeout' },
   forbidden_path: { status: 403, type: 'invalid_request_error', code: 'path_not_forwarded' },
   bad_request: { status: 400, type: 'invalid_request_error', code: 'invalid_request' },

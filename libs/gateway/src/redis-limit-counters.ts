@@ -53,7 +53,12 @@ type AdmitReply = [number, LimitName?, number?];
  * outage into a total one. A slot admitted that way is still held here and renewed, so it is
  * counted once Redis is back.
  */
+/** After an admission Redis did not answer, the next ones fail open at once for this long. */
+const RETRY_AFTER_FAILURE_MS = 1_000;
+
 export class RedisLimitCounters implements LimitCounters {
+  /** When an admission last failed to reach Redis; undefined while it answers. */
+  private lastFailureAt: number | undefined;
   readonly redis: Redis;
   readonly gatewayId: string;
   private readonly layout: LimitLayout;
@@ -114,6 +119,14 @@ export class RedisLimitCounters implements LimitCounters {
       userKey: this.layout.userOpenKey(key.userId),
       tunnelKey: this.layout.tunnelOpenKey(key.tunnelId),
     };
+    // Redis did not answer lately: one admission a second asks it again, the others fail open at
+    // once instead of each waiting out the admission timeout (a half-open Redis answers nothing).
+    const now = performance.now();
+    if (this.lastFailureAt !== undefined && now - this.lastFailureAt < RETRY_AFTER_FAILURE_MS) {
+      this.hold(key, slot);
+      this.failOpen(key, new Error('Redis did not answer the previous admission'));
+      return ADMITTED;
+    }
     const args = [
       this.layout.bucketKey(key.userId),
       slot.userKey,
@@ -128,6 +141,7 @@ export class RedisLimitCounters implements LimitCounters {
     const call = (this.redis as unknown as { stLimitAdmit(...a: (string | number)[]): Promise<AdmitReply> }).stLimitAdmit(...args);
     return withTimeout(call, this.admitTimeoutMs).then(
       (reply) => {
+        this.lastFailureAt = undefined;
         if (reply[0] !== 1) return { admitted: false, limit: reply[1] as LimitName, retryAfterMs: Number(reply[2] ?? 1000) };
         this.hold(key, slot);
         return ADMITTED;
@@ -136,6 +150,7 @@ export class RedisLimitCounters implements LimitCounters {
         // Held even so: if the script did run before the timeout, release removes the slot; if
         // not, the next renewal after Redis returns makes the counts true.
         this.hold(key, slot);
+        this.lastFailureAt = performance.now();
         this.failOpen(key, err);
         return ADMITTED;
       },

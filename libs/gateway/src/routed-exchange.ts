@@ -12,11 +12,12 @@ const MAX_ATTEMPTS = 2;
 /**
  * Failures that say the stream or its broker went away, not that the request itself failed:
  * the broker is unreachable or dropped the call (broker_unavailable), the stream presence named is
- * gone (no_agent) or draining, or it was cut before the answer began (upstream_reset: a broker or
- * agent stream lost mid-request, a stream replaced). A model server that refuses or times out
- * would do the same on every stream, so those are not retried.
+ * gone (no_agent) or draining, or it was cut before the answer began (stream_lost: a broker or
+ * agent stream lost mid-request, a stream replaced). A model server that refuses, resets
+ * (upstream_reset, reported by the agent) or times out would do the same on every stream, and a
+ * request that crashes it must not be sent twice, so those are not retried.
  */
-const RETRYABLE_KINDS: ReadonlySet<TunnelErrorKind> = new Set(['broker_unavailable', 'no_agent', 'draining', 'upstream_reset']);
+const RETRYABLE_KINDS: ReadonlySet<TunnelErrorKind> = new Set(['broker_unavailable', 'no_agent', 'draining', 'stream_lost']);
 
 /** What a routed exchange needs from the router: presence, the choice, and the brokers. */
 export interface RouteHost {
@@ -66,7 +67,11 @@ export class RoutedExchange implements Exchange {
   }
 
   start(): void {
-    void this.route(undefined);
+    // route() catches its own failures; this is the last guard, so no rejection escapes the gateway.
+    this.route(undefined).catch((err: unknown) => {
+      this.host.logger.error({ err, tunnelId: this.target.tunnelId }, 'routing an exchange failed');
+      if (!this.over) this.fail(new TunnelError('internal', `routing the request to tunnel ${this.target.tunnelId} failed; retry it`));
+    });
   }
 
   write(chunk: Uint8Array, end: boolean): Promise<void> {
@@ -119,7 +124,15 @@ export class RoutedExchange implements Exchange {
     const attempt: Attempt = { entry, exchange: undefined, failed: false };
     this.attempt = attempt;
     // The sink may be called before openOn returns (an opener that fails at once).
-    const exchange = this.host.openOn(entry, { ...this.target, streamId: entry.streamId }, this.head, this.attemptSink(attempt));
+    let exchange: Exchange;
+    try {
+      exchange = this.host.openOn(entry, { ...this.target, streamId: entry.streamId }, this.head, this.attemptSink(attempt));
+    } catch (err) {
+      // Nothing reached the broker (its advertised address could not even be dialled): as unreachable.
+      this.host.logger.warn({ err: (err as Error).message, brokerId: entry.brokerId, address: entry.advertiseAddress }, 'opening an exchange on a broker failed');
+      this.attemptSink(attempt).error(new TunnelError('broker_unavailable', `broker ${entry.brokerId} at ${entry.advertiseAddress} cannot be dialled: ${(err as Error).message}`));
+      return;
+    }
     attempt.exchange = exchange;
     if (!attempt.failed && this.attempt === attempt && !this.over) this.body.switchTo(exchange);
   }

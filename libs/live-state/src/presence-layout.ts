@@ -60,7 +60,10 @@ local tunnelSetPrefix = ARGV[3]
 for i = 4, #ARGV, 3 do
   local tunnelId, member, json = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   redis.call('SET', prefix .. tunnelId .. ':' .. member, json, 'PX', lease)
-  redis.call('SADD', tunnelSetPrefix .. tunnelId, member)
+  local tunnelSet = tunnelSetPrefix .. tunnelId
+  redis.call('SADD', tunnelSet, member)
+  -- The index lives as long as its newest lease, so a tunnel nobody reads again leaves nothing.
+  if redis.call('PTTL', tunnelSet) < lease then redis.call('PEXPIRE', tunnelSet, lease) end
   redis.call('SADD', KEYS[1], tunnelId .. '\\n' .. member)
 end
 redis.call('PEXPIRE', KEYS[1], lease)

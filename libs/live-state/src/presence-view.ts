@@ -82,9 +82,13 @@ export class PresenceView implements TunnelRuntime {
     return pending;
   }
 
-  /** Drops one tunnel's cached presence (a stream there failed: read it again next time). */
+  /**
+   * Makes one tunnel's cached presence stale (a stream there failed: read it again next time).
+   * Kept, not deleted: with Redis down it is still the last known presence to route from.
+   */
   invalidate(tunnelId: string): void {
-    this.cache.delete(tunnelId);
+    const cached = this.cache.get(tunnelId);
+    if (cached) cached.at = -Infinity;
   }
 
   /** Drops everything cached (after a Redis reconnect: events may have been missed). */
@@ -116,6 +120,9 @@ export class PresenceView implements TunnelRuntime {
         this.log.warn({ err: (err as Error).message }, 'presence unreadable (Redis down?): routing from the last known presence');
       }
       this.lastFailureAt = this.now();
+      // Served again for one more max age before Redis is asked again: while it does not answer,
+      // each read would otherwise wait out the command timeout.
+      if (stale && generation === this.generation) this.remember(tunnelId, stale.entries);
       return stale?.entries ?? [];
     }
   }

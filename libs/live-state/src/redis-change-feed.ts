@@ -7,6 +7,8 @@ import { createRedisClient } from './redis-client';
 
 /** Events waiting for Redis (down or reconnecting) beyond this are dropped; resync covers them. */
 export const MAX_PENDING_PUBLISHES = 1_000;
+/** A first subscription later than this after start counts as a reconnect (see resubscribe). */
+const LATE_FIRST_SUBSCRIPTION_MS = 3_000;
 
 export interface RedisChangeFeedOptions {
   /** `redis://host:port[/db]` (ST_REDIS_URL). */
@@ -39,6 +41,7 @@ export class RedisChangeFeed extends ChangeFeed {
   private readonly resyncListeners = new Set<ResyncListener>();
   private pending = 0;
   private subscribedOnce = false;
+  private readonly createdAt = performance.now();
   private closed = false;
 
   constructor(options: RedisChangeFeedOptions) {
@@ -104,7 +107,9 @@ export class RedisChangeFeed extends ChangeFeed {
     }
     if (!this.subscribedOnce) {
       this.subscribedOnce = true;
-      return;
+      // Redis was there at start: nothing was read without it. A process that started while
+      // Redis was down has served (empty or stale) views meanwhile: those need the resync too.
+      if (performance.now() - this.createdAt < LATE_FIRST_SUBSCRIPTION_MS) return;
     }
     this.log.info({ channel: this.channel }, 'change feed: resubscribed after a Redis reconnect; resyncing');
     for (const listener of [...this.resyncListeners]) {

@@ -141,7 +141,7 @@ describe('RedisPresence', () => {
     // Fails at once (no offline queue); the bound is generous for a busy machine.
     expect(performance.now() - started).toBeLessThan(5_000);
     await expect(p.put(entry())).rejects.toBeInstanceOf(LiveStateUnavailableError);
-    await expect(p.refresh()).resolves.toBeUndefined();
+    await expect(p.refresh()).resolves.toBe(false);
   });
 });
 

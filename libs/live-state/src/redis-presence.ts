@@ -18,6 +18,8 @@ import { createRedisClient } from './redis-client';
 export const DEFAULT_LEASE_MS = 10_000;
 /** Several refreshes per lease, so one slow or lost refresh does not expire a live stream. */
 export const DEFAULT_REFRESH_MS = 3_000;
+/** Streams written by one script call. */
+const WRITE_BATCH = 500;
 
 /** A broker whose heartbeat is live. */
 export interface LiveBroker {
@@ -173,14 +175,17 @@ export class RedisPresence {
   }
 
   /** Renews every lease this process holds; failures are logged, never thrown. */
-  async refresh(): Promise<void> {
-    if (this.refreshing || (this.own.size === 0 && !this.announced)) return;
+  /** True when this call wrote everything this process holds (false: skipped or failed). */
+  async refresh(): Promise<boolean> {
+    if (this.refreshing || (this.own.size === 0 && !this.announced)) return false;
     this.refreshing = true;
     try {
       if (this.announced) await this.heartbeat(this.announced);
       if (this.own.size > 0) await this.write([...this.own.values()], 'refresh');
+      return true;
     } catch (err) {
       this.log.debug({ err: (err as Error).message }, 'presence refresh failed; retrying on the next tick');
+      return false;
     } finally {
       this.refreshing = false;
     }
@@ -205,12 +210,19 @@ export class RedisPresence {
   private async write(entries: PresenceEntry[], operation: string): Promise<void> {
     // One script per broker set: a process normally advertises for one broker id.
     const byBroker = new Map<string, PresenceEntry[]>();
-    for (const e of entries) byBroker.set(e.brokerId, [...(byBroker.get(e.brokerId) ?? []), e]);
+    for (const e of entries) {
+      const list = byBroker.get(e.brokerId);
+      if (list) list.push(e);
+      else byBroker.set(e.brokerId, [e]);
+    }
     for (const [brokerId, list] of byBroker) {
-      const args = list.flatMap((e) => [e.tunnelId, this.layout.member(e.brokerId, e.streamId), encodeEntry(e)]);
-      await this.run(operation, () =>
-        this.redis.eval(PUT_SCRIPT, 1, this.layout.brokerKey(brokerId), this.layout.streamKeyPrefix, this.leaseMs, this.layout.tunnelKey(''), ...args),
-      );
+      // In batches: one script holds Redis for its whole run, and a broker may hold thousands.
+      for (let i = 0; i < list.length; i += WRITE_BATCH) {
+        const args = list.slice(i, i + WRITE_BATCH).flatMap((e) => [e.tunnelId, this.layout.member(e.brokerId, e.streamId), encodeEntry(e)]);
+        await this.run(operation, () =>
+          this.redis.eval(PUT_SCRIPT, 1, this.layout.brokerKey(brokerId), this.layout.streamKeyPrefix, this.leaseMs, this.layout.tunnelKey(''), ...args),
+        );
+      }
     }
   }
 

@@ -13,7 +13,8 @@ export type TunnelErrorKind =
   | 'broker_unavailable' // a gateway cannot reach its broker (split layout)
   | 'draining' // the agent or broker is going away and takes no new exchanges
   | 'upstream_unreachable' // the agent cannot connect to the model server
-  | 'upstream_reset' // the answer broke off in the middle (model server or agent gone)
+  | 'upstream_reset' // the model server's answer broke off in the middle
+  | 'stream_lost' // the agent's stream (or the broker holding it) went away before the answer completed
   | 'upstream_timeout' // no first reply, or silence between chunks, past the deadline
   | 'forbidden_path' // a path the agent does not forward
   | 'bad_request' // the caller's request is malformed
@@ -46,6 +47,7 @@ const CODE_TO_KIND: Record<number, TunnelErrorKind> = {
   [ExchangeErrorCode.EXCHANGE_ERROR_CODE_DRAINING]: 'draining',
   [ExchangeErrorCode.EXCHANGE_ERROR_CODE_PROTOCOL]: 'protocol',
   [ExchangeErrorCode.EXCHANGE_ERROR_CODE_INTERNAL]: 'internal',
+  [ExchangeErrorCode.EXCHANGE_ERROR_CODE_STREAM_LOST]: 'stream_lost',
 };
 
 const KIND_TO_CODE: Partial<Record<TunnelErrorKind, ExchangeErrorCode>> = {
@@ -54,6 +56,7 @@ const KIND_TO_CODE: Partial<Record<TunnelErrorKind, ExchangeErrorCode>> = {
   forbidden_path: ExchangeErrorCode.EXCHANGE_ERROR_CODE_FORBIDDEN_PATH,
   draining: ExchangeErrorCode.EXCHANGE_ERROR_CODE_DRAINING,
   protocol: ExchangeErrorCode.EXCHANGE_ERROR_CODE_PROTOCOL,
+  stream_lost: ExchangeErrorCode.EXCHANGE_ERROR_CODE_STREAM_LOST,
 };
 
 /** The TunnelError an agent's ExchangeError frame stands for. */
