@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LoadRecord, ReplicaStack, SteadyLoad, type Tenant, waitUntil } from '@st/testing';
+import { type LoadRecord, ReplicaStack, SteadyLoad, type Tenant, waitUntil, watchProvidersGrpc } from '@st/testing';
 import { MODEL, type TunnelJson, chatAnswer, chatStatus, openai, waitForReadiness } from './support';
 
 // Restarts under steady load through both gateways: brokers killed -9 one after the other, a
@@ -107,11 +107,27 @@ describe('restarts under steady load', () => {
   it("the test's own Redis killed and started again (empty): everything converges", async () => {
     const asAlice = { ST_API_KEY: alice.apiKey };
     await stack.waitForStreams(alice, { timeoutMs: 60_000 });
+    // A watcher open across the restart: discovery resyncs it while presence is still empty, so
+    // it sees the tunnel `waiting` for a moment, and must then see it running again without any
+    // change to the tunnel (the brokers write their entries again and say so).
+    const watch = watchProvidersGrpc(stack.api.discovery, alice.apiKey);
+    const isAlice = (e: { provider?: { id: string } }) => e.provider?.id === alice.tunnelId;
+    await watch.waitFor('alice running', (e) => isAlice(e) && e.provider!.status === 'running', 0, CHANGE_BOUND_MS);
     await stack.redis.stop();
     await stack.redis.restart();
     for (const origin of [...stack.gatewayUrls, stack.discoveryHttpUrl]) await waitForReadiness(origin, 'ok', 15_000);
     // The emptied Redis is filled again: presence, and so discovery's view of the tunnel.
     await stack.waitForStreams(alice, { timeoutMs: 30_000 });
+    try {
+      await waitUntil(
+        "the watcher's last view of alice's tunnel to be running again",
+        () => watch.events.filter(isAlice).at(-1)?.provider?.status === 'running',
+        CHANGE_BOUND_MS * 2,
+        50,
+      );
+    } finally {
+      watch.close();
+    }
     const tunnel = await stack.stctlJson<TunnelJson>(['tunnels', 'get', alice.tunnelId], asAlice);
     expect(tunnel.status).toBe('running');
     expect(new Set(tunnel.connections.map((c) => c.brokerId)).size).toBe(2);
