@@ -17,8 +17,8 @@ import {
   startServer,
   waitForTunnel,
   waitUntil,
+  freshDatabase,
 } from '@st/testing';
-import { freshDatabase } from './multi-broker-support';
 import { logEntries, waitForEntries } from './resilience-support';
 
 // Two st-server processes on one PostgreSQL database and no Redis: each broker knows only its
@@ -39,7 +39,7 @@ const brokerId = (s: Server) => `${hostname()}:${s.grpcPort}`;
 const baseUrl = (s: Server) => `${s.publicUrl}/t/${demo.tunnelId}/v1`;
 
 beforeAll(async () => {
-  database = await freshDatabase();
+  database = await freshDatabase('st_e2e_agent');
   shared = {
     ST_DATABASE_URL: database.url,
     ST_SECRET_KEY: randomBytes(24).toString('hex'),

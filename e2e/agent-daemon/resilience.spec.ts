@@ -38,8 +38,6 @@ describe('st-agent keeps its tunnel up', () => {
     // Exponential with jitter: each delay lies in [ceiling/2, ceiling], ceiling = 500 ms * 2^n, capped at 2 s.
     // These are the delays the agent logs it will wait (retryInMs), not elapsed times: a busy
     // machine cannot move them.
-    expect(delays[0]).toBeGreaterThanOrEqual(250);
-    expect(delays[0]).toBeLessThanOrEqual(500);
     delays.forEach((delay, n) => {
       const ceiling = Math.min(2_000, 500 * 2 ** n);
       expect(delay, `retry ${n + 1} of ${JSON.stringify(delays)}`).toBeGreaterThanOrEqual(ceiling / 2);

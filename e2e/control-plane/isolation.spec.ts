@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
 import type * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -19,6 +18,7 @@ import {
   waitUntil,
   watchProvidersConnect,
   watchProvidersGrpc,
+  freshDatabase,
 } from '@st/testing';
 
 /**
@@ -29,8 +29,6 @@ import {
  */
 
 const MODEL = 'mock-llama-3-8b';
-/** The development PostgreSQL service (trust auth); ST_TEST_DATABASE_URL points elsewhere, as for the store's tests. */
-const POSTGRES_URL = process.env.ST_TEST_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/test';
 
 afterAll(cleanupAll);
 
@@ -45,29 +43,6 @@ function shape(message: string, id: string): string {
   return message.split(id).join('<id>');
 }
 
-/** A fresh PostgreSQL database for one st-server; dropped by the returned function. */
-async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `st_e2e_${randomBytes(6).toString('hex')}`;
-  const admin = new Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 5_000 });
-  try {
-    await admin.connect();
-  } catch (err) {
-    throw new Error(`PostgreSQL is not reachable at ${POSTGRES_URL.replace(/\/\/[^@]*@/, '//…@')}: ${(err as Error).message}. Start the local service or set ST_TEST_DATABASE_URL.`);
-  }
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(POSTGRES_URL);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const c = new Client({ connectionString: POSTGRES_URL });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
-}
 
 describe.each(['sqlite', 'postgres'] as const)('two users on one server (%s store)', (store) => {
   const adminToken = `admin-${randomBytes(16).toString('hex')}`;

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AGENT_CONNECTED,
@@ -15,6 +14,7 @@ import {
   startServer,
   waitForTunnel,
   waitUntil,
+  freshDatabase,
 } from '@st/testing';
 import { MODEL, expectOpenAIError, openai, postJson, userMessage } from './support';
 import { TcpBalancer } from './tcp-balancer';
@@ -24,7 +24,6 @@ import { TcpBalancer } from './tcp-balancer';
 // through presence. The agent dials one load-balanced address (as through a Kubernetes Service),
 // so when its broker is killed it lands on the other one.
 
-const POSTGRES_URL = process.env.ST_TEST_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/test';
 
 let redis: TestRedisServer | undefined;
 let database: { url: string; drop(): Promise<void> } | undefined;
@@ -136,26 +135,3 @@ describe('a gateway routing across brokers', () => {
    }, 60_000);
 });
 
-/** A fresh PostgreSQL database for this test's processes; dropped by the returned function. */
-async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `st_e2e_${randomBytes(6).toString('hex')}`;
-  const admin = new Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 5_000 });
-  try {
-    await admin.connect();
-  } catch (err) {
-    throw new Error(`PostgreSQL is not reachable at ${POSTGRES_URL.replace(/\/\/[^@]*@/, '//…@')}: ${(err as Error).message}. Start the local service or set ST_TEST_DATABASE_URL.`);
-  }
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(POSTGRES_URL);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const c = new Client({ connectionString: POSTGRES_URL });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
-}

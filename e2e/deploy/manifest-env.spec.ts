@@ -3,9 +3,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
-import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ManagedProcess, REPO_ROOT, TestRedisServer, cleanupAll, closedPort, spawnProcess } from '@st/testing';
+import { type ManagedProcess, REPO_ROOT, TestRedisServer, cleanupAll, closedPort, freshDatabase, spawnProcess } from '@st/testing';
 import { type K8sObject, kustomize } from './kubernetes-render';
 
 /**
@@ -15,35 +14,12 @@ import { type K8sObject, kustomize } from './kubernetes-render';
  * kubelet asks it. Only the addresses change: 127.0.0.1 and free ports instead of a pod's.
  */
 
-const POSTGRES_URL = process.env.ST_TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
 
 let objects: K8sObject[];
 let redis: TestRedisServer;
 let database: { url: string; drop(): Promise<void> };
 const started = new Map<string, { process: ManagedProcess; ports: Map<number, number> }>();
 
-async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `st_deploy_${randomBytes(6).toString('hex')}`;
-  const admin = new Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 5_000 });
-  try {
-    await admin.connect();
-  } catch (err) {
-    throw new Error(`PostgreSQL is not reachable at ${POSTGRES_URL.replace(/\/\/[^@]*@/, '//…@')}: ${(err as Error).message}. Start the local service or set ST_TEST_DATABASE_URL.`);
-  }
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(POSTGRES_URL);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const c = new Client({ connectionString: POSTGRES_URL });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
-}
 
 /** The container's env as the kubelet builds it: envFrom first, then env with $(VAR) expanded. */
 function containerEnv(container: K8sObject, sources: Record<string, Record<string, string>>, fields: Record<string, string>): Record<string, string> {
@@ -98,7 +74,7 @@ async function startRole(role: string, secrets: Record<string, string>): Promise
 
 beforeAll(async () => {
   objects = await kustomize('base');
-  [redis, database] = await Promise.all([TestRedisServer.start(), freshDatabase()]);
+  [redis, database] = await Promise.all([TestRedisServer.start(), freshDatabase('st_deploy')]);
   const secrets = {
     ST_SERVICE_TOKEN: randomBytes(24).toString('base64url'),
     ST_SECRET_KEY: randomBytes(24).toString('base64url'),
