@@ -4,8 +4,8 @@ import { bearerFromMetadata } from '@st/grpc-kit';
 import type { Logger } from '@st/logging';
 import { NO_AGENT_VIEW, type TunnelLiveView, type TunnelRuntime } from '@st/live-state';
 import type { TunnelServiceServer } from '@st/proto';
-import { TunnelError } from '@st/tunnel-protocol';
-import { type AgentAuthenticator, type AgentRefusal, upstreamUrlOf } from './agent-authenticator';
+import { type AgentAuthenticator, upstreamUrlOf } from './agent-authenticator';
+import { drainingError, endCall, noAgentError, refusalStatus } from './broker-answers';
 import { type TunnelHealth, healthFromReport } from './tunnel-health';
 import { type AgentCall, AgentSession, type AgentSessionOptions } from './agent-session';
 import {
@@ -389,45 +389,6 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
   }
 }
 
-/** The gRPC status that refuses an agent, with the cause and the fix. */
-function refusalStatus(refusal: AgentRefusal): { code: status; details: string } {
-  switch (refusal.refused) {
-    case 'unknown_token':
-      return {
-        code: status.UNAUTHENTICATED,
-        details:
-          'the agent token is not valid: its tunnel was deleted or the token was replaced; create the tunnel again (or rotate its token) and give st-agent the new token',
-      };
-    case 'tunnel_stopped':
-      return { code: status.FAILED_PRECONDITION, details: `tunnel ${refusal.tunnelId} is stopped: start the tunnel and the agent will connect` };
-    case 'session_stopped':
-      return {
-        code: status.FAILED_PRECONDITION,
-        details: `session ${refusal.sessionId} of tunnel ${refusal.tunnelId} is stopped: restart the session and its tunnel, and the agent will connect`,
-      };
-  }
-}
-
-function noAgentError(tunnelId: string, shuttingDown: boolean): TunnelError {
-  return new TunnelError(
-    'no_agent',
-    shuttingDown
-      ? `tunnel ${tunnelId} is not available: the broker is restarting; retry in a few seconds`
-      : `tunnel ${tunnelId} has no connected agent: start st-agent in the session (or check its logs: token, broker address, network)`,
-  );
-}
-
 function sameHealth(a: TunnelHealth | undefined, b: TunnelHealth): boolean {
   return a !== undefined && a.healthy === b.healthy && a.error === b.error && a.models.join('\n') === b.models.join('\n');
-}
-
-function drainingError(tunnelId: string): TunnelError {
-  return new TunnelError(
-    'draining',
-    `the agent of tunnel ${tunnelId} is stopping and takes no new requests: retry once it is back (systemd restarts it, or start st-agent again)`,
-  );
-}
-
-function endCall(call: AgentCall, code: status, details: string): void {
-  call.emit('error', { code, details });
 }
