@@ -2,7 +2,7 @@ import type { Exchange, ExchangeOpener, ExchangeRequestHead, ExchangeSink, Excha
 import type { PresenceEntry } from '@st/live-state';
 import { silentLogger } from '@st/logging';
 import { TunnelError } from '@st/tunnel-protocol';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { BrokerChannelPool } from './broker-channel-pool';
 import { BrokerRouter, DEFAULT_SUSPECT_MS } from './broker-router';
 
@@ -129,12 +129,24 @@ describe('BrokerRouter: choosing a stream', () => {
     await settle();
     expect(brokers.opened.map((o) => o.address)).toEqual(['b2:7000']);
 
+    // Only draining streams: the exchange waits (bounded) for a replacement, then says draining.
     const only = setup([entry('b1', { draining: true })]);
     const s = sink();
     only.router.open(TARGET, head(), s);
-    await settle();
+    await vi.waitFor(() => expect(s.errors.map((e) => e.kind)).toEqual(['draining']), { timeout: 10_000 });
     expect(only.brokers.opened).toHaveLength(0);
-    expect(s.errors.map((e) => e.kind)).toEqual(['draining']);
+  });
+
+  it('waits for the replacement of a draining stream instead of answering 503 in the gap', async () => {
+    const { router, brokers, presence } = setup([entry('b1', { draining: true })]);
+    const s = sink();
+    router.open(TARGET, head(), s);
+    await settle();
+    expect(brokers.opened).toHaveLength(0);
+    // The agent's replacement stream becomes routable (its first health report arrived).
+    presence.entries = [entry('b1', { draining: true }), entry('b2')];
+    await vi.waitFor(() => expect(brokers.opened.map((o) => o.address)).toEqual(['b2:7000']), { timeout: 10_000 });
+    expect(s.errors).toEqual([]);
   });
 
   it('prefers a healthy stream, then the least loaded, and names the chosen stream to its broker', async () => {

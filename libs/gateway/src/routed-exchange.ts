@@ -8,6 +8,9 @@ import { streamKey } from './stream-choice';
 
 /** One first try and one retry: a second broker failing too is not a blip, and the caller should know. */
 const MAX_ATTEMPTS = 2;
+/** How long an exchange waits for the replacement of a tunnel whose every stream drains. */
+const REPLACEMENT_WAIT_MS = 2_000;
+const REPLACEMENT_POLL_MS = 50;
 
 /**
  * Failures that say the stream or its broker went away, not that the request itself failed:
@@ -113,7 +116,16 @@ export class RoutedExchange implements Exchange {
       entries = [];
     }
     if (this.over) return;
-    const entry = this.host.choose(entries, this.tried, this.triedBrokers);
+    let entry = this.host.choose(entries, this.tried, this.triedBrokers);
+    // Only draining streams: st-agent opens a replacement before it lets a stream drain, and the
+    // replacement becomes routable with its first health report, moments later. Waiting for it
+    // (bounded) turns that gap into a short delay instead of a 503 for every request in it.
+    for (const waitUntil = performance.now() + REPLACEMENT_WAIT_MS; !entry && entries.some((e) => e.draining) && performance.now() < waitUntil; ) {
+      await new Promise((r) => setTimeout(r, REPLACEMENT_POLL_MS));
+      if (this.over) return;
+      entries = await this.host.entriesOf(this.target.tunnelId).catch(() => entries);
+      entry = this.host.choose(entries, this.tried, this.triedBrokers);
+    }
     if (!entry) {
       this.fail(previous ? this.host.explain(previous.entry, previous.error, false) : noStreamError(this.target.tunnelId, entries));
       return;
