@@ -16,7 +16,10 @@
 //   BENCH_PROFILE=c64|c1|stream|sse   profile the tunnel instead: st-server and st-agent run under
 //                        --cpu-prof during that phase only, then the hot spots are printed
 //   BENCH_PROFILE_TOP=n  functions listed per profile (default 25)
-//   BENCH_SECTIONS=core,abuse,cli,scale  which sections run (default all): core = the three paths above,
+//   BENCH_SECTIONS=core,far,10k,abuse,cli,scale  which sections run (default all): core = the three paths above,
+//                        far = the same over a 50 ms round trip between agent and broker (and for ssh -R's
+//                        connection; lib/sections/far.mjs), 10k = 10,000 concurrent streamed answers over one
+//                        agent and 10,000 idle tunnels on one broker (lib/sections/ten-k.mjs),
 //                        abuse = another tenant's latency during each attack of issue 7 (lib/abuse.mjs),
 //                        cli = stctl's start-up (lib/cli-startup.mjs), scale = split brokers/gateways/
 //                        discovery on PostgreSQL and Redis: one broker vs three, kill -9, rolling restart
@@ -33,6 +36,7 @@ import { closedLoopPhase, streamPhase } from './lib/phases.mjs';
 import { ProcessSet, descendants, memoryOf } from './lib/procs.mjs';
 import { renderAbuse, runAbuseSection } from './lib/abuse.mjs';
 import { measureCliStartup, renderCliStartup } from './lib/cli-startup.mjs';
+import { writeLatestReport } from './lib/latest-report.mjs';
 import { renderReport } from './lib/report.mjs';
 import { renderScale, runScaleSection } from './lib/scale.mjs';
 import { missingBuilds, startMock, startTunnel } from './lib/stack.mjs';
@@ -43,10 +47,14 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
 const QUICK = process.env.BENCH_QUICK === '1';
 const PROFILE = process.env.BENCH_PROFILE ? (process.env.BENCH_PROFILE === '1' ? 'c64' : process.env.BENCH_PROFILE) : undefined;
-const SECTIONS = new Set((process.env.BENCH_SECTIONS || 'core,abuse,cli,scale').split(',').map((s) => s.trim()).filter(Boolean));
-for (const s of SECTIONS) if (!['core', 'abuse', 'cli', 'scale'].includes(s)) throw new Error(`BENCH_SECTIONS: no section named ${s} (core, abuse, cli, scale)`);
-// The core section takes about 45 s plus the quiet wait; the abuse section 3-4 min on a busy machine (its stalls do not shrink with the window).
-const TIME_BUDGET_MS = (SECTIONS.has('core') ? 5.5 : 0.5) * 60_000 + (SECTIONS.has('abuse') ? 7 * 60_000 : 0) + (SECTIONS.has('cli') ? 60_000 : 0) + (SECTIONS.has('scale') ? 5 * 60_000 : 0);
+const ALL_SECTIONS = ['core', 'far', '10k', 'abuse', 'cli', 'scale'];
+const SECTIONS = new Set((process.env.BENCH_SECTIONS || ALL_SECTIONS.join(',')).split(',').map((s) => s.trim()).filter(Boolean));
+for (const s of SECTIONS) if (!ALL_SECTIONS.includes(s)) throw new Error(`BENCH_SECTIONS: no section named ${s} (${ALL_SECTIONS.join(', ')})`);
+// Minutes each section may take at most (the core section about 45 s plus the quiet wait; the abuse section 3-4 min on a busy machine, as its stalls do not shrink with the window).
+const SECTION_BUDGET_MIN = { core: 5.5, far: 4, '10k': 8, abuse: 7, cli: 1, scale: 5 };
+const TIME_BUDGET_MS = (0.5 + [...SECTIONS].reduce((sum, s) => sum + SECTION_BUDGET_MIN[s], 0)) * 60_000;
+/** What each section measured, for docs/benchmarks/latest.md (lib/latest-report.mjs). */
+const collected = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, quick: QUICK, sections: {} };
 
 const CFG = QUICK
   ? {
@@ -176,12 +184,30 @@ async function main() {
   }
   if (PROFILE) return profile();
   if (SECTIONS.has('core')) await coreSection();
+  for (const name of ['far', '10k']) {
+    if (!SECTIONS.has(name)) continue;
+    await procs.stopAll(1500);
+    // Each section module: run(ctx) → figures (JSON-able), render(figures) → the text table.
+    const section = await import(`./lib/sections/${name === '10k' ? 'ten-k' : name}.mjs`);
+    const meter = new CpuMeter(() => [process.pid, ...procs.entries.filter((e) => !e.exited).map((e) => e.child.pid)]);
+    const figures = await section.run({ procs, root: ROOT, log, quick: QUICK, cfg: CFG, startLoadgen, meter, waitForQuiet: () => waitForQuiet(meter) });
+    const text = section.render(figures);
+    process.stdout.write(text);
+    collected.sections[name] = { figures, text };
+    if (process.env.BENCH_JSON) {
+      const file = SECTIONS.size > 1 ? process.env.BENCH_JSON.replace(/(\.json)?$/, `.${name}.json`) : process.env.BENCH_JSON;
+      writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), quick: QUICK, ...figures }, null, 2)}\n`);
+      log(`${name} figures written to ${file}`);
+    }
+  }
   if (SECTIONS.has('abuse')) {
     // A fresh stack of its own: the core section's processes are gone, its figures unaffected.
     await procs.stopAll(1500);
     log(`abuse section${QUICK ? ' (QUICK)' : ''}: attacks ${process.env.BENCH_ATTACKS || 'all'}`);
     const abuse = await runAbuseSection({ procs, root: ROOT, log, quick: QUICK });
-    process.stdout.write(renderAbuse(abuse));
+    const text = renderAbuse(abuse);
+    process.stdout.write(text);
+    collected.sections.abuse = { figures: abuse, text };
     if (process.env.BENCH_JSON) {
       const file = SECTIONS.has('core') ? process.env.BENCH_JSON.replace(/(\.json)?$/, '.abuse.json') : process.env.BENCH_JSON;
       writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), quick: QUICK, ...abuse }, null, 2)}\n`);
@@ -190,6 +216,8 @@ async function main() {
   }
   if (SECTIONS.has('cli')) await cliSection();
   if (SECTIONS.has('scale')) await scaleSection();
+  const latest = writeLatestReport(ROOT, collected, { sections: [...SECTIONS] });
+  if (latest) log(`report written to ${latest}`);
   await shutdown(0);
 }
 
@@ -201,7 +229,9 @@ async function cliSection() {
   const apiKey = tunnel.headers.authorization.replace(/^Bearer /, '');
   log('cli section: stctl start-up');
   const figures = await measureCliStartup({ root: ROOT, grpcPort: tunnel.grpcPort, apiKey, runs: QUICK ? 5 : 20 });
-  process.stdout.write(renderCliStartup(figures));
+  const text = renderCliStartup(figures);
+  process.stdout.write(text);
+  collected.sections.cli = { figures, text };
 }
 
 /** Replicas on PostgreSQL and Redis: throughput with one broker and three, kill -9, rolling restart. */
@@ -209,7 +239,9 @@ async function scaleSection() {
   await procs.stopAll(1500);
   const meter = new CpuMeter(() => [process.pid, ...procs.entries.filter((e) => !e.exited).map((e) => e.child.pid)]);
   const figures = await runScaleSection({ procs, root: ROOT, log, quick: QUICK, startLoadgen, waitForQuiet: () => waitForQuiet(meter) });
-  process.stdout.write(renderScale(figures));
+  const text = renderScale(figures);
+  process.stdout.write(text);
+  collected.sections.scale = { figures, text };
   if (process.env.BENCH_JSON) {
     const file = SECTIONS.size > 1 ? process.env.BENCH_JSON.replace(/(\.json)?$/, '.scale.json') : process.env.BENCH_JSON;
     writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), quick: QUICK, ...figures }, null, 2)}\n`);
@@ -314,7 +346,9 @@ async function coreSection() {
   await rpc('close').catch(() => {});
 
   const died = procs.entries.filter((e) => e.exited && e.name !== 'loadgen').map((e) => `${e.name} (exit code ${e.code}, signal ${e.signal}): ${e.tail.trim().split('\n').slice(-2).join(' | ') || 'no output'}`);
-  process.stdout.write(renderReport({ results, paths, sshWhy, cfg: CFG, quick: QUICK, bigTokens, elapsedS, mem, quietWait, died }));
+  const text = renderReport({ results, paths, sshWhy, cfg: CFG, quick: QUICK, bigTokens, elapsedS, mem, quietWait, died });
+  process.stdout.write(text);
+  collected.sections.core = { figures: { results, paths, sshWhy, bigTokens, mem }, text };
   if (process.env.BENCH_JSON) {
     const json = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, quick: QUICK, cfg: CFG, paths, sshWhy, bigTokens, results, mem };
     writeFileSync(process.env.BENCH_JSON, `${JSON.stringify(json, null, 2)}\n`);
