@@ -30,7 +30,8 @@ class EventCounter {
 }
 
 /**
- * One request. Resolves (never rejects) with { status, bytes, events, ms, error?, text? }.
+ * One request. Resolves (never rejects) with { status, bytes, events, ms, firstEventMs?, error?, text? }
+ * (firstEventMs: when the first SSE `data:` event had arrived, with `countEvents`).
  * `keepText` collects the body (for the sanity probe only).
  */
 function call(target, path, body, { countEvents = false, keepText = false } = {}) {
@@ -40,6 +41,7 @@ function call(target, path, body, { countEvents = false, keepText = false } = {}
     const parts = keepText ? [] : undefined;
     let status = 0;
     let bytes = 0;
+    let firstEventMs;
     let settled = false;
     const settle = (error) => {
       if (settled) return;
@@ -49,6 +51,7 @@ function call(target, path, body, { countEvents = false, keepText = false } = {}
         bytes,
         events: counter?.count ?? 0,
         ms: performance.now() - started,
+        firstEventMs,
         error: error ? String(error.code ?? error.message ?? error) : undefined,
         text: parts ? Buffer.concat(parts).toString('utf8') : undefined,
       });
@@ -63,7 +66,10 @@ function call(target, path, body, { countEvents = false, keepText = false } = {}
           },
           onResponseData(_controller, chunk) {
             bytes += chunk.length;
-            if (counter) counter.feed(chunk);
+            if (counter) {
+              counter.feed(chunk);
+              if (firstEventMs === undefined && counter.count > 0) firstEventMs = performance.now() - started;
+            }
             if (parts) parts.push(chunk);
           },
           onResponseEnd() {

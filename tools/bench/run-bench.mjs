@@ -32,7 +32,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CpuMeter } from './lib/cpu-meter.mjs';
 import { report as profileReport, summarise as summariseProfile } from './lib/cpuprofile.mjs';
-import { closedLoopPhase, streamPhase } from './lib/phases.mjs';
+import { closedLoopPhase, streamPhase, ttftPhase } from './lib/phases.mjs';
 import { ProcessSet, descendants, memoryOf } from './lib/procs.mjs';
 import { renderAbuse, runAbuseSection } from './lib/abuse.mjs';
 import { measureCliStartup, renderCliStartup } from './lib/cli-startup.mjs';
@@ -60,6 +60,7 @@ const CFG = QUICK
   ? {
       c1: { rounds: 1, warmupCount: 30, count: 200 },
       c64: { rounds: 1, warmupMs: 300, durationMs: 1000 },
+      ttft: { tokens: 8, warmups: 10, count: 50 },
       sse: { tokens: 2000, warmups: 1, runs: 3 },
       big: { bytes: 17e6, warmups: 0, runs: 1 },
       quietWaitS: 0,
@@ -68,6 +69,7 @@ const CFG = QUICK
   : {
       c1: { rounds: 4, warmupCount: 300, count: 2000 },
       c64: { rounds: 2, warmupMs: 1000, durationMs: 5000 },
+      ttft: { tokens: 8, warmups: 50, count: 500 },
       sse: { tokens: 2000, warmups: 3, runs: 9 },
       big: { bytes: 17e6, warmups: 1, runs: 5 },
       quietWaitS: 60,
@@ -308,15 +310,22 @@ async function coreSection() {
   log(`big answer: ${bigTokens} tokens ≈ ${(((sample.bytes / 5000) * bigTokens) / 1e6).toFixed(1)} MB of SSE`);
 
   const meter = new CpuMeter(() => [process.pid, ...procs.entries.filter((e) => !e.exited).map((e) => e.child.pid)]);
-  const proxyPids = {
-    direct: [],
-    tunnel: [tunnel.server.child.pid, tunnel.agent.child.pid],
-    ssh: ssh ? [ssh.sshd.child.pid, ssh.ssh.child.pid] : [],
+  // proxy = both processes of a path; serverSide = the one the client reaches (st-server, sshd with
+  // its session processes), agentSide = the one in the session (st-agent, ssh).
+  const sidePids = {
+    direct: { serverSide: [], agentSide: [] },
+    tunnel: { serverSide: [tunnel.server.child.pid], agentSide: [tunnel.agent.child.pid] },
+    ssh: ssh ? { serverSide: [ssh.sshd.child.pid], agentSide: [ssh.ssh.child.pid] } : { serverSide: [], agentSide: [] },
   };
   const ctx = {
     rpc,
     meter,
-    groups: (path) => ({ proxy: proxyPids[path], mock: [mock.entry.child.pid], client: [loadgen.child.pid] }),
+    groups: (path) => ({
+      proxy: [...sidePids[path].serverSide, ...sidePids[path].agentSide],
+      ...sidePids[path],
+      mock: [mock.entry.child.pid],
+      client: [loadgen.child.pid],
+    }),
   };
   const quietWait = await waitForQuiet(meter);
   if (quietWait) log(quietWait);
@@ -326,6 +335,8 @@ async function coreSection() {
   results.c1 = await closedLoopPhase(ctx, paths, { concurrency: 1, ...CFG.c1 });
   log(`c=64: ${CFG.c64.warmupMs} ms warm-up + ${CFG.c64.durationMs} ms timed per path in ${CFG.c64.rounds} rounds`);
   results.c64 = await closedLoopPhase(ctx, paths, { concurrency: 64, ...CFG.c64 });
+  log(`time to first token: ${CFG.ttft.count} small streamed answers per path (${CFG.ttft.warmups} warm-up)`);
+  results.ttft = await ttftPhase(ctx, paths, CFG.ttft);
   log(`SSE: ${CFG.sse.tokens}-token answers, ${CFG.sse.runs} per path (median)`);
   results.sse = await streamPhase(ctx, paths, CFG.sse);
   log(`big: ${bigTokens}-token answers, ${CFG.big.runs} per path (median)`);

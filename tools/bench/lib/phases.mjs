@@ -10,6 +10,25 @@ import { concat, median, percentile } from './stats.mjs';
  * @property {(path: string) => Record<string, number[]>} groups  pid groups to account per path
  */
 
+/**
+ * Percentiles kept of every latency distribution (`dist.ms[i]` is percentile `dist.p[i]`): enough
+ * for a latency-by-percentile chart or a CDF in docs/benchmarks/latest.svg without keeping every
+ * sample (c=64 records ~100,000 per path).
+ */
+export const DIST_POINTS = [0, 1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 97.5, 99, 99.5, 99.9, 99.95, 99.99, 100];
+
+/** The latency summary of a list of samples in ms: p50, p90, p99, p99.9, max and `dist`. */
+export function latencySummary(lat) {
+  return {
+    p50: percentile(lat, 50),
+    p90: percentile(lat, 90),
+    p99: percentile(lat, 99),
+    p999: percentile(lat, 99.9),
+    max: percentile(lat, 100),
+    dist: lat.length > 0 ? { p: DIST_POINTS, ms: DIST_POINTS.map((p) => percentile(lat, Math.max(p, 1e-9))) } : undefined,
+  };
+}
+
 /** Paths in a different order each round, so that no path always runs first. */
 export function rotate(list, r) {
   return list.map((_, i) => list[(i + r) % list.length]);
@@ -78,10 +97,7 @@ export async function closedLoopPhase(ctx, paths, spec) {
     const elapsedMs = runs.reduce((n, r) => n + r.elapsedMs, 0);
     out[path] = {
       n: completed,
-      p50: percentile(lat, 50),
-      p90: percentile(lat, 90),
-      p99: percentile(lat, 99),
-      max: percentile(lat, 100),
+      ...latencySummary(lat),
       rps: elapsedMs > 0 ? completed / (elapsedMs / 1000) : undefined,
       errors: runs.reduce((n, r) => n + r.errors, 0),
       firstError: runs.find((r) => r.firstError)?.firstError,
@@ -136,4 +152,31 @@ export async function streamPhase(ctx, paths, { tokens, warmups, runs }) {
     };
   }
   return out;
+}
+
+/**
+ * Time to first token: small streamed answers (`tokens` tokens) one at a time, paths interleaved;
+ * the time from sending the request to the first SSE `data:` event, as a streaming client feels it.
+ * No CPU accounting (a snapshot per request would cost more than the request).
+ */
+export async function ttftPhase(ctx, paths, { tokens = 8, warmups, count }) {
+  const rec = Object.fromEntries(paths.map((p) => [p, { times: [], errors: 0, firstError: undefined }]));
+  for (let i = 0; i < warmups + count; i++) {
+    for (const path of rotate(paths, i)) {
+      const r = await ctx.rpc('stream', { path, maxTokens: tokens });
+      if (i < warmups) continue;
+      const bad = r.error ?? (r.firstEventMs === undefined ? 'no data: event' : r.events !== tokens + 3 ? `${r.events} data: events, expected ${tokens + 3}` : undefined);
+      const e = rec[path];
+      if (bad) {
+        e.errors++;
+        e.firstError ??= bad;
+      } else e.times.push(r.firstEventMs);
+    }
+  }
+  return Object.fromEntries(
+    paths.map((path) => {
+      const { times, errors, firstError } = rec[path];
+      return [path, { n: times.length, errors, firstError, ...latencySummary(times) }];
+    }),
+  );
 }

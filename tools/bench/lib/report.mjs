@@ -9,6 +9,7 @@ const NOISY_CORES = 0.15;
 
 export function renderReport({ results, paths, sshWhy, cfg, quick, bigTokens, elapsedS, mem, quietWait, died = [] }) {
   const { c1, c64, sse, big } = results;
+  const ttft = results.ttft ?? {};
   const has = (p) => paths.includes(p);
   const v = (phase, key) => ({
     direct: phase.direct?.[key],
@@ -24,7 +25,7 @@ export function renderReport({ results, paths, sshWhy, cfg, quick, bigTokens, el
     ratios ? fmtRatio(ratio(vals.ssh, vals.direct)) : '',
     ratios ? fmtRatio(ratio(vals.tunnel, vals.ssh)) : '',
   ];
-  const phases = [c1, c64, sse, big];
+  const phases = [c1, c64, ttft, sse, big];
   const errors = (path) => phases.reduce((n, phase) => n + (phase[path]?.errors ?? 0), 0);
   const pct = (x) => (x === undefined ? 'n/a' : `${Math.round(100 * x)}%`);
   const bigMb = big.direct?.bytes ? (big.direct.bytes / 1e6).toFixed(1) : '17';
@@ -35,13 +36,21 @@ export function renderReport({ results, paths, sshWhy, cfg, quick, bigTokens, el
     row('c=64  latency p50 (ms)', v(c64, 'p50'), 2),
     row('c=64  latency p99 (ms)', v(c64, 'p99'), 2),
     row('c=64  requests/s', v(c64, 'rps'), 0),
+    row('TTFT  p50, 8-token streamed answer (ms)', v(ttft, 'p50'), 3),
+    row('TTFT  p99, 8-token streamed answer (ms)', v(ttft, 'p99'), 3),
     row(`SSE ${cfg.sse.tokens} tokens: chunks/s (median)`, v(sse, 'chunksPerS'), 0),
     row(`SSE ${bigMb} MB: MB/s (median)`, v(big, 'mbPerS'), 1),
     row('c=1   proxy CPU/request (µs)', v(c1, 'proxyCpuUsPerReq'), 0),
     row('c=64  proxy CPU/request (µs)', v(c64, 'proxyCpuUsPerReq'), 0),
+    row('c=1   st-server | sshd CPU/request (µs)', v(c1, 'serverSideCpuUsPerReq'), 0),
+    row('c=1   st-agent | ssh CPU/request (µs)', v(c1, 'agentSideCpuUsPerReq'), 0),
+    row('c=64  st-server | sshd CPU/request (µs)', v(c64, 'serverSideCpuUsPerReq'), 0),
+    row('c=64  st-agent | ssh CPU/request (µs)', v(c64, 'agentSideCpuUsPerReq'), 0),
     row('c=64  mock CPU/request (µs)', v(c64, 'mockCpuUsPerReq'), 0),
     row('c=64  load-generator CPU/request (µs)', v(c64, 'clientCpuUsPerReq'), 0),
     row(`SSE ${bigMb} MB: proxy CPU (ms per MB)`, v(big, 'proxyCpuMsPerMB'), 1),
+    row(`SSE ${bigMb} MB: st-server | sshd CPU (ms per MB)`, v(big, 'serverSideCpuMsPerMB'), 1),
+    row(`SSE ${bigMb} MB: st-agent | ssh CPU (ms per MB)`, v(big, 'agentSideCpuMsPerMB'), 1),
     [
       'errors (all phases)',
       String(errors('direct')),
@@ -80,6 +89,8 @@ export function renderReport({ results, paths, sshWhy, cfg, quick, bigTokens, el
   out.push(table(['', 'direct', 'tunnel', 'ssh -R', 'tunnel/direct', 'ssh/direct', 'tunnel/ssh'], rows));
   out.push('  Latency and CPU ratios: lower is better; throughput ratios: higher is better.');
   out.push('  proxy = st-server + st-agent (tunnel) or sshd + ssh (ssh -R); CPU from /proc/<pid>/stat over the measured window.');
+  out.push('  st-server | sshd: the tunnel column shows st-server, the ssh -R column sshd (with its session processes); st-agent | ssh likewise.');
+  out.push('  TTFT: time from sending a small streamed chat completion to its first `data:` event, one at a time.');
   if (!has('ssh')) out.push(`  ssh -R: n/a: ${sshWhy}`);
   for (const path of paths) {
     const first = phases.map((p) => p[path]?.firstError).find(Boolean);
@@ -106,6 +117,11 @@ export function renderReport({ results, paths, sshWhy, cfg, quick, bigTokens, el
   out.push(
     `  ${mark(bigRatio === undefined ? undefined : bigRatio >= TARGETS.bigVsDirect)} ${bigMb} MB stream throughput, tunnel/direct: ` +
       `${fmt(big.tunnel.mbPerS, 1)} / ${fmt(big.direct.mbPerS, 1)} MB/s = ${fmtRatio(bigRatio)}   target ≥ ${TARGETS.bigVsDirect.toFixed(2)}×`,
+  );
+  const ttftAdded = (path) => (ttft[path]?.p50 !== undefined && ttft.direct?.p50 !== undefined ? ttft[path].p50 - ttft.direct.p50 : undefined);
+  out.push(
+    `  · time to first token added (TTFT p50 − direct; no target): tunnel +${fmt(ttftAdded('tunnel'), 3)} ms, ssh -R +${fmt(ttftAdded('ssh'), 3)} ms ` +
+      `(p99: tunnel +${fmt(ttft.tunnel?.p99 - ttft.direct?.p99, 3)} ms)`,
   );
   out.push('');
   out.push('Peak RSS (VmHWM, read after the run):');
