@@ -23,35 +23,37 @@
 //                        abuse = another tenant's latency during each attack of issue 7 (lib/abuse.mjs),
 //                        cli = stctl's start-up (lib/cli-startup.mjs), scale = split brokers/gateways/
 //                        discovery on PostgreSQL and Redis: one broker vs three, kill -9, rolling restart
-//                        (lib/scale.mjs; needs redis-server and the local PostgreSQL)
+//                        (lib/scale.mjs; needs redis-server and the local PostgreSQL), profile = after the
+//                        others, st-server and st-agent under --cpu-prof during c=64 and a stream, summarised
+//                        (lib/profile-run.mjs; in the output and docs/benchmarks/latest.md)
+//   BENCH_REPORT=file    write the report (and its chart, file.svg) even from a quick or partial run
 //   BENCH_ATTACKS=a,b    only these attacks in the abuse section (names in lib/attacks/index.mjs)
 import { fork } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CpuMeter } from './lib/cpu-meter.mjs';
-import { report as profileReport, summarise as summariseProfile } from './lib/cpuprofile.mjs';
 import { closedLoopPhase, streamPhase, ttftPhase } from './lib/phases.mjs';
 import { ProcessSet, descendants, memoryOf } from './lib/procs.mjs';
 import { renderAbuse, runAbuseSection } from './lib/abuse.mjs';
 import { measureCliStartup, renderCliStartup } from './lib/cli-startup.mjs';
 import { writeLatestReport } from './lib/latest-report.mjs';
+import { PROFILE_PHASES, renderProfiles, runProfiles } from './lib/profile-run.mjs';
 import { renderReport } from './lib/report.mjs';
 import { renderScale, runScaleSection } from './lib/scale.mjs';
 import { missingBuilds, startMock, startTunnel } from './lib/stack.mjs';
 import { startSshTunnel } from './lib/ssh-tunnel.mjs';
-import { fmt, percentile } from './lib/stats.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
 const QUICK = process.env.BENCH_QUICK === '1';
 const PROFILE = process.env.BENCH_PROFILE ? (process.env.BENCH_PROFILE === '1' ? 'c64' : process.env.BENCH_PROFILE) : undefined;
-const ALL_SECTIONS = ['core', 'far', '10k', 'abuse', 'cli', 'scale'];
+const ALL_SECTIONS = ['core', 'far', '10k', 'abuse', 'cli', 'scale', 'profile'];
 const SECTIONS = new Set((process.env.BENCH_SECTIONS || ALL_SECTIONS.join(',')).split(',').map((s) => s.trim()).filter(Boolean));
 for (const s of SECTIONS) if (!ALL_SECTIONS.includes(s)) throw new Error(`BENCH_SECTIONS: no section named ${s} (${ALL_SECTIONS.join(', ')})`);
 // Minutes each section may take at most (the core section about 45 s plus the quiet wait; the abuse section 3-4 min on a busy machine, as its stalls do not shrink with the window).
-const SECTION_BUDGET_MIN = { core: 5.5, far: 4, '10k': 8, abuse: 7, cli: 1, scale: 5 };
+const SECTION_BUDGET_MIN = { core: 5.5, far: 4, '10k': 8, abuse: 7, cli: 1, scale: 5, profile: 2 };
 const TIME_BUDGET_MS = (0.5 + [...SECTIONS].reduce((sum, s) => sum + SECTION_BUDGET_MIN[s], 0)) * 60_000;
 /** What each section measured, for docs/benchmarks/latest.md (lib/latest-report.mjs). */
 const collected = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, quick: QUICK, sections: {} };
@@ -185,14 +187,15 @@ async function main() {
     return;
   }
   if (PROFILE) return profile();
-  if (SECTIONS.has('core')) await coreSection();
+  if (SECTIONS.has('core')) await coreSection().catch((err) => failed('core', err));
   for (const name of ['far', '10k']) {
     if (!SECTIONS.has(name)) continue;
     await procs.stopAll(1500);
     // Each section module: run(ctx) → figures (JSON-able), render(figures) → the text table.
     const section = await import(`./lib/sections/${name === '10k' ? 'ten-k' : name}.mjs`);
     const meter = new CpuMeter(() => [process.pid, ...procs.entries.filter((e) => !e.exited).map((e) => e.child.pid)]);
-    const figures = await section.run({ procs, root: ROOT, log, quick: QUICK, cfg: CFG, startLoadgen, meter, waitForQuiet: () => waitForQuiet(meter) });
+    const figures = await section.run({ procs, root: ROOT, log, quick: QUICK, cfg: CFG, startLoadgen, meter, waitForQuiet: () => waitForQuiet(meter) }).catch((err) => failed(name, err));
+    if (!figures) continue;
     const text = section.render(figures);
     process.stdout.write(text);
     collected.sections[name] = { figures, text };
@@ -206,21 +209,34 @@ async function main() {
     // A fresh stack of its own: the core section's processes are gone, its figures unaffected.
     await procs.stopAll(1500);
     log(`abuse section${QUICK ? ' (QUICK)' : ''}: attacks ${process.env.BENCH_ATTACKS || 'all'}`);
-    const abuse = await runAbuseSection({ procs, root: ROOT, log, quick: QUICK });
-    const text = renderAbuse(abuse);
+    const abuse = await runAbuseSection({ procs, root: ROOT, log, quick: QUICK }).catch((err) => failed('abuse', err));
+    const text = abuse ? renderAbuse(abuse) : '';
     process.stdout.write(text);
-    collected.sections.abuse = { figures: abuse, text };
-    if (process.env.BENCH_JSON) {
+    if (abuse) collected.sections.abuse = { figures: abuse, text };
+    if (abuse && process.env.BENCH_JSON) {
       const file = SECTIONS.has('core') ? process.env.BENCH_JSON.replace(/(\.json)?$/, '.abuse.json') : process.env.BENCH_JSON;
       writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), quick: QUICK, ...abuse }, null, 2)}\n`);
       log(`abuse figures written to ${file}`);
     }
   }
-  if (SECTIONS.has('cli')) await cliSection();
-  if (SECTIONS.has('scale')) await scaleSection();
-  const latest = writeLatestReport(ROOT, collected, { sections: [...SECTIONS] });
+  if (SECTIONS.has('cli')) await cliSection().catch((err) => failed('cli', err));
+  if (SECTIONS.has('scale')) await scaleSection().catch((err) => failed('scale', err));
+  if (SECTIONS.has('profile')) await profileSection().catch((err) => failed('profile', err));
+  const latest = writeLatestReport(ROOT, collected, { sections: [...SECTIONS], all: ALL_SECTIONS });
   if (latest) log(`report written to ${latest}`);
-  await shutdown(0);
+  await shutdown(Object.values(collected.sections).some((s) => s.error) ? 1 : 0);
+}
+
+/**
+ * A section that failed: logged and recorded (the report shows it as failed) while the other
+ * sections still run; the exit code is then 1. After a signal or the watchdog, the failure is
+ * only the shutdown's echo: rethrown.
+ */
+function failed(name, err) {
+  if (shuttingDown) throw err;
+  log(`the ${name} section failed: ${err?.stack ?? err}`);
+  collected.sections[name] = { error: err?.message ?? String(err) };
+  return undefined;
 }
 
 /** stctl's start-up against a live st-server of its own. */
@@ -367,64 +383,22 @@ async function coreSection() {
   }
 }
 
-/** BENCH_PROFILE: st-server and st-agent under --cpu-prof while one tunnel phase runs. */
+/** BENCH_PROFILE: st-server and st-agent under --cpu-prof while one tunnel phase runs, instead of the bench. */
 async function profile() {
-  const phase = PROFILE;
-  if (!['c1', 'c64', 'stream', 'sse'].includes(phase)) throw new Error(`BENCH_PROFILE must be 1 (= c64), c1, c64, stream or sse, not ${phase}`);
-  const outDir = mkdtempSync(join(tmpdir(), 'st-bench-profile-'));
-  log(`profiling the tunnel during "${phase}" (${CFG.profileMs} ms); profiles in ${outDir}`);
-  const mock = await startMock(procs, ROOT);
-  // One directory per process, so each profile is found by its process name.
-  const nodeArgs = (name) => ['--cpu-prof', `--cpu-prof-dir=${join(outDir, name)}`, '--cpu-prof-interval=250'];
-  const tunnel = await startTunnel(procs, ROOT, mock.url, { nodeArgsFor: nodeArgs });
-  const { rpc } = startLoadgen();
-  await rpc('setup', { targets: { tunnel: { origin: tunnel.gateway, prefix: tunnel.prefix, headers: tunnel.headers } } });
-  const nowUs = () => Number(process.hrtime.bigint() / 1000n);
-  let requests = 0;
-  // Warm-up outside the profiled window (connections, JIT), then the window itself.
-  if (phase === 'c1' || phase === 'c64') await rpc('latency', { path: 'tunnel', concurrency: phase === 'c1' ? 1 : 64, durationMs: 500 });
-  else await rpc('stream', { path: 'tunnel', maxTokens: phase === 'sse' ? 2000 : 20_000 });
-  const meter = new CpuMeter(() => [process.pid, ...procs.entries.filter((e) => !e.exited).map((e) => e.child.pid)]);
-  const before = meter.snapshot();
-  const fromUs = nowUs();
-  const until = performance.now() + CFG.profileMs;
-  if (phase === 'c1' || phase === 'c64') {
-    const concurrency = phase === 'c1' ? 1 : 64;
-    const r = await rpc('latency', { path: 'tunnel', concurrency, durationMs: CFG.profileMs });
-    requests = r.completed;
-    log(`c=${concurrency}: ${r.completed} requests, ${fmt(r.completed / (r.elapsedMs / 1000), 0)} req/s, p50 ${fmt(percentile(r.latencies, 50), 2)} ms, ${r.errors} errors`);
-  } else {
-    const tokens = phase === 'sse' ? 2000 : 100_000;
-    while (performance.now() < until) {
-      const r = await rpc('stream', { path: 'tunnel', maxTokens: tokens });
-      requests++;
-      if (r.error) log(`stream error: ${r.error}`);
-    }
-    log(`${requests} streams of ${tokens} tokens`);
-  }
-  const toUs = nowUs();
-  const foreign = CpuMeter.delta(before, meter.snapshot()).foreignCores;
-  log(`other jobs on the machine used ${Math.round(foreign * 100)}% of a core meanwhile${foreign > 0.15 ? ' (shares below are still valid; absolute times are inflated)' : ''}`);
-  await rpc('close').catch(() => {});
-  // A graceful stop, so that node writes the profiles.
-  await procs.stop(tunnel.agent, 15_000);
-  await procs.stop(tunnel.server, 15_000);
-  for (const name of ['st-server', 'st-agent']) {
-    const dir = join(outDir, name);
-    const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
-    if (files.length === 0) {
-      log(`no profile written for ${name}`);
-      continue;
-    }
-    const file = join(dir, files[0]);
-    process.stdout.write(`\n${profileReport(summariseProfile(file, { fromUs, toUs }), {
-        title: `${name} (${file})`,
-        top: Number(process.env.BENCH_PROFILE_TOP) || 25,
-        requests,
-      })}\n`);
-  }
-  process.stdout.write(`\nprofiles kept in ${outDir} (open them in Chrome DevTools or speedscope)\n`);
+  if (!PROFILE_PHASES.includes(PROFILE)) throw new Error(`BENCH_PROFILE must be 1 (= c64), ${PROFILE_PHASES.join(', ')}, not ${PROFILE}`);
+  const top = Number(process.env.BENCH_PROFILE_TOP) || 25;
+  process.stdout.write(renderProfiles(await runProfiles({ procs, root: ROOT, log, startLoadgen, phases: [PROFILE], windowMs: CFG.profileMs, top })));
   await shutdown(0);
+}
+
+/** The `profile` section: after the measured sections, c=64 and a stream under --cpu-prof, summarised. */
+async function profileSection() {
+  await procs.stopAll(1500);
+  const top = Number(process.env.BENCH_PROFILE_TOP) || 15;
+  const figures = await runProfiles({ procs, root: ROOT, log, startLoadgen, phases: ['c64', 'stream'], windowMs: CFG.profileMs, top });
+  const text = renderProfiles(figures);
+  process.stdout.write(text);
+  collected.sections.profile = { figures, text };
 }
 
 main().catch((err) => {

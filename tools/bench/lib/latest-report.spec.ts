@@ -1,0 +1,102 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+// @ts-expect-error: a plain .mjs module of the bench, without type declarations
+import { renderLatestMarkdown, writeLatestReport } from './latest-report.mjs';
+import { allElements, parseXml } from './xml-tree.js';
+
+const ALL = ['core', 'far', '10k', 'abuse', 'cli', 'scale', 'profile'];
+
+/** A phase entry as lib/phases.mjs returns it, with only the figures the report reads. */
+const lat = (p50: number, extra: Record<string, number> = {}) => ({ p50, p90: p50 * 1.5, p99: p50 * 3, p999: p50 * 5, ...extra });
+
+/** What run-bench.mjs collects: a core section that met two targets and missed one, a far section, a failed scale. */
+function collected(quick = false) {
+  return {
+    date: '2026-12-02T00:00:00.000Z',
+    node: 'v20.0.0',
+    cpus: 2,
+    quick,
+    sections: {
+      core: {
+        text: 'CORE-TABLE',
+        figures: {
+          paths: ['direct', 'tunnel', 'ssh'],
+          results: {
+            c1: { direct: lat(0.05), tunnel: lat(0.2), ssh: lat(0.24) },
+            c64: { direct: lat(3, { rps: 19000 }), tunnel: lat(10, { rps: 6000, proxyCpuUsPerReq: 280 }), ssh: lat(5, { rps: 12000, proxyCpuUsPerReq: 81 }) },
+            ttft: { direct: lat(0.1), tunnel: lat(0.6), ssh: lat(0.3) },
+            big: { direct: { mbPerS: 33 }, tunnel: { mbPerS: 30 }, ssh: { mbPerS: 30 } },
+          },
+        },
+      },
+      far: { text: 'FAR-TABLE', figures: { results: { c1: { ssh: lat(50), tunnel: lat(53) }, big: { ssh: { mbPerS: 20 }, tunnel: { mbPerS: 19 } } } } },
+      abuse: { text: '| attack | p50 |\n| --- | --- |\n| none | 3 |', figures: {} },
+      scale: { error: 'redis-server not found\n  at ...' },
+      profile: { text: 'raw', figures: { summaries: [{ phase: 'c64', process: 'st-server', busyMs: 900, busyUsPerRequest: 150, topPackages: 'undici 25%', text: '== st-server, c64: PROFILE-TEXT' }] } },
+    },
+  };
+}
+
+const rowOf = (md: string, start: string) => md.split('\n').find((l) => l.startsWith(`| ${start}`)) ?? '';
+
+describe('docs/benchmarks/latest.md (latest-report.mjs)', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    delete process.env.BENCH_REPORT;
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('has every section: its table when it ran, "not run" or "failed" otherwise, and the profiles at the end', () => {
+    const md: string = renderLatestMarkdown(collected(), { sections: ALL, svgName: 'latest.svg' });
+    const headings = md.split('\n').filter((l) => l.startsWith('## '));
+    // Targets, headline figures, one per section (the profile section is "Profiles").
+    expect(headings).toHaveLength(2 + ALL.length);
+    expect(headings.at(-1)).toBe('## Profiles');
+    expect(md).toContain('```text\nCORE-TABLE\n```');
+    expect(md).toContain('```text\nFAR-TABLE\n```');
+    // A section that renders markdown tables stays markdown.
+    expect(md).toContain('| none | 3 |');
+    expect(md).toMatch(/## 10,000[^\n]*\n\nnot run\n/);
+    expect(md).toMatch(/## stctl start-up\n\nnot run\n/);
+    expect(md).toMatch(/## Scale[^\n]*\n\nfailed: redis-server not found\n/);
+    expect(md).toContain('PROFILE-TEXT');
+    expect(rowOf(md, 'c64 | st-server')).toContain('150');
+    expect(md).toContain('![Latency by percentile and throughput per column](latest.svg)');
+  });
+
+  it('marks each target of issue 9 met, missed or not run from the figures', () => {
+    const md: string = renderLatestMarkdown(collected(), { sections: ALL, svgName: 'latest.svg' });
+    expect(rowOf(md, 'c=1: added p50')).toMatch(/\+0\.150 ms .*\| ✓ \|$/);
+    expect(rowOf(md, 'c=64: requests/s')).toMatch(/0\.50× .*\| ✗ \|$/);
+    expect(rowOf(md, '17 MB streamed answer: speed')).toMatch(/0\.91× .*\| ✓ \|$/);
+    expect(rowOf(md, 'far (50 ms round trip): 17 MB')).toMatch(/0\.95× .*\| ✓ \|$/);
+    expect(rowOf(md, 'far: c=1 p50')).toMatch(/\+3\.00 ms .*\| ✗ \|$/);
+    expect(rowOf(md, '10,000 concurrent')).toMatch(/\| not run \|$/);
+    // The headline table has a column per path, near and far.
+    expect(rowOf(md, 'c=64 requests/s')).toBe('| c=64 requests/s | 19000 | 12000 | 6000 | n/a | n/a |');
+  });
+
+  it('writes the chart beside the report: an SVG with a series for each column that has figures', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'latest-report-'));
+    dirs.push(dir);
+    process.env.BENCH_REPORT = join(dir, 'x.md');
+    expect(writeLatestReport(dir, collected(true), { sections: ['core'], all: ALL })).toBe(join(dir, 'x.md'));
+    expect(readFileSync(join(dir, 'x.md'), 'utf8')).toContain('](x.svg)');
+    const svg = parseXml(readFileSync(join(dir, 'x.svg'), 'utf8'));
+    const c1 = allElements(svg).filter((e) => e.attrs.class === 'panel')[0];
+    const series = allElements(c1).filter((e) => e.attrs.class === 'series').map((e) => e.attrs['data-series']);
+    expect(series).toEqual(['direct', 'ssh -R', 'tunnel', 'ssh -R, far', 'tunnel, far']);
+  });
+
+  it('writes nothing into docs/ from a quick or partial run unless BENCH_REPORT asks', () => {
+    const root = mkdtempSync(join(tmpdir(), 'latest-report-'));
+    dirs.push(root);
+    expect(writeLatestReport(root, collected(true), { sections: ALL, all: ALL })).toBeUndefined();
+    expect(writeLatestReport(root, collected(), { sections: ['core', 'far'], all: ALL })).toBeUndefined();
+    expect(existsSync(join(root, 'docs'))).toBe(false);
+    expect(writeLatestReport(root, collected(), { sections: ALL, all: ALL })).toBe(join(root, 'docs', 'benchmarks', 'latest.md'));
+    expect(existsSync(join(root, 'docs', 'benchmarks', 'latest.svg'))).toBe(true);
+  });
+});
