@@ -3,8 +3,9 @@
 //   direct  client → mock model server
 //   tunnel  client → st-server gateway → broker → gRPC stream → st-agent → mock
 //   ssh -R  client → sshd (reverse-forwarded port) → SSH connection → ssh client → mock
-// Measures small-request latency at c=1 and c=64, requests/s at c=64, SSE chunks/s of a
-// 2,000-token answer and MB/s of a ~17 MB streamed answer; prints a table with ratios and the
+// Measures small-request latency at c=1 and c=64, requests/s at c=64, time to the first token of a
+// small streamed answer, SSE chunks/s of a 2,000-token answer and MB/s of a ~17 MB streamed answer,
+// with CPU per request of each process in between; prints a table with ratios and the
 // targets (✓/✗, informative only: the exit code is 0 whenever the bench itself ran).
 //
 // Environment:
@@ -192,7 +193,8 @@ async function main() {
     if (!SECTIONS.has(name)) continue;
     await procs.stopAll(1500);
     // Each section module: run(ctx) → figures (JSON-able), render(figures) → the text table.
-    const section = await import(`./lib/sections/${name === '10k' ? 'ten-k' : name}.mjs`);
+    const section = await import(`./lib/sections/${name === '10k' ? 'ten-k' : name}.mjs`).catch((err) => failed(name, err));
+    if (!section) continue;
     const meter = new CpuMeter(() => [process.pid, ...procs.entries.filter((e) => !e.exited).map((e) => e.child.pid)]);
     const figures = await section.run({ procs, root: ROOT, log, quick: QUICK, cfg: CFG, startLoadgen, meter, waitForQuiet: () => waitForQuiet(meter) }).catch((err) => failed(name, err));
     if (!figures) continue;

@@ -42,8 +42,9 @@ function profilesPart(collected) {
 
 /** The markdown of the report; `svgName` is the chart's file name beside it. */
 export function renderLatestMarkdown(collected, { sections, svgName }) {
+  const ranAll = !collected.quick && sections.every((s) => collected.sections?.[s]);
   const out = [
-    '# Benchmark: the last full run',
+    ranAll ? '# Benchmark: the last full run' : `# Benchmark: a partial run (${Object.keys(collected.sections ?? {}).join(', ') || 'no section'})`,
     '',
     `${collected.date}, node ${collected.node}, ${collected.cpus} CPUs${collected.quick ? ', **BENCH_QUICK run: too few requests to trust**' : ''}. Written by \`npm run bench\` (tools/bench/lib/latest-report.mjs); do not edit by hand.`,
     '',
