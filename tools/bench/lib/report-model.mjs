@@ -76,7 +76,8 @@ const MB = 1e6;
 /** A row of the targets table; `status` is ✓, ✗, ? (a figure is missing), "not run" or "failed". */
 function target(name, goal, measured, ok, why) {
   if (!why) return { name, goal, measured, status: mark(ok) };
-  return { name, goal, measured: why === 'not run' ? '' : why, status: why === 'not run' ? 'not run' : 'failed' };
+  // Why it failed is in the section's own part of the report, once.
+  return { name, goal, measured: '', status: why === 'not run' ? 'not run' : 'failed' };
 }
 
 function ran(collected, name) {
