@@ -198,7 +198,13 @@ async function main() {
     const meter = new CpuMeter(() => [process.pid, ...procs.entries.filter((e) => !e.exited).map((e) => e.child.pid)]);
     const figures = await section.run({ procs, root: ROOT, log, quick: QUICK, cfg: CFG, startLoadgen, meter, waitForQuiet: () => waitForQuiet(meter) }).catch((err) => failed(name, err));
     if (!figures) continue;
-    const text = section.render(figures);
+    let text;
+    try {
+      text = section.render(figures);
+    } catch (err) {
+      failed(name, err);
+      continue;
+    }
     process.stdout.write(text);
     collected.sections[name] = { figures, text };
     if (process.env.BENCH_JSON) {
