@@ -80,6 +80,23 @@ describe('docs/benchmarks/latest.md (latest-report.mjs)', () => {
     expect(rowOf(md, 'c=64 requests/s')).toBe('| c=64 requests/s | 19000 | 12000 | 6000 | n/a | n/a |');
   });
 
+  it('reads sections of shapes it does not know without throwing, and lists the targets a section states itself', () => {
+    const c = collected();
+    const sections: Record<string, unknown> = c.sections;
+    // The far figures at the top level, a 10k section with figures of another shape.
+    sections.far = { text: 'FAR', figures: { c1: { ssh: lat(50), tunnel: lat(50.5) }, big: { ssh: { mbPerS: 20 }, tunnel: { mbPerS: 10 } } } };
+    sections['10k'] = {
+      text: '10K',
+      figures: { streams: { something: 'else' }, idle: null, targets: [{ name: 'all-in-one restart: serving again', goal: '≤ 1 s', measured: '0.4 s', ok: true }] },
+    };
+    const md: string = renderLatestMarkdown(c, { sections: ALL, svgName: 'latest.svg' });
+    expect(rowOf(md, 'far (50 ms round trip): 17 MB')).toMatch(/0\.50× .*\| ✗ \|$/);
+    expect(rowOf(md, 'far: c=1 p50')).toMatch(/\+0\.50 ms .*\| ✓ \|$/);
+    expect(rowOf(md, '10,000 concurrent')).toMatch(/\| \? \|$/);
+    expect(rowOf(md, '10,000 idle tunnels: st-server memory')).toMatch(/\| \? \|$/);
+    expect(rowOf(md, 'all-in-one restart')).toBe('| all-in-one restart: serving again (10k) | ≤ 1 s | 0.4 s | ✓ |');
+  });
+
   it('writes the chart beside the report: an SVG with a series for each column that has figures', () => {
     const dir = mkdtempSync(join(tmpdir(), 'latest-report-'));
     dirs.push(dir);
