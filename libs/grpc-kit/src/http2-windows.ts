@@ -17,12 +17,23 @@ export const SERVER_STREAM_WINDOW_BYTES = 8 * 1024 * 1024;
 export const SERVER_CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
 
 /**
- * The client end: grpc-js honours `grpc-node.flow_control_window` on channels (stream and
- * connection window alike), so request bodies towards the agent and answers relayed to a gateway
- * get the same room as the broker's server end.
+ * The agent's end: grpc-js honours `grpc-node.flow_control_window` on channels (stream and
+ * connection window alike), so request bodies towards a far agent get the same room as answers
+ * coming from it. grpc-js reads the agent's stream at once, so the window holds nothing there.
  */
 export const CLIENT_FLOW_CONTROL_OPTIONS: grpc.ChannelOptions = {
   'grpc-node.flow_control_window': SERVER_STREAM_WINDOW_BYTES,
+};
+
+/**
+ * The gateway's relay channel to a broker (split layout): 1 MiB. Each relay call is one exchange
+ * and is paused while the gateway's caller does not read, and a paused HTTP/2 stream holds up to
+ * its window in the gateway: 8 MiB per stalled reader would undo what the per-exchange credit
+ * bounds. Gateways and brokers share a region (a round trip of a millisecond or two), where 1 MiB
+ * per round trip is far above what one exchange needs.
+ */
+export const RELAY_FLOW_CONTROL_OPTIONS: grpc.ChannelOptions = {
+  'grpc-node.flow_control_window': 1024 * 1024,
 };
 
 export interface Http2Windows {

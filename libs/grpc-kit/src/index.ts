@@ -13,6 +13,7 @@ export {
 export { bearerFromMetadata, bearerMetadata, bearerSecret } from './bearer-metadata';
 export {
   CLIENT_FLOW_CONTROL_OPTIONS,
+  RELAY_FLOW_CONTROL_OPTIONS,
   SERVER_CONNECTION_WINDOW_BYTES,
   SERVER_STREAM_WINDOW_BYTES,
   applyServerWindows,
