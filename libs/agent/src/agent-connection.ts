@@ -15,6 +15,10 @@ import {
   exchangeIdOf,
   isAgentControlFrame,
   PROTOCOL_VERSION,
+  GrowthBudget,
+  STREAM_WINDOW_GROWTH_BYTES,
+  processGrowthBudget,
+  windowLimitFor,
 } from '@st/tunnel-protocol';
 import { ExchangeErrorCode } from '@st/proto';
 import { HealthMonitor } from './health-monitor';
@@ -296,6 +300,9 @@ export class AgentConnection {
       upstream: this.upstream,
       brokerWindow: welcome.receiveWindow || DEFAULT_RECEIVE_WINDOW,
       agentWindow: DEFAULT_RECEIVE_WINDOW,
+      // A protocol-2 broker lets our request-body windows grow while the model server keeps up.
+      agentWindowLimit: windowLimitFor(welcome.protocolVersion || 1, DEFAULT_RECEIVE_WINDOW),
+      growthBudget: new GrowthBudget(STREAM_WINDOW_GROWTH_BYTES, processGrowthBudget),
       maxChunkBytes: welcome.maxChunkBytes || DEFAULT_MAX_CHUNK_BYTES,
       logger: this.options.logger,
     };

@@ -1,5 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
-import { CLIENT_KEEPALIVE_OPTIONS, MESSAGE_SIZE_OPTIONS } from '@st/grpc-kit';
+import { CLIENT_FLOW_CONTROL_OPTIONS, CLIENT_KEEPALIVE_OPTIONS, MESSAGE_SIZE_OPTIONS } from '@st/grpc-kit';
 import type { Logger } from '@st/logging';
 import { type BrokerTarget, brokerTarget } from './broker-credentials';
 import type { explainDialFailure } from './http1-probe';
@@ -36,6 +36,8 @@ export function prepareEndpoint(url: string, options: { caFile?: string; env?: N
     channelOptions: {
       ...CLIENT_KEEPALIVE_OPTIONS,
       ...MESSAGE_SIZE_OPTIONS,
+      // Request bodies towards the agent over a long link: Node's 64 KiB would be one per round trip.
+      ...CLIENT_FLOW_CONTROL_OPTIONS,
       ...channelProxyOptions(proxy),
       // One attempt per channel (see AgentSupervisor); the pacing between attempts is ours.
       'grpc.initial_reconnect_backoff_ms': 1000,

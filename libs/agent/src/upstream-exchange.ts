@@ -3,7 +3,7 @@ import { PassThrough } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '@st/logging';
 import { type AgentFrame, type Data, ExchangeErrorCode, type Header, type RequestOpen } from '@st/proto';
-import { ReceiveWindow, fromWireHeaders, toWireHeaders } from '@st/tunnel-protocol';
+import { AutoReceiveWindow, type GrowthBudget, fromWireHeaders, toWireHeaders } from '@st/tunnel-protocol';
 import { forwardablePath } from './path-policy';
 import type { UpstreamClient } from './upstream-client';
 import { describeRequestFailure, describeResponseFailure } from './upstream-error';
@@ -19,6 +19,10 @@ export interface ExchangeContext {
   brokerWindow: number;
   /** Our own window for request bytes (Register.receive_window). */
   agentWindow: number;
+  /** How far that window may grow while the model server keeps up (protocol 2); absent: fixed. */
+  agentWindowLimit?: number;
+  /** Window growth the exchanges of this stream share. */
+  growthBudget?: GrowthBudget;
   maxChunkBytes: number;
   /** Headers the agent adds to every upstream request (the model server's own API key). */
   extraHeaders?: Record<string, string>;
@@ -45,7 +49,7 @@ const EMPTY = new Uint8Array(0);
 export class UpstreamExchange implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined;
   private requestBody: PassThrough | undefined;
-  private readonly requestWindow: ReceiveWindow;
+  private readonly requestWindow: AutoReceiveWindow;
   private credit: number;
   private status = 0;
   private headers: Header[] = [];
@@ -64,7 +68,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     private readonly ctx: ExchangeContext,
   ) {
     this.credit = ctx.brokerWindow;
-    this.requestWindow = new ReceiveWindow(ctx.agentWindow);
+    this.requestWindow = new AutoReceiveWindow(ctx.agentWindow, ctx.agentWindowLimit ?? ctx.agentWindow, ctx.growthBudget);
   }
 
   start(): void {
@@ -161,6 +165,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
 
   private writeRequestBody(chunk: Uint8Array): void {
     const size = chunk.length;
+    this.requestWindow.received(size);
     this.requestBody!.write(chunk, () => {
       if (this.done) return;
       const credit = this.requestWindow.consume(size);
@@ -229,6 +234,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   /** Frees the exchange; aborts the upstream request unless it completed. */
   private finish(abort: boolean): void {
     this.done = true;
+    this.requestWindow.close();
     this.ctx.remove(this.id);
     if (abort) this.controller?.abort(new Error('exchange cancelled'));
     this.requestBody?.destroy();

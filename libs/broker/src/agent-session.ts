@@ -8,13 +8,18 @@ import {
   DEFAULT_PING_INTERVAL_MS,
   DEFAULT_RECEIVE_WINDOW,
   FrameSender,
+  GrowthBudget,
   MAX_FRAMES_PER_BATCH,
+  MAX_RECEIVE_WINDOW,
   brokerFrameSize,
   PROTOCOL_VERSION,
+  STREAM_WINDOW_GROWTH_BYTES,
   TunnelError,
   errorFromExchangeCode,
   exchangeIdOf,
   isBrokerControlFrame,
+  processGrowthBudget,
+  windowLimitFor,
 } from '@st/tunnel-protocol';
 import { type BoundedConnectRequest, MAX_FRAMES_PER_MESSAGE } from './bounded-connect-request';
 import { BrokerExchange, type ExchangeStream } from './broker-exchange';
@@ -121,6 +126,11 @@ export class AgentSession implements ExchangeStream {
   /** Resolved with true by the next frame from the agent (see probe). */
   private probeWaiter: ((heard: boolean) => void) | undefined;
   agentWindow = DEFAULT_RECEIVE_WINDOW;
+  /** The agent's request-body window may grow to this (protocol 2; fixed at agentWindow before). */
+  agentWindowLimit = DEFAULT_RECEIVE_WINDOW;
+  /** Response-body windows grow while callers keep up, within this stream's budget (issue 9). */
+  readonly brokerWindowLimit = MAX_RECEIVE_WINDOW;
+  readonly growthBudget = new GrowthBudget(STREAM_WINDOW_GROWTH_BYTES, processGrowthBudget);
 
   constructor(
     private readonly call: AgentCall,
@@ -474,6 +484,7 @@ export class AgentSession implements ExchangeStream {
     // The agent's request window is its own business, within reason: a huge one would let a
     // request body pile up in the agent's memory instead of pushing back on the caller.
     this.agentWindow = register.receiveWindow > 0 ? Math.min(register.receiveWindow, 4 * DEFAULT_RECEIVE_WINDOW) : DEFAULT_RECEIVE_WINDOW;
+    this.agentWindowLimit = windowLimitFor(Math.min(PROTOCOL_VERSION, register.protocolVersion || 1), this.agentWindow);
     this.send({
       frame: {
         $case: 'welcome',

@@ -1,5 +1,5 @@
 import type { BrokerFrame, Data, ResponseHead } from '@st/proto';
-import { ReceiveWindow, SendWindow, TunnelError } from '@st/tunnel-protocol';
+import { AutoReceiveWindow, type GrowthBudget, SendWindow, TunnelError } from '@st/tunnel-protocol';
 import type { Exchange, ExchangeRequestHead, ExchangeSink } from './exchange-api';
 
 /** What an exchange needs from the stream it lives on. */
@@ -15,6 +15,12 @@ export interface ExchangeStream {
   remove(id: number): void;
   readonly agentWindow: number;
   readonly brokerWindow: number;
+  /** Largest request-body window the agent may grow to (protocol 2); absent: agentWindow, fixed. */
+  readonly agentWindowLimit?: number;
+  /** Largest response-body window we grow to while the caller keeps up; absent: brokerWindow, fixed. */
+  readonly brokerWindowLimit?: number;
+  /** Window growth this stream's exchanges share (AutoReceiveWindow). */
+  readonly growthBudget?: GrowthBudget;
   readonly maxChunkBytes: number;
 }
 
@@ -25,11 +31,11 @@ export interface ExchangeStream {
  */
 export class BrokerExchange implements Exchange {
   private readonly sendWindow: SendWindow;
-  private readonly receiveWindow: ReceiveWindow;
+  private readonly receiveWindow: AutoReceiveWindow;
   private done = false;
   private headSeen = false;
   /**
-   * Response bytes the agent may have sent: our window plus every Credit we granted. An agent
+   * Response bytes the agent may have sent: our window plus every Credit we granted (growth too). An agent
    * runs in the user's session and may be modified: one that ignores credit would make the shared
    * gateway buffer without bound, so overrunning it ends the exchange.
    */
@@ -46,7 +52,7 @@ export class BrokerExchange implements Exchange {
     private readonly sink: ExchangeSink,
   ) {
     this.sendWindow = new SendWindow(stream.agentWindow);
-    this.receiveWindow = new ReceiveWindow(stream.brokerWindow);
+    this.receiveWindow = new AutoReceiveWindow(stream.brokerWindow, stream.brokerWindowLimit ?? stream.brokerWindow, stream.growthBudget);
     this.allowance = stream.brokerWindow;
     this.ended = new Promise((resolve) => (this.markEnded = resolve));
   }
@@ -149,12 +155,14 @@ export class BrokerExchange implements Exchange {
    */
   onCredit(bytes: number): void {
     if (this.done) return;
-    if (this.sendWindow.bytes + bytes > this.stream.agentWindow) {
+    // Protocol 2 agents grow their window (AutoReceiveWindow), up to the limit and no further.
+    const limit = this.stream.agentWindowLimit ?? this.stream.agentWindow;
+    if (this.sendWindow.bytes + bytes > limit) {
       this.stream.cancelExchange(this.id, 'credit beyond the announced window');
       this.fail(
         new TunnelError(
           'protocol',
-          `the agent granted ${this.sendWindow.bytes + bytes} bytes of request-body credit, more than its announced window of ${this.stream.agentWindow} (flow-control violation); the request was cut`,
+          `the agent granted ${this.sendWindow.bytes + bytes} bytes of request-body credit, more than its announced window of ${limit} (flow-control violation); the request was cut`,
         ),
       );
       return;
@@ -172,6 +180,7 @@ export class BrokerExchange implements Exchange {
   /** Counts received bytes; true (and the exchange failed) when the agent sent beyond its credit. */
   private overrun(bytes: number): boolean {
     this.received += bytes;
+    this.receiveWindow.received(bytes);
     if (this.received <= this.allowance) return false;
     this.stream.cancelExchange(this.id, 'credit overrun');
     this.fail(new TunnelError('protocol', 'the agent sent more of the answer than it was granted (flow-control violation); the answer was cut'));
@@ -186,6 +195,7 @@ export class BrokerExchange implements Exchange {
     this.done = true;
     this.markEnded();
     this.sendWindow.release();
+    this.receiveWindow.close();
     this.stream.remove(this.id);
   }
 }

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { CLIENT_KEEPALIVE_OPTIONS, MESSAGE_SIZE_OPTIONS, bearerMetadata } from '@st/grpc-kit';
+import { CLIENT_KEEPALIVE_OPTIONS, MESSAGE_SIZE_OPTIONS, RELAY_FLOW_CONTROL_OPTIONS, bearerMetadata } from '@st/grpc-kit';
 import { type ExchangeResponse, RelayServiceClient } from '@st/proto';
 import { TunnelError, errorFromExchangeCode } from '@st/tunnel-protocol';
 import type { Exchange, ExchangeOpener, ExchangeRequestHead, ExchangeSink, ExchangeTarget } from './exchange-api';
@@ -48,6 +48,8 @@ export class RemoteExchangeOpener implements ExchangeOpener {
     this.client = new RelayServiceClient(options.address, options.credentials ?? grpc.credentials.createInsecure(), {
       ...CLIENT_KEEPALIVE_OPTIONS,
       ...MESSAGE_SIZE_OPTIONS,
+      // Room for answers beyond Node's 64 KiB, and still a small bound per stalled reader (http2-windows.ts).
+      ...RELAY_FLOW_CONTROL_OPTIONS,
     });
     this.metadata = bearerMetadata(options.serviceToken);
     this.address = options.address;

@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from '@st/logging';
 import { SERVER_KEEPALIVE_OPTIONS, MESSAGE_SIZE_OPTIONS, SERVER_MAX_RECEIVE_MESSAGE_BYTES } from './channel-options';
+import { applyServerWindows } from './http2-windows';
 import { ReflectionServer } from './reflection';
 
 /** Options for {@link GrpcServerHost}. */
@@ -31,6 +32,12 @@ export class GrpcServerHost {
       'grpc.max_receive_message_length': SERVER_MAX_RECEIVE_MESSAGE_BYTES,
       ...options.serverOptions,
     });
+    // Windows for a long fat link (http2-windows.ts); grpc-js's server ignores its own option for it.
+    if (!applyServerWindows(this.server)) {
+      this.logger.warn(
+        'this grpc-js no longer has the createHttp2Server method that st-server wraps to open its HTTP/2 windows: they stay at 64 KiB and far-away agents are slow; pin @grpc/grpc-js to 1.14 or update libs/grpc-kit/src/http2-windows.ts',
+      );
+    }
     // NOT_SERVING until listen() succeeds: a load balancer must not send traffic before that.
     this.health = new HealthImplementation({ '': 'NOT_SERVING' });
     this.health.addToServer(this.server);

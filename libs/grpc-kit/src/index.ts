@@ -11,3 +11,10 @@ export {
   SERVER_MAX_RECEIVE_MESSAGE_BYTES,
 } from './channel-options';
 export { bearerFromMetadata, bearerMetadata, bearerSecret } from './bearer-metadata';
+export {
+  CLIENT_FLOW_CONTROL_OPTIONS,
+  RELAY_FLOW_CONTROL_OPTIONS,
+  SERVER_CONNECTION_WINDOW_BYTES,
+  SERVER_STREAM_WINDOW_BYTES,
+  applyServerWindows,
+} from './http2-windows';

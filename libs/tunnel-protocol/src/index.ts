@@ -7,3 +7,4 @@ export { toWireHeaders, fromWireHeaders, headerValue, isHopByHop } from './http-
 export * from './protocol-constants';
 export { agentFrameSize, brokerFrameSize } from './frame-size';
 export { exchangeIdOf, isAgentControlFrame, isBrokerControlFrame } from './control-frames';
+export { AutoReceiveWindow, GrowthBudget, processGrowthBudget, windowLimitFor } from './receive-window';

@@ -36,10 +36,11 @@ export function ensureOpenSsh(log) {
 }
 
 /**
- * Starts sshd and the reverse tunnel to `targetPort`. Returns { port, sshd, ssh } (the forwarded
- * port and both process entries) or throws with the reason.
+ * Starts sshd and the reverse tunnel to `targetPort`. `dialPortFor(sshdPort)` gives the port ssh
+ * connects to (default sshd's own; the far section puts a delay proxy there). Returns
+ * { port, sshd, ssh } (the forwarded port and both process entries) or throws with the reason.
  */
-export async function startSshTunnel(procs, targetPort, { log, timeoutMs = 15_000 } = {}) {
+export async function startSshTunnel(procs, targetPort, { log, timeoutMs = 15_000, dialPortFor = (sshdPort) => sshdPort } = {}) {
   const why = ensureOpenSsh(log);
   if (why) throw new Error(why);
   const sshdPath = findSshd();
@@ -101,7 +102,7 @@ export async function startSshTunnel(procs, targetPort, { log, timeoutMs = 15_00
         '-N',
         '-F', '/dev/null',
         '-R', `127.0.0.1:${forwardPort}:127.0.0.1:${targetPort}`,
-        '-p', String(sshdPort),
+        '-p', String(await dialPortFor(sshdPort)),
         '-i', userKey,
         '-o', 'StrictHostKeyChecking=no',
         '-o', 'UserKnownHostsFile=/dev/null',

@@ -37,10 +37,11 @@ export async function startMock(procs, root) {
 
 /**
  * st-server + st-agent. `nodeArgsFor(name)` gives node flags for 'st-server' / 'st-agent' (e.g.
- * --cpu-prof with a directory per process). Returns the entries,
+ * --cpu-prof with a directory per process); `brokerAddressFor(grpcPort)` gives the host:port the
+ * agent dials (default the broker itself). Returns the entries,
  * the gateway origin, the tunnel's path prefix and the caller's headers.
  */
-export async function startTunnel(procs, root, upstreamUrl, { nodeArgsFor = () => [], serverEnv = {} } = {}) {
+export async function startTunnel(procs, root, upstreamUrl, { nodeArgsFor = () => [], serverEnv = {}, brokerAddressFor = (grpcPort) => `127.0.0.1:${grpcPort}` } = {}) {
   const dataDir = procs.tmpDir('data');
   const serverBin = binPath(root, 'server');
   const { stdout } = await execFileP(process.execPath, [serverBin, 'demo-init'], {
@@ -75,7 +76,8 @@ export async function startTunnel(procs, root, upstreamUrl, { nodeArgsFor = () =
   const agent = procs.spawn('st-agent', process.execPath, [...nodeArgsFor('st-agent'), binPath(root, 'agent')], {
     cwd: root,
     env: baseEnv({
-      ST_BROKER_URL: `http://127.0.0.1:${grpcPort}`,
+      // The far section puts a delay proxy between the agent and the broker (brokerAddressFor).
+      ST_BROKER_URL: `http://${await brokerAddressFor(grpcPort)}`,
       ST_TUNNEL_TOKEN: demo.agentToken,
       ST_UPSTREAM_URL: upstreamUrl,
       ST_DRAIN_GRACE_MS: '1000',
