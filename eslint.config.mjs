@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 
 export default [
   {
-    ignores: ['**/node_modules/**', '**/dist/**', 'libs/proto/src/gen/**', '.nx/**', '.data/**', '**/*.mjs', '**/*.cjs', '**/bin/**'],
+    ignores: ['**/node_modules/**', '**/dist/**', 'libs/proto/src/gen/**', '.nx/**', '.data/**', '**/*.mjs', '**/*.cjs', '**/bin/**', 'e2e/fixtures/**'],
   },
   ...tseslint.configs.recommended,
   {
