@@ -32,6 +32,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CpuMeter } from './lib/cpu-meter.mjs';
 import { report as profileReport, summarise as summariseProfile } from './lib/cpuprofile.mjs';
+import { codecShare, renderCodecShare } from './lib/codec-share.mjs';
 import { closedLoopPhase, streamPhase } from './lib/phases.mjs';
 import { ProcessSet, descendants, memoryOf } from './lib/procs.mjs';
 import { renderAbuse, runAbuseSection } from './lib/abuse.mjs';
@@ -410,7 +411,7 @@ async function profile() {
         title: `${name} (${file})`,
         top: Number(process.env.BENCH_PROFILE_TOP) || 25,
         requests,
-      })}\n`);
+      })}\n${renderCodecShare(codecShare(file, { fromUs, toUs }), requests)}\n`);
   }
   process.stdout.write(`\nprofiles kept in ${outDir} (open them in Chrome DevTools or speedscope)\n`);
   await shutdown(0);
