@@ -2,8 +2,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConnectRequest, ConnectResponse, ExchangeRequest, ExchangeResponse } from '@st/proto';
 import { fuzzRuns, fuzzSeed } from '@st/testing';
-import { decodeAgentFrames, decodeConnectRequest, decodeConnectResponse, decodeExchangeRequest, decodeExchangeResponse } from './frame-decoder';
-import { encodeConnectRequest, encodeConnectResponse, encodeExchangeRequest, encodeExchangeResponse } from './frame-encoder';
+import { decodeAgentFrames, decodeConnectRequest, decodeConnectResponse } from './frame-decoder';
+import { encodeConnectRequest, encodeConnectResponse } from './frame-encoder';
+import { decodeExchangeRequest, decodeExchangeResponse } from './relay-decoder';
+import { encodeExchangeRequest, encodeExchangeResponse } from './relay-encoder';
 import { connectRequest, connectResponse, damage, damaged, exchangeRequest, exchangeResponse } from './testing/frame-arbitraries';
 
 /*

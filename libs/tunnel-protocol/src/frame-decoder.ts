@@ -10,22 +10,20 @@ import {
   Drain,
   Draining,
   ExchangeError,
-  type ExchangeRequest,
-  type ExchangeResponse,
   type Header,
   HealthReport,
   Ping,
   Pong,
   Register,
-  type RelayOpen,
   type RequestOpen,
   type ResponseHead,
   Welcome,
 } from '@st/proto';
 
 /*
- * The decoder of the tunnel's gRPC messages, the counterpart of frame-encoder.ts. It walks the
- * bytes exactly as ts-proto's generated decode does (the same loop per message: a field of the
+ * The decoder of the tunnel's gRPC messages, the counterpart of frame-encoder.ts (RelayService's
+ * are in relay-decoder.ts, on the functions exported here). It walks the bytes exactly as
+ * ts-proto's generated decode does (the same loop per message: a field of the
  * wrong wire type is skipped, an unknown one skipped, a zero or end-group tag ends the message,
  * a oneof's last case wins, reads past the end throw), so it yields the same objects, malformed
  * input included; its spec checks that on random bytes. Bodies (Data.chunk, ResponseHead.body,
@@ -110,47 +108,6 @@ export function decodeConnectResponse(input: Uint8Array): ConnectResponse {
   }
 }
 
-/** RelayService's client frame (gateway → broker). */
-export function decodeExchangeRequest(input: Uint8Array): ExchangeRequest {
-  begin(input);
-  try {
-    const message: ExchangeRequest = { frame: undefined };
-    while (pos < len) {
-      const tag = uint32();
-      if (tag === 10) message.frame = { $case: 'open', value: relayOpen(uint32()) };
-      else if (tag === 18) message.frame = { $case: 'data', value: data(uint32()) };
-      else {
-        if ((tag & 7) === 4 || tag === 0) break;
-        skip(tag & 7);
-      }
-    }
-    return message;
-  } finally {
-    end();
-  }
-}
-
-/** RelayService's server frame (broker → gateway). */
-export function decodeExchangeResponse(input: Uint8Array): ExchangeResponse {
-  begin(input);
-  try {
-    const message: ExchangeResponse = { frame: undefined };
-    while (pos < len) {
-      const tag = uint32();
-      if (tag === 10) message.frame = { $case: 'head', value: responseHead(uint32()) };
-      else if (tag === 18) message.frame = { $case: 'data', value: data(uint32()) };
-      else if (tag === 26) message.frame = { $case: 'error', value: cold(ExchangeError) };
-      else {
-        if ((tag & 7) === 4 || tag === 0) break;
-        skip(tag & 7);
-      }
-    }
-    return message;
-  } finally {
-    end();
-  }
-}
-
 // ---- frames -----------------------------------------------------------------------------------
 
 function agentFrame(length: number): AgentFrame {
@@ -196,7 +153,7 @@ function brokerFrame(length: number): BrokerFrame {
   return message;
 }
 
-function requestOpen(length: number): RequestOpen {
+export function requestOpen(length: number): RequestOpen {
   const stop = pos + length;
   const m: RequestOpen = { exchangeId: 0, requestId: '', method: '', path: '', query: '', headers: [], body: EMPTY_BYTES, end: false };
   while (pos < stop) {
@@ -217,7 +174,7 @@ function requestOpen(length: number): RequestOpen {
   return m;
 }
 
-function responseHead(length: number): ResponseHead {
+export function responseHead(length: number): ResponseHead {
   const stop = pos + length;
   const m: ResponseHead = { exchangeId: 0, status: 0, headers: [], body: EMPTY_BYTES, end: false };
   while (pos < stop) {
@@ -235,7 +192,7 @@ function responseHead(length: number): ResponseHead {
   return m;
 }
 
-function data(length: number): Data {
+export function data(length: number): Data {
   const stop = pos + length;
   const m: Data = { exchangeId: 0, chunk: EMPTY_BYTES, end: false };
   while (pos < stop) {
@@ -281,25 +238,8 @@ function header(length: number): Header {
   return m;
 }
 
-function relayOpen(length: number): RelayOpen {
-  const stop = pos + length;
-  const m: RelayOpen = { tunnelId: '', userId: '', request: undefined, streamId: '' };
-  while (pos < stop) {
-    const tag = uint32();
-    switch (tag) {
-      case 10: m.tunnelId = string(); continue;
-      case 18: m.userId = string(); continue;
-      case 26: m.request = requestOpen(uint32()); continue;
-      case 34: m.streamId = string(); continue;
-    }
-    if ((tag & 7) === 4 || tag === 0) break;
-    skip(tag & 7);
-  }
-  return m;
-}
-
 /** A cold sub-message: ts-proto's decode, on its reader moved to where this one is. */
-function cold<T>(message: Decoder<T>): T {
+export function cold<T>(message: Decoder<T>): T {
   const length = uint32();
   reader ??= new BinaryReader(buf);
   reader.pos = pos;
@@ -311,7 +251,7 @@ function cold<T>(message: Decoder<T>): T {
 // ---- wire primitives (the same reads, checks and errors as @bufbuild/protobuf's BinaryReader) --
 
 /** varint32read: up to 10 bytes, the bits past 32 dropped. Reads past the end see undefined (0). */
-function uint32(): number {
+export function uint32(): number {
   let b = buf[pos++];
   let result = b & 0x7f;
   if ((b & 0x80) === 0) return checked(result);
@@ -361,7 +301,7 @@ function bytes(): Uint8Array {
   return buf.subarray(start, start + length);
 }
 
-function string(): string {
+export function string(): string {
   const length = uint32();
   const start = pos;
   pos += length;
@@ -372,7 +312,7 @@ function string(): string {
 }
 
 /** BinaryReader.skip: unknown fields are stepped over, groups included. */
-function skip(wireType: number, fieldNo?: number): void {
+export function skip(wireType: number, fieldNo?: number): void {
   switch (wireType) {
     case 0:
       while (buf[pos++] & 0x80) {
@@ -409,6 +349,21 @@ function skip(wireType: number, fieldNo?: number): void {
   assertBounds();
 }
 
+/** Whether the message has more bytes (the outermost loop's test). */
+export function more(): boolean {
+  return pos < len;
+}
+
+/** Where a nested message of `length` bytes, starting here, ends. */
+export function stopAfter(length: number): number {
+  return pos + length;
+}
+
+/** Whether the reader is still before `stop` (a nested message's loop test). */
+export function before(stop: number): boolean {
+  return pos < stop;
+}
+
 function checked<T>(value: T): T {
   assertBounds();
   return value;
@@ -418,7 +373,7 @@ function assertBounds(): void {
   if (pos > len) throw new RangeError('premature EOF');
 }
 
-function begin(input: Uint8Array): void {
+export function begin(input: Uint8Array): void {
   buf = input;
   text = (Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength)) as unknown as Utf8Slicer;
   pos = 0;
@@ -426,7 +381,7 @@ function begin(input: Uint8Array): void {
   reader = undefined;
 }
 
-function end(): void {
+export function end(): void {
   buf = EMPTY_BYTES;
   text = EMPTY_BUFFER as unknown as Utf8Slicer;
   reader = undefined;

@@ -9,23 +9,21 @@ import {
   Drain,
   Draining,
   ExchangeError,
-  type ExchangeRequest,
-  type ExchangeResponse,
   type Header,
   HealthReport,
   Ping,
   Pong,
   Register,
-  type RelayOpen,
   type RequestOpen,
   type ResponseHead,
   Welcome,
 } from '@st/proto';
 
 /*
- * The encoder of the tunnel's gRPC messages (ConnectRequest, ConnectResponse and RelayService's
- * ExchangeRequest/ExchangeResponse), producing exactly the bytes ts-proto's generated encode does
- * (same field order, proto3 defaults omitted the same way), so the wire is unchanged.
+ * The encoder of the tunnel's gRPC messages (ConnectRequest, ConnectResponse; RelayService's are
+ * in relay-encoder.ts, on the functions exported here), producing exactly the bytes ts-proto's
+ * generated encode does (same field order, proto3 defaults omitted the same way), so the wire is
+ * unchanged.
  *
  * Why not ts-proto's: its BinaryWriter copies every body byte once per nesting level (each
  * fork/join re-assembles the chunks below it: Data, then the frame, then the batch), and the
@@ -82,58 +80,6 @@ export function encodeConnectResponse(message: ConnectResponse): Buffer {
   return finish(total);
 }
 
-/** RelayService's client frame (gateway → broker). */
-export function encodeExchangeRequest(message: ExchangeRequest): Buffer {
-  begin();
-  const f = message.frame;
-  let total = 0;
-  if (f != null) {
-    if (f.$case === 'open') total = nested(sizeRelayOpen(f.value));
-    else if (f.$case === 'data') total = nested(sizeData(f.value));
-  }
-  startWriting(total);
-  if (f != null) {
-    if (f.$case === 'open') {
-      out[at++] = 10;
-      writeVarint(sizes[next++]);
-      writeRelayOpen(f.value);
-    } else if (f.$case === 'data') {
-      out[at++] = 18;
-      writeVarint(sizes[next++]);
-      writeData(f.value);
-    }
-  }
-  return finish(total);
-}
-
-/** RelayService's server frame (broker → gateway). */
-export function encodeExchangeResponse(message: ExchangeResponse): Buffer {
-  begin();
-  const f = message.frame;
-  let total = 0;
-  if (f != null) {
-    if (f.$case === 'head') total = nested(sizeHead(f.value));
-    else if (f.$case === 'data') total = nested(sizeData(f.value));
-    else if (f.$case === 'error') total = nested(sizeCold(ExchangeError.encode(f.value).finish()));
-  }
-  startWriting(total);
-  if (f != null) {
-    if (f.$case === 'head') {
-      out[at++] = 10;
-      writeVarint(sizes[next++]);
-      writeHead(f.value);
-    } else if (f.$case === 'data') {
-      out[at++] = 18;
-      writeVarint(sizes[next++]);
-      writeData(f.value);
-    } else if (f.$case === 'error') {
-      out[at++] = 26;
-      writeCold();
-    }
-  }
-  return finish(total);
-}
-
 // ---- pass 1: sizes ----------------------------------------------------------------------------
 
 function sizeAgentFrame(frame: AgentFrame): number {
@@ -177,7 +123,7 @@ function sizeBrokerFrame(frame: BrokerFrame): number {
   return n;
 }
 
-function sizeOpen(m: RequestOpen): number {
+export function sizeOpen(m: RequestOpen): number {
   const slot = reserve();
   let n = 0;
   if (m.exchangeId !== 0) n += 1 + uint32Size(m.exchangeId);
@@ -192,7 +138,7 @@ function sizeOpen(m: RequestOpen): number {
   return n;
 }
 
-function sizeHead(m: ResponseHead): number {
+export function sizeHead(m: ResponseHead): number {
   const slot = reserve();
   let n = 0;
   if (m.exchangeId !== 0) n += 1 + uint32Size(m.exchangeId);
@@ -204,7 +150,7 @@ function sizeHead(m: ResponseHead): number {
   return n;
 }
 
-function sizeData(m: Data): number {
+export function sizeData(m: Data): number {
   const slot = reserve();
   let n = 0;
   if (m.exchangeId !== 0) n += 1 + uint32Size(m.exchangeId);
@@ -232,33 +178,22 @@ function sizeHeader(m: Header): number {
   return n;
 }
 
-function sizeRelayOpen(m: RelayOpen): number {
-  const slot = reserve();
-  let n = 0;
-  if (m.tunnelId !== '') n += 1 + stringSize(m.tunnelId);
-  if (m.userId !== '') n += 1 + stringSize(m.userId);
-  if (m.request !== undefined) n += nested(sizeOpen(m.request));
-  if (m.streamId !== '') n += 1 + stringSize(m.streamId);
-  sizes[slot] = n;
-  return n;
-}
-
-function sizeCold(bytes: Uint8Array): number {
+export function sizeCold(bytes: Uint8Array): number {
   colds.push(bytes);
   return bytes.length;
 }
 
 /** Tag (always one byte here: field numbers are below 16), length varint and the contents. */
-function nested(size: number): number {
+export function nested(size: number): number {
   return 1 + varintSize(size) + size;
 }
 
-function reserve(): number {
+export function reserve(): number {
   sizes.push(0);
   return sizes.length - 1;
 }
 
-function stringSize(s: string): number {
+export function stringSize(s: string): number {
   const n = utf8Length(s);
   sizes.push(n);
   return varintSize(n) + n;
@@ -319,7 +254,7 @@ function writeBrokerFrame(frame: BrokerFrame): void {
   }
 }
 
-function writeOpen(m: RequestOpen): void {
+export function writeOpen(m: RequestOpen): void {
   if (m.exchangeId !== 0) { out[at++] = 8; writeVarint(m.exchangeId); }
   if (m.requestId !== '') { out[at++] = 18; writeString(m.requestId); }
   if (m.method !== '') { out[at++] = 26; writeString(m.method); }
@@ -330,7 +265,7 @@ function writeOpen(m: RequestOpen): void {
   if (m.end !== false) { out[at++] = 64; out[at++] = m.end ? 1 : 0; }
 }
 
-function writeHead(m: ResponseHead): void {
+export function writeHead(m: ResponseHead): void {
   if (m.exchangeId !== 0) { out[at++] = 8; writeVarint(m.exchangeId); }
   if (m.status !== 0) { out[at++] = 16; writeVarint(m.status); }
   for (const h of m.headers) { out[at++] = 26; writeVarint(sizes[next++]); writeHeader(h); }
@@ -338,7 +273,7 @@ function writeHead(m: ResponseHead): void {
   if (m.end !== false) { out[at++] = 40; out[at++] = m.end ? 1 : 0; }
 }
 
-function writeData(m: Data): void {
+export function writeData(m: Data): void {
   if (m.exchangeId !== 0) { out[at++] = 8; writeVarint(m.exchangeId); }
   if (m.chunk.length !== 0) { out[at++] = 18; writeBytes(m.chunk); }
   if (m.end !== false) { out[at++] = 24; out[at++] = m.end ? 1 : 0; }
@@ -354,14 +289,7 @@ function writeHeader(m: Header): void {
   if (m.value !== '') { out[at++] = 18; writeString(m.value); }
 }
 
-function writeRelayOpen(m: RelayOpen): void {
-  if (m.tunnelId !== '') { out[at++] = 10; writeString(m.tunnelId); }
-  if (m.userId !== '') { out[at++] = 18; writeString(m.userId); }
-  if (m.request !== undefined) { out[at++] = 26; writeVarint(sizes[next++]); writeOpen(m.request); }
-  if (m.streamId !== '') { out[at++] = 34; writeString(m.streamId); }
-}
-
-function writeCold(): void {
+export function writeCold(): void {
   const bytes = colds[nextCold++];
   writeVarint(bytes.length);
   out.set(bytes, at);
@@ -374,7 +302,7 @@ function writeBytes(b: Uint8Array): void {
   at += b.length;
 }
 
-function writeString(s: string): void {
+export function writeString(s: string): void {
   const n = sizes[next++];
   writeVarint(n);
   if (n !== s.length) out.write(s, at, n, 'utf8');
@@ -382,6 +310,21 @@ function writeString(s: string): void {
   // As many bytes as units: all ASCII, for which latin1 is the same bytes and a cheaper write.
   else out.write(s, at, n, 'latin1');
   at += n;
+}
+
+/** A tag (every tag here is one byte). */
+export function writeTag(tag: number): void {
+  out[at++] = tag;
+}
+
+/** The next length pass 1 left, as a varint: a nested message's, before its fields. */
+export function writeNextLength(): void {
+  writeVarint(sizes[next++]);
+}
+
+/** Pass 1 is done with the message in `slot` (from reserve()): its size. */
+export function fill(slot: number, size: number): void {
+  sizes[slot] = size;
 }
 
 function writeVarint(v: number): void {
@@ -394,19 +337,19 @@ function writeVarint(v: number): void {
 
 // ---- state ------------------------------------------------------------------------------------
 
-function begin(): void {
+export function begin(): void {
   sizes.length = 0;
   colds.length = 0;
   next = 0;
   nextCold = 0;
 }
 
-function startWriting(total: number): void {
+export function startWriting(total: number): void {
   out = Buffer.allocUnsafe(total);
   at = 0;
 }
 
-function finish(total: number): Buffer {
+export function finish(total: number): Buffer {
   const done = out;
   const written = at;
   out = EMPTY;

@@ -7,6 +7,8 @@ export { toWireHeaders, fromWireHeaders, headerValue, isHopByHop } from './http-
 export * from './protocol-constants';
 export { agentFrameSize, brokerFrameSize } from './frame-size';
 export { exchangeIdOf, isAgentControlFrame, isBrokerControlFrame } from './control-frames';
-export { encodeConnectRequest, encodeConnectResponse, encodeExchangeRequest, encodeExchangeResponse } from './frame-encoder';
-export { decodeAgentFrames, decodeConnectRequest, decodeConnectResponse, decodeExchangeRequest, decodeExchangeResponse } from './frame-decoder';
+export { encodeConnectRequest, encodeConnectResponse } from './frame-encoder';
+export { decodeAgentFrames, decodeConnectRequest, decodeConnectResponse } from './frame-decoder';
+export { encodeExchangeRequest, encodeExchangeResponse } from './relay-encoder';
+export { decodeExchangeRequest, decodeExchangeResponse } from './relay-decoder';
 export { FAST_RELAY_SERVICE, FAST_TUNNEL_SERVICE, FastRelayServiceClient, FastTunnelServiceClient } from './service-codecs';

@@ -1,7 +1,9 @@
 import { makeGenericClientConstructor } from '@grpc/grpc-js';
 import { RelayServiceClient, RelayServiceService, TunnelServiceClient, TunnelServiceService } from '@st/proto';
-import { decodeConnectRequest, decodeConnectResponse, decodeExchangeRequest, decodeExchangeResponse } from './frame-decoder';
-import { encodeConnectRequest, encodeConnectResponse, encodeExchangeRequest, encodeExchangeResponse } from './frame-encoder';
+import { decodeConnectRequest, decodeConnectResponse } from './frame-decoder';
+import { decodeExchangeRequest, decodeExchangeResponse } from './relay-decoder';
+import { encodeConnectRequest, encodeConnectResponse } from './frame-encoder';
+import { encodeExchangeRequest, encodeExchangeResponse } from './relay-encoder';
 
 /*
  * The generated service definitions with the tunnel's own codec (frame-encoder.ts,

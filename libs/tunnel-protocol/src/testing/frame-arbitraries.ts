@@ -28,14 +28,19 @@ export const uint32 = fc.oneof(
 );
 
 /** Strings of any code points and of UTF-16 units (lone surrogates), a leading BOM, long ones. */
+const surrogates = fc.string({ unit: fc.integer({ min: 0xd700, max: 0xe000 }).map((c) => String.fromCharCode(c)), minLength: 1, maxLength: 8 });
+const short = fc.oneof(
+  { weight: 3, arbitrary: fc.string({ minLength: 1, maxLength: 40 }) },
+  { weight: 2, arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 40 }) },
+  { weight: 1, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 10 }) },
+  { weight: 1, arbitrary: surrogates },
+);
 export const text = fc.oneof(
   { weight: 2, arbitrary: fc.constant('') },
-  { weight: 3, arbitrary: fc.string({ maxLength: 40 }) },
-  { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) },
-  { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 10 }) },
-  { weight: 1, arbitrary: fc.string({ unit: fc.integer({ min: 0xd700, max: 0xe000 }).map((c) => String.fromCharCode(c)), maxLength: 8 }) },
-  { weight: 1, arbitrary: fc.string({ maxLength: 20 }).map((s) => `\ufeff${s}`) },
-  { weight: 1, arbitrary: fc.tuple(fc.string({ minLength: 1, maxLength: 3 }), fc.integer({ min: 20, max: 400 })).map(([s, n]) => s.repeat(n)) },
+  { weight: 7, arbitrary: short },
+  { weight: 1, arbitrary: short.map((s) => `\ufeff${s}`) },
+  // Past the encoder's short-string loop (64 units), ASCII or not.
+  { weight: 1, arbitrary: fc.tuple(short, fc.integer({ min: 10, max: 300 })).map(([s, n]) => s.repeat(n)) },
 );
 
 /** Bodies: empty (omitted), small, long enough for 2- and 3-byte length varints; Buffers and views. */
