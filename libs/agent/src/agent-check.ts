@@ -2,7 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import { ConfigError } from '@st/config';
 import { MESSAGE_SIZE_OPTIONS } from '@st/grpc-kit';
 import { createLogger, silentLogger, type Logger } from '@st/logging';
-import { TunnelServiceClient, type Welcome } from '@st/proto';
+import type { Welcome } from '@st/proto';
+import { FastTunnelServiceClient } from '@st/tunnel-protocol';
 import { request } from 'undici';
 import { type AgentConfig, loadAgentConfig } from './agent-config';
 import { AgentConnection } from './agent-connection';
@@ -82,7 +83,7 @@ async function checkBroker(target: string, config: AgentConfig, timeoutMs: numbe
   // Dialled as the agent dials (same CA, same proxy variables), so the check sees what it sees.
   const { origin } = normaliseProxyEnv(process.env);
   const proxy = resolveProxy(broker.host, process.env, origin);
-  const client = new TunnelServiceClient(broker.address, broker.credentials, { ...MESSAGE_SIZE_OPTIONS, ...channelProxyOptions(proxy) });
+  const client = new FastTunnelServiceClient(broker.address, broker.credentials, { ...MESSAGE_SIZE_OPTIONS, ...channelProxyOptions(proxy) });
   let accepted: Accepted | undefined;
   const connection: AgentConnection = new AgentConnection({
     client,

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '@st/logging';
-import { TunnelServiceClient, type Welcome } from '@st/proto';
+import type { TunnelServiceClient, Welcome } from '@st/proto';
+import { FastTunnelServiceClient } from '@st/tunnel-protocol';
 import { AgentConnection, type ConnectionOutcome } from './agent-connection';
 import { newAgentInstanceId } from './agent-instance';
 import { type BrokerEndpoint, prepareEndpoint } from './broker-endpoint';
@@ -211,7 +212,8 @@ export class AgentSupervisor {
     this.cursor = urlIndex + 1;
     const endpoint = this.endpoints[urlIndex];
     const epoch = ++this.epoch;
-    const client = new TunnelServiceClient(endpoint.broker.address, endpoint.broker.credentials, endpoint.channelOptions);
+    // The tunnel's own codec (frame-encoder.ts): ts-proto's bytes, written once.
+    const client = new FastTunnelServiceClient(endpoint.broker.address, endpoint.broker.credentials, endpoint.channelOptions);
     const stream: Stream = {
       epoch,
       endpoint,

@@ -1,6 +1,5 @@
-import { BinaryReader } from '@bufbuild/protobuf/wire';
-import { AgentFrame, type ConnectRequest, TunnelServiceService } from '@st/proto';
-import { MAX_FRAMES_PER_BATCH } from '@st/tunnel-protocol';
+import type { ConnectRequest } from '@st/proto';
+import { FAST_TUNNEL_SERVICE, MAX_FRAMES_PER_BATCH, decodeAgentFrames } from '@st/tunnel-protocol';
 
 /**
  * Most frames the broker decodes from one ConnectRequest. st-agent batches at most
@@ -16,24 +15,13 @@ export interface BoundedConnectRequest extends ConnectRequest {
   oversized?: true;
 }
 
-/** ConnectRequest.decode, stopping at MAX_FRAMES_PER_MESSAGE frames (same wire walk as the generated code). */
+/** ConnectRequest.decode (the tunnel's own decoder: same result), stopping at MAX_FRAMES_PER_MESSAGE frames. */
 export function decodeConnectRequest(input: Uint8Array): BoundedConnectRequest {
-  const reader = new BinaryReader(input);
-  const frames: AgentFrame[] = [];
-  while (reader.pos < reader.len) {
-    const tag = reader.uint32();
-    if (tag === 10) {
-      if (frames.length >= MAX_FRAMES_PER_MESSAGE) return { frames: [], oversized: true };
-      frames.push(AgentFrame.decode(reader, reader.uint32()));
-      continue;
-    }
-    if ((tag & 7) === 4 || tag === 0) break;
-    reader.skip(tag & 7);
-  }
-  return { frames };
+  const frames = decodeAgentFrames(input, MAX_FRAMES_PER_MESSAGE);
+  return frames ? { frames } : { frames: [], oversized: true };
 }
 
-/** sessiontunnel.v1.TunnelService for the broker's gRPC server, with the bounded decoder. */
+/** sessiontunnel.v1.TunnelService for the broker's gRPC server: the tunnel's codec, with the bounded decoder. */
 export const BOUNDED_TUNNEL_SERVICE = {
-  connect: { ...TunnelServiceService.connect, requestDeserialize: (value: Buffer): BoundedConnectRequest => decodeConnectRequest(value) },
+  connect: { ...FAST_TUNNEL_SERVICE.connect, requestDeserialize: (value: Buffer): BoundedConnectRequest => decodeConnectRequest(value) },
 } as const;

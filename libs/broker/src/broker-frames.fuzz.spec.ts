@@ -10,11 +10,11 @@ import {
   type ConnectResponse,
   ExchangeErrorCode,
   TunnelServiceClient,
-  TunnelServiceService,
 } from '@st/proto';
 import { fuzzRuns, fuzzSeed, settledHeapBytes, waitUntil } from '@st/testing';
 import type { TunnelError } from '@st/tunnel-protocol';
 import type { AgentAuthenticator } from './agent-authenticator';
+import { BOUNDED_TUNNEL_SERVICE } from './bounded-connect-request';
 import { Broker } from './broker';
 import type { Exchange, ExchangeSink } from './exchange-api';
 
@@ -198,7 +198,9 @@ beforeAll(async () => {
   process.on('unhandledRejection', onUncaught);
   broker = new Broker({ authenticator, logger: silentLogger(), brokerId: 'fuzz-broker', registerTimeoutMs: 5_000 });
   server = new grpc.Server();
-  server.addService(TunnelServiceService, broker.tunnelService);
+  // The service as the broker serves it: the tunnel's codec and the bounded decoder; the fuzzer's
+  // agent encodes with ts-proto's generated client.
+  server.addService(BOUNDED_TUNNEL_SERVICE, broker.tunnelService);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );

@@ -2,8 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '@st/logging';
-import { RelayServiceService } from '@st/proto';
-import { TunnelError } from '@st/tunnel-protocol';
+import { FAST_RELAY_SERVICE, TunnelError } from '@st/tunnel-protocol';
 import type { Exchange, ExchangeOpener, ExchangeSink } from './exchange-api';
 import { RemoteExchangeOpener } from './remote-exchange-opener';
 import { createRelayService } from './relay-service';
@@ -33,7 +32,7 @@ const broker = new StalledOpener();
 
 beforeAll(async () => {
   server = new grpc.Server();
-  server.addService(RelayServiceService, createRelayService(broker, TOKEN, silentLogger()));
+  server.addService(FAST_RELAY_SERVICE, createRelayService(broker, TOKEN, silentLogger()));
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { CLIENT_KEEPALIVE_OPTIONS, MESSAGE_SIZE_OPTIONS, RELAY_FLOW_CONTROL_OPTIONS, bearerMetadata } from '@st/grpc-kit';
-import { type ExchangeResponse, RelayServiceClient } from '@st/proto';
-import { TunnelError, errorFromExchangeCode } from '@st/tunnel-protocol';
+import type { ExchangeResponse, RelayServiceClient } from '@st/proto';
+import { FastRelayServiceClient, TunnelError, errorFromExchangeCode } from '@st/tunnel-protocol';
 import type { Exchange, ExchangeOpener, ExchangeRequestHead, ExchangeSink, ExchangeTarget } from './exchange-api';
 import { tunnelErrorFromGrpc } from './grpc-error-table';
 
@@ -45,7 +45,8 @@ export class RemoteExchangeOpener implements ExchangeOpener {
 
   constructor(options: RemoteExchangeOpenerOptions) {
     this.connectTimeoutMs = options.connectTimeoutMs;
-    this.client = new RelayServiceClient(options.address, options.credentials ?? grpc.credentials.createInsecure(), {
+    // The tunnel's own codec (frame-encoder.ts): ts-proto's bytes, bodies written once.
+    this.client = new FastRelayServiceClient(options.address, options.credentials ?? grpc.credentials.createInsecure(), {
       ...CLIENT_KEEPALIVE_OPTIONS,
       ...MESSAGE_SIZE_OPTIONS,
       // Room for answers beyond Node's 64 KiB, and still a small bound per stalled reader (http2-windows.ts).

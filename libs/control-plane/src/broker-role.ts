@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { BOUNDED_TUNNEL_SERVICE, Broker, type BrokerIdentity, createRelayService } from '@st/broker';
 import type { GrpcServerHost } from '@st/grpc-kit';
 import { whenReady } from '@st/live-state';
-import { RelayServiceService } from '@st/proto';
+import { FAST_RELAY_SERVICE } from '@st/tunnel-protocol';
 import { AgentAdmission } from './agent-admission';
 import { startRevocation } from './revocation';
 import type { RoleContext } from './role-context';
@@ -38,7 +38,7 @@ export function addBrokerRole(ctx: RoleContext, grpc: GrpcServerHost): Broker {
     );
   });
   grpc.addService('sessiontunnel.v1.TunnelService', BOUNDED_TUNNEL_SERVICE, broker.tunnelService);
-  grpc.addService('sessiontunnel.v1.RelayService', RelayServiceService, createRelayService(broker, ctx.serviceToken, logger));
+  grpc.addService('sessiontunnel.v1.RelayService', FAST_RELAY_SERVICE, createRelayService(broker, ctx.serviceToken, logger));
   return broker;
 }
 

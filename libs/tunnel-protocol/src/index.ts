@@ -8,3 +8,8 @@ export * from './protocol-constants';
 export { agentFrameSize, brokerFrameSize } from './frame-size';
 export { exchangeIdOf, isAgentControlFrame, isBrokerControlFrame } from './control-frames';
 export { AutoReceiveWindow, GrowthBudget, processGrowthBudget, windowLimitFor } from './receive-window';
+export { encodeConnectRequest, encodeConnectResponse } from './frame-encoder';
+export { decodeAgentFrames, decodeConnectRequest, decodeConnectResponse } from './frame-decoder';
+export { encodeExchangeRequest, encodeExchangeResponse } from './relay-encoder';
+export { decodeExchangeRequest, decodeExchangeResponse } from './relay-decoder';
+export { FAST_RELAY_SERVICE, FAST_TUNNEL_SERVICE, FastRelayServiceClient, FastTunnelServiceClient } from './service-codecs';

@@ -6,6 +6,7 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CpuMeter } from './cpu-meter.mjs';
+import { codecShare, renderCodecShare } from './codec-share.mjs';
 import { report as profileReport, summarise } from './cpuprofile.mjs';
 import { startMock, startTunnel } from './stack.mjs';
 import { fmt, percentile } from './stats.mjs';
@@ -99,7 +100,7 @@ export async function runProfiles({ procs, root, log, startLoadgen, phases, wind
         busyUsPerRequest: w.requests > 0 ? busyUs / w.requests : undefined,
         topPackages: busyUs > 0 ? topPackages(summary, busyUs) : '',
         foreignCores: w.foreignCores,
-        text: profileReport(summary, { title: `${name}, ${w.phase} (${file})`, top, requests: w.requests }),
+        text: `${profileReport(summary, { title: `${name}, ${w.phase} (${file})`, top, requests: w.requests })}\n${renderCodecShare(codecShare(file, { fromUs: w.fromUs, toUs: w.toUs }), w.requests)}`,
       });
     }
   }
