@@ -1,20 +1,22 @@
-import { Pool } from 'undici';
+import { readOpenFileLimit, upstreamConnectionCap } from './upstream-connections';
+import { UpstreamPool } from './upstream-pool';
 
 /**
  * Keep-alive connections to the model server. One pool per upstream origin, no client-side
  * timeouts: the gateway owns the deadlines and cancels through the tunnel, and a model may
- * legitimately think for minutes before its first token.
+ * legitimately think for minutes before its first token. One connection per concurrent exchange,
+ * up to what the open-file limit allows (see upstreamConnectionCap).
  */
 export class UpstreamClient {
-  readonly pool: Pool;
+  readonly pool: UpstreamPool;
 
-  constructor(readonly origin: string) {
-    this.pool = new Pool(origin, {
-      connections: 512,
-      pipelining: 1,
-      keepAliveTimeout: 30_000,
-      headersTimeout: 0,
-      bodyTimeout: 0,
+  constructor(
+    readonly origin: string,
+    connections = upstreamConnectionCap(readOpenFileLimit()),
+  ) {
+    this.pool = new UpstreamPool(origin, {
+      connections,
+      client: { pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 },
     });
   }
 
