@@ -62,6 +62,7 @@ async function run({ origin, prefix = '', headers = {}, count, maxTokens, timeou
       const t0 = performance.now();
       const check = new AnswerCheck();
       let status = 0;
+      let errorText = '';
       let settled = false;
       const settle = (error) => {
         if (settled) return;
@@ -96,12 +97,17 @@ async function run({ origin, prefix = '', headers = {}, count, maxTokens, timeou
               status = statusCode;
             },
             onResponseData(_controller, chunk) {
+              if (status !== 200) {
+                // An error answer's first bytes say why (the gateway's JSON error).
+                errorText = (errorText + chunk.toString('utf8')).slice(0, 300);
+                return;
+              }
               const before = check.events;
               check.feed(chunk);
               if (before < 2 && check.events >= 2) ttft[i] = performance.now() - t0;
             },
             onResponseEnd() {
-              settle(status === 200 ? undefined : `HTTP ${status}`);
+              settle(status === 200 ? undefined : `HTTP ${status}: ${errorText}`);
             },
             onResponseError(_controller, err) {
               settle(String(err?.code ?? err?.message ?? err));
