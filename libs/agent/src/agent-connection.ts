@@ -22,7 +22,7 @@ import {
 } from '@st/tunnel-protocol';
 import { ExchangeErrorCode } from '@st/proto';
 import { HealthMonitor } from './health-monitor';
-import { UpstreamClient } from './upstream-client';
+import { EXCHANGE_CONNECT_TIMEOUT_MS, UpstreamClient } from './upstream-client';
 import { type ExchangeContext, UpstreamExchange } from './upstream-exchange';
 
 /** How a connection ended, for the supervisor to decide what to do next. */
@@ -277,7 +277,7 @@ export class AgentConnection {
     if (this.welcomeTimer) clearTimeout(this.welcomeTimer);
     this.startLivenessCheck(welcome.pingIntervalMs || DEFAULT_PING_INTERVAL_MS);
     const upstreamUrl = this.options.upstreamOverride || welcome.upstreamUrl || 'http://127.0.0.1:8000';
-    this.upstream = new UpstreamClient(upstreamUrl);
+    this.upstream = new UpstreamClient(upstreamUrl, { connectTimeoutMs: EXCHANGE_CONNECT_TIMEOUT_MS });
     const sender = this.sender!;
     // The model server's own key replaces the caller's credentials, which never leave the gateway.
     const extraHeaders: Record<string, string> = welcome.upstreamApiKey ? { authorization: `Bearer ${welcome.upstreamApiKey}` } : {};

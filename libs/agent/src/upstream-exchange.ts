@@ -61,18 +61,25 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   /** Bytes that arrived beyond the credit; the upstream is paused while there are any. */
   private held: Uint8Array | undefined;
   private done = false;
+  /** The Open frame until start(): its headers and body are not kept for the answer's whole life. */
+  private open: RequestOpen | undefined;
+  private readonly requestId: string;
 
   constructor(
     readonly id: number,
-    private readonly open: RequestOpen,
+    open: RequestOpen,
     private readonly ctx: ExchangeContext,
   ) {
+    this.open = open;
+    this.requestId = open.requestId;
     this.credit = ctx.brokerWindow;
     this.requestWindow = new AutoReceiveWindow(ctx.agentWindow, ctx.agentWindowLimit ?? ctx.agentWindow, ctx.growthBudget);
   }
 
   start(): void {
-    const { open, ctx } = this;
+    const { ctx } = this;
+    const open = this.open!;
+    this.open = undefined;
     if (!forwardablePath(open.path, ctx.plainHttp ?? false)) {
       this.fail(
         ExchangeErrorCode.EXCHANGE_ERROR_CODE_FORBIDDEN_PATH,
@@ -121,7 +128,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   /** The caller went away: abort the upstream request so the model stops generating. */
   cancel(reason: string): void {
     if (this.done) return;
-    this.ctx.logger.debug({ exchangeId: this.id, requestId: this.open.requestId, reason }, 'exchange cancelled');
+    this.ctx.logger.debug({ exchangeId: this.id, requestId: this.requestId, reason }, 'exchange cancelled');
     this.finish(true);
   }
 
@@ -226,7 +233,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
 
   private fail(code: ExchangeErrorCode, message: string): void {
     if (this.done) return;
-    this.ctx.logger.warn({ exchangeId: this.id, requestId: this.open.requestId, code: ExchangeErrorCode[code], message }, 'exchange failed');
+    this.ctx.logger.warn({ exchangeId: this.id, requestId: this.requestId, code: ExchangeErrorCode[code], message }, 'exchange failed');
     this.ctx.send({ frame: { $case: 'error', value: { exchangeId: this.id, code, message } } });
     this.finish(true);
   }

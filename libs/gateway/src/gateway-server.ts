@@ -51,6 +51,8 @@ export interface GatewayOptions {
 }
 
 const DEFAULT_BODY_DEADLINE: Omit<BodyDeadlineOptions, 'clock'> = { idleTimeoutMs: 30_000, minBytesPerSecond: 1024, rateWindowMs: 30_000 };
+/** Pending connections the kernel queues for accept (as uvicorn; Linux caps it at somaxconn). */
+const LISTEN_BACKLOG = 2048;
 const DEFAULT_HTTP_LIMITS: HttpServerLimits = { headerTimeoutMs: 10_000, maxConnections: 4096, keepAliveTimeoutMs: 5_000, maxRequestsPerConnection: 1000 };
 const NO_REQUEST_LIMITS: RequestLimits = { tunnelConcurrency: 0, userConcurrency: 0, userRps: 0, userBurst: 0 };
 
@@ -137,7 +139,9 @@ export class Gateway {
             : err,
         ),
       );
-      this.server.listen(port, host, () => resolve());
+      // A deeper accept queue than node's 511: thousands of callers connecting at once (a batch
+      // job's workers starting together) would otherwise overflow it and wait on SYN retries.
+      this.server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => resolve());
     });
     const address = this.server.address();
     const bound = typeof address === 'object' && address ? address.port : port;

@@ -11,6 +11,7 @@ const MAX_ATTEMPTS = 2;
 /** How long an exchange waits for the replacement of a tunnel whose every stream drains. */
 const REPLACEMENT_WAIT_MS = 2_000;
 const REPLACEMENT_POLL_MS = 50;
+const EMPTY = new Uint8Array(0);
 
 /**
  * Failures that say the stream or its broker went away, not that the request itself failed:
@@ -62,7 +63,7 @@ export class RoutedExchange implements Exchange {
   constructor(
     private readonly host: RouteHost,
     private readonly target: ExchangeTarget,
-    private readonly head: ExchangeRequestHead,
+    private head: ExchangeRequestHead,
     private readonly sink: ExchangeSink,
     replayLimitBytes: number,
   ) {
@@ -156,6 +157,8 @@ export class RoutedExchange implements Exchange {
         if (!current()) return;
         this.answered = true;
         this.body.stopKeeping();
+        // Nothing is retried from here on: the request body need not live as long as the answer.
+        if (this.head.body.length > 0) this.head = { ...this.head, body: EMPTY };
         this.host.reached(attempt.entry);
         if (end) this.finish();
         this.sink.head(status, headers, body, end);

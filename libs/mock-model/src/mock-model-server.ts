@@ -24,6 +24,9 @@ const FAULTS: ReadonlySet<string> = new Set<InjectedFault>(['500', '429', 'reset
 /** Tokens a `midstream` fault lets through before the socket dies. */
 const MIDSTREAM_TOKENS = 3;
 
+/** Pending connections the kernel queues for accept (uvicorn's default; Linux caps it at somaxconn). */
+const LISTEN_BACKLOG = 2048;
+
 type ApiRoute = 'models' | GenerationKind | 'embeddings';
 
 function apiRoute(method: string | undefined, path: string): ApiRoute | undefined {
@@ -85,7 +88,9 @@ export class MockModelServer {
   listen(port = 0, host = '127.0.0.1'): Promise<ListenResult> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(port, host, () => {
+      // uvicorn's (vLLM's) backlog rather than node's 511: thousands of callers connecting at
+      // once would otherwise overflow the accept queue and see resets no real server gives them.
+      this.server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
         this.server.off('error', reject);
         const actual = (this.server.address() as AddressInfo).port;
         const url = `http://${urlHost(host)}:${actual}`;

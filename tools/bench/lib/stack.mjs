@@ -26,10 +26,11 @@ function baseEnv(extra) {
   return { ...env, ST_LOG_LEVEL: 'warn', ...extra };
 }
 
-export async function startMock(procs, root) {
+/** The mock model server; `tokenDelayMs` spaces streamed tokens (default 0: as fast as it can). */
+export async function startMock(procs, root, { tokenDelayMs = 0 } = {}) {
   const entry = procs.spawn('st-mock-model', process.execPath, [binPath(root, 'mock-model')], {
     cwd: root,
-    env: baseEnv({ ST_MOCK_PORT: '0', ST_MOCK_HOST: '127.0.0.1', ST_MOCK_TOKEN_DELAY_MS: '0', ST_MOCK_FIRST_TOKEN_DELAY_MS: '0', ST_MOCK_MAX_TOKENS: '16' }),
+    env: baseEnv({ ST_MOCK_PORT: '0', ST_MOCK_HOST: '127.0.0.1', ST_MOCK_TOKEN_DELAY_MS: String(tokenDelayMs), ST_MOCK_FIRST_TOKEN_DELAY_MS: '0', ST_MOCK_MAX_TOKENS: '16' }),
   });
   const m = await procs.waitForLine(entry, /st-mock-model listening on (http:\/\/127\.0\.0\.1:(\d+))/, 15_000);
   return { entry, url: m[1], port: Number(m[2]) };
@@ -37,11 +38,11 @@ export async function startMock(procs, root) {
 
 /**
  * st-server + st-agent. `nodeArgsFor(name)` gives node flags for 'st-server' / 'st-agent' (e.g.
- * --cpu-prof with a directory per process); `brokerAddressFor(grpcPort)` gives the host:port the
- * agent dials (default the broker itself). Returns the entries,
- * the gateway origin, the tunnel's path prefix and the caller's headers.
+ * --cpu-prof with a directory per process); `serverEnv` and `agentEnv` add settings to each;
+ * `brokerAddressFor(grpcPort)` gives the host:port the agent dials (default the broker itself).
+ * Returns the entries, the gateway origin, the tunnel's path prefix and the caller's headers.
  */
-export async function startTunnel(procs, root, upstreamUrl, { nodeArgsFor = () => [], serverEnv = {}, brokerAddressFor = (grpcPort) => `127.0.0.1:${grpcPort}` } = {}) {
+export async function startTunnel(procs, root, upstreamUrl, { nodeArgsFor = () => [], serverEnv = {}, agentEnv = {}, brokerAddressFor = (grpcPort) => `127.0.0.1:${grpcPort}` } = {}) {
   const dataDir = procs.tmpDir('data');
   const serverBin = binPath(root, 'server');
   const { stdout } = await execFileP(process.execPath, [serverBin, 'demo-init'], {
@@ -81,6 +82,7 @@ export async function startTunnel(procs, root, upstreamUrl, { nodeArgsFor = () =
       ST_TUNNEL_TOKEN: demo.agentToken,
       ST_UPSTREAM_URL: upstreamUrl,
       ST_DRAIN_GRACE_MS: '1000',
+      ...agentEnv,
     }),
   });
   const prefix = `/t/${demo.tunnelId}`;
