@@ -9,6 +9,8 @@ const MAX_ENTRIES = 10_000;
 
 interface Entry<T> {
   value: T;
+  /** The value as an already-settled promise, handed out on every hit (no promise per lookup). */
+  answer: Promise<T>;
   expires: number;
 }
 
@@ -63,17 +65,22 @@ export class GatewayStoreCache implements GatewayStore {
     return this.store.listTunnels(userId);
   }
 
-  private async remember<T>(map: Map<string, Entry<T>>, key: string, load: () => Promise<T | null>): Promise<T | null> {
+  /** A hit costs one map lookup: no async function and no new promise per request. */
+  private remember<T>(map: Map<string, Entry<T>>, key: string, load: () => Promise<T | null>): Promise<T | null> {
     const now = this.now();
     const hit = map.get(key);
-    if (hit && hit.expires > now) return hit.value;
+    if (hit !== undefined && hit.expires > now) return hit.answer;
+    return this.load(map, key, load, now);
+  }
+
+  private async load<T>(map: Map<string, Entry<T>>, key: string, load: () => Promise<T | null>, now: number): Promise<T | null> {
     const value = await load();
     if (value === null) {
       map.delete(key);
       return null;
     }
     if (map.size >= MAX_ENTRIES) map.clear();
-    map.set(key, { value, expires: now + TTL_MS });
+    map.set(key, { value, answer: Promise.resolve(value), expires: now + TTL_MS });
     return value;
   }
 }

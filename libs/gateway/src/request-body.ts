@@ -46,7 +46,7 @@ export function tooLarge(limit: number): TunnelError {
 
 /** True for bodies the gateway validates as JSON (OpenAI's API is JSON except file uploads). */
 export function isJsonRequest(contentType: string | undefined): boolean {
-  if (!contentType) return true;
+  if (!contentType || contentType === 'application/json') return true;
   return /^application\/(.+\+)?json\b/i.test(contentType.trim());
 }
 
