@@ -1,11 +1,12 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { PassThrough } from 'node:stream';
-import type { Dispatcher } from 'undici';
+import type { Client, Dispatcher } from 'undici';
 import type { Logger } from '@st/logging';
 import { type AgentFrame, type Data, ExchangeErrorCode, type Header, type RequestOpen } from '@st/proto';
 import { ReceiveWindow, toWireHeaders } from '@st/tunnel-protocol';
 import { forwardablePath } from './path-policy';
 import type { UpstreamClient } from './upstream-client';
+import type { ConnectionUser } from './upstream-connections';
 import { upstreamRequestHeaders } from './upstream-headers';
 import { describeRequestFailure, describeResponseFailure } from './upstream-error';
 
@@ -40,7 +41,7 @@ const EMPTY = new Uint8Array(0);
  * small answer is one frame. Bytes beyond the broker's credit are held and the upstream body is
  * paused, which pushes back on the model server's socket instead of buffering here.
  */
-export class UpstreamExchange implements Dispatcher.DispatchHandler {
+export class UpstreamExchange implements Dispatcher.DispatchHandler, ConnectionUser {
   private controller: Dispatcher.DispatchController | undefined;
   private requestBody: PassThrough | undefined;
   private readonly requestWindow: ReceiveWindow;
@@ -55,6 +56,10 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   /** Bytes that arrived beyond the credit; the upstream is paused while there are any. */
   private held: Uint8Array | undefined;
   private done = false;
+  /** The request, until a connection is free to send it on. */
+  private request: Dispatcher.DispatchOptions | undefined;
+  /** The connection the request went out on, given back when the exchange is over. */
+  private client: Client | undefined;
 
   constructor(
     readonly id: number,
@@ -85,10 +90,20 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       body = this.requestBody;
       if (open.body.length > 0) this.writeRequestBody(open.body);
     }
-    ctx.upstream.pool.dispatch(
-      { path: open.query ? `${open.path}?${open.query}` : open.path, method: open.method as Dispatcher.HttpMethod, headers, body },
-      this,
-    );
+    this.request = { path: open.query ? `${open.path}?${open.query}` : open.path, method: open.method as Dispatcher.HttpMethod, headers, body };
+    ctx.upstream.connections.acquire(this);
+  }
+
+  /** A keep-alive connection is ours for this exchange (at once, or when one was given back). */
+  useConnection(client: Client): void {
+    const request = this.request;
+    this.request = undefined;
+    if (this.done || request === undefined) {
+      this.ctx.upstream.connections.release(client);
+      return;
+    }
+    this.client = client;
+    client.dispatch(request, this);
   }
 
   /** A request-body chunk from the broker. */
@@ -228,5 +243,10 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.ctx.remove(this.id);
     if (abort) this.controller?.abort(new Error('exchange cancelled'));
     this.requestBody?.destroy();
+    this.request = undefined;
+    if (this.client !== undefined) {
+      this.ctx.upstream.connections.release(this.client);
+      this.client = undefined;
+    }
   }
 }
