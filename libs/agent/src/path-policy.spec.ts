@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { forwardablePath } from './path-policy';
+import { decodedPathForwardable, forwardablePath } from './path-policy';
 
 describe('forwardablePath', () => {
   it('forwards the OpenAI API', () => {
@@ -24,5 +24,23 @@ describe('forwardablePath for a plain HTTP tunnel', () => {
   it('forwards any origin-form path but no dot segments or authority tricks', () => {
     for (const p of ['/', '/index.html', '/api/v2/items?x=1', '/v1/models']) expect(forwardablePath(p, true), p).toBe(true);
     for (const p of ['//evil.example/x', 'http://evil/', '/a/../b', '/%2e%2e/b']) expect(forwardablePath(p, true), p).toBe(false);
+  });
+});
+
+describe('the plain-path shortcut', () => {
+  it('answers as the full check does, for paths built from the characters that matter', () => {
+    // A fixed seed: the same few thousand paths on every run.
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const alphabet = ['/', '/', 'v', '1', '.', '..', '%', '2', 'e', 'f', 'F', '5', 'c', ';', '\\', '-', '_', 'A', '0', '\u0000', '\n'];
+    for (let n = 0; n < 5000; n++) {
+      let p = n % 2 === 0 ? '/v1/' : '/';
+      const len = Math.floor(next() * 8);
+      for (let i = 0; i < len; i++) p += alphabet[Math.floor(next() * alphabet.length)];
+      for (const plain of [true, false]) {
+        const prefixOk = plain ? !p.startsWith('//') : p.startsWith('/v1/') || p === '/v1';
+        expect(forwardablePath(p, plain), JSON.stringify(p)).toBe(prefixOk && decodedPathForwardable(p, plain));
+      }
+    }
   });
 });

@@ -1,3 +1,5 @@
+import { isPlainPath } from '@st/tunnel-protocol';
+
 /**
  * The agent forwards only the OpenAI API of its model server. It must never become an open
  * proxy into the session's network: no absolute URLs, no paths outside /v1/, no dot segments
@@ -10,6 +12,12 @@
 export function forwardablePath(path: string, plainHttp = false): boolean {
   // A plain tunnel exposes its one port to its owner, any path; an OpenAI tunnel only the API.
   if (plainHttp ? !path.startsWith('/') || path.startsWith('//') : !path.startsWith('/v1/') && path !== '/v1') return false;
+  // Letters, digits, '/', '-', '_' only: nothing to decode, no dot segment (most requests).
+  return isPlainPath(path) || decodedPathForwardable(path, plainHttp);
+}
+
+/** The rest of the check, for a path that may hold anything (exported for its spec). */
+export function decodedPathForwardable(path: string, plainHttp: boolean): boolean {
   if (path.includes('\\') || path.includes('\0')) return false;
   const decoded = safeDecode(path);
   if (decoded === undefined || decoded.includes('\0')) return false;

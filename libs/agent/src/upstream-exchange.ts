@@ -3,9 +3,10 @@ import { PassThrough } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '@st/logging';
 import { type AgentFrame, type Data, ExchangeErrorCode, type Header, type RequestOpen } from '@st/proto';
-import { AutoReceiveWindow, type GrowthBudget, fromWireHeaders, toWireHeaders } from '@st/tunnel-protocol';
+import { AutoReceiveWindow, type GrowthBudget, toWireHeaders } from '@st/tunnel-protocol';
 import { forwardablePath } from './path-policy';
 import type { UpstreamClient } from './upstream-client';
+import { upstreamRequestHeaders } from './upstream-headers';
 import { describeRequestFailure, describeResponseFailure } from './upstream-error';
 
 /** What an exchange needs from the connection it lives on. */
@@ -30,9 +31,6 @@ export interface ExchangeContext {
   plainHttp?: boolean;
   logger: Logger;
 }
-
-/** Request headers never sent to the model server (the gateway strips them too; belt and braces). */
-const DROP_REQUEST = new Set(['authorization', 'expect', 'content-length']);
 
 const EMPTY = new Uint8Array(0);
 
@@ -89,9 +87,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       );
       return;
     }
-    const headers = fromWireHeaders(open.headers, DROP_REQUEST) as Record<string, string | string[]>;
-    if (ctx.extraHeaders) Object.assign(headers, ctx.extraHeaders);
-    headers['x-request-id'] = open.requestId;
+    const headers = upstreamRequestHeaders(open.headers, open.requestId, ctx.extraHeaders);
     let body: Buffer | PassThrough | null = null;
     if (open.end) {
       if (open.body.length > 0) body = Buffer.from(open.body.buffer, open.body.byteOffset, open.body.byteLength);

@@ -2,10 +2,11 @@ import type { ServerResponse } from 'node:http';
 import type { Exchange, ExchangeSink } from '@st/broker';
 import type { Logger } from '@st/logging';
 import type { Header } from '@st/proto';
-import { TunnelError, fromWireHeaders, headerValue } from '@st/tunnel-protocol';
+import { TunnelError } from '@st/tunnel-protocol';
 import { httpErrorFor } from './http-error-table';
 import { sendTunnelError } from './openai-error';
-import { droppedOnApiAnswers, responseHeadRefusal } from './response-head';
+import { relayedHead } from './relayed-headers';
+import { responseHeadRefusal } from './response-head';
 
 export interface ResponderOptions {
   requestId: string;
@@ -21,9 +22,6 @@ export interface ResponderOptions {
    */
   apiAnswer?: boolean;
 }
-
-/** Content types whose every write is flushed at once (cloudflared learned this the hard way). */
-const STREAMING_TYPES = /^(text\/event-stream|application\/x-ndjson|application\/grpc)/i;
 
 /**
  * Writes one exchange's answer to the HTTP response: headers as soon as they come, every chunk as
@@ -69,23 +67,11 @@ export class ExchangeResponder implements ExchangeSink {
       this.error(new TunnelError('protocol', `the model server behind tunnel ${this.options.tunnelId} sent an answer HTTP cannot relay: ${refusal}`));
       return;
     }
-    const out = fromWireHeaders(headers);
-    out['x-request-id'] = this.options.requestId;
-    if (this.options.apiAnswer) {
-      for (const name of Object.keys(out)) if (droppedOnApiAnswers(name)) delete out[name];
-      out['x-content-type-options'] = 'nosniff';
-    }
-    const contentType = headerValue(headers, 'content-type') ?? '';
-    this.sse = STREAMING_TYPES.test(contentType);
-    this.eventStream = /^text\/event-stream/i.test(contentType);
-    if (this.sse) {
-      // Proxies in front of us buffer event streams unless told not to.
-      out['cache-control'] = 'no-cache';
-      out['x-accel-buffering'] = 'no';
-      delete out['content-length'];
-    }
+    const relayed = relayedHead(headers, this.options.requestId, this.options.apiAnswer === true);
+    this.sse = relayed.streaming;
+    this.eventStream = relayed.eventStream;
     try {
-      this.res.writeHead(status, out);
+      this.res.writeHead(status, relayed.headers);
     } catch (err) {
       // Checked above; should Node still refuse, nothing of this head may stay for the 502.
       for (const name of this.res.getHeaderNames()) this.res.removeHeader(name);
@@ -209,6 +195,8 @@ export class ExchangeResponder implements ExchangeSink {
   private done(status: number, error?: TunnelError): void {
     this.finished = true;
     if (this.timer) clearTimeout(this.timer);
+    // The debug line is off in production: then its fields are not even built (once per request).
+    if (!error && !this.options.logger.isLevelEnabled('debug')) return;
     const fields = {
       requestId: this.options.requestId,
       tunnelId: this.options.tunnelId,

@@ -268,7 +268,8 @@ export class Gateway {
   /** Reads and validates a JSON body; answers the error itself and returns undefined on failure. */
   private async readJson(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<JsonBody | undefined> {
     if (!this.withinDeclaredLimit(req, res, requestId)) return undefined;
-    const deadline = this.bodyDeadline();
+    // A body that has all arrived (a small one mostly comes with the head) cannot stall: no timer.
+    const deadline = req.complete ? undefined : this.bodyDeadline();
     try {
       return await readJsonBody(req, this.options.maxBodyBytes, this.options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH, deadline);
     } catch (err) {
@@ -277,7 +278,7 @@ export class Gateway {
       this.reject(res, requestId, err as TunnelError);
       return undefined;
     } finally {
-      deadline.stop();
+      deadline?.stop();
     }
   }
 

@@ -9,6 +9,8 @@ const MAX_ENTRIES = 10_000;
 
 interface Entry<T> {
   value: T;
+  /** The value as an already-settled promise, handed out on every hit (no promise per lookup). */
+  answer: Promise<T>;
   expires: number;
 }
 
@@ -42,16 +44,18 @@ export class GatewayStoreCache implements GatewayStore {
     });
   }
 
+  // A hit is one map lookup: no closure, no async function and no new promise per request.
   authenticateApiKey(apiKey: string): Promise<User | null> {
-    return this.remember(this.users, apiKey, () => this.store.authenticateApiKey(apiKey));
+    return this.hit(this.users, apiKey) ?? this.load(this.users, apiKey, () => this.store.authenticateApiKey(apiKey));
   }
 
   getTunnelForUser(userId: string, tunnelId: string): Promise<Tunnel | null> {
-    return this.remember(this.tunnels, `${userId}\n${tunnelId}`, () => this.store.getTunnelForUser(userId, tunnelId));
+    const key = `${userId}\n${tunnelId}`;
+    return this.hit(this.tunnels, key) ?? this.load(this.tunnels, key, () => this.store.getTunnelForUser(userId, tunnelId));
   }
 
   getSession(id: string): Promise<Session | null> {
-    return this.remember(this.sessions, id, () => this.store.getSession(id));
+    return this.hit(this.sessions, id) ?? this.load(this.sessions, id, () => this.store.getSession(id));
   }
 
   // Listing and lookups by name serve the unified endpoint; they stay uncached.
@@ -63,17 +67,20 @@ export class GatewayStoreCache implements GatewayStore {
     return this.store.listTunnels(userId);
   }
 
-  private async remember<T>(map: Map<string, Entry<T>>, key: string, load: () => Promise<T | null>): Promise<T | null> {
+  private hit<T>(map: Map<string, Entry<T>>, key: string): Promise<T> | undefined {
+    const entry = map.get(key);
+    return entry !== undefined && entry.expires > this.now() ? entry.answer : undefined;
+  }
+
+  private async load<T>(map: Map<string, Entry<T>>, key: string, load: () => Promise<T | null>): Promise<T | null> {
     const now = this.now();
-    const hit = map.get(key);
-    if (hit && hit.expires > now) return hit.value;
     const value = await load();
     if (value === null) {
       map.delete(key);
       return null;
     }
     if (map.size >= MAX_ENTRIES) map.clear();
-    map.set(key, { value, expires: now + TTL_MS });
+    map.set(key, { value, answer: Promise.resolve(value), expires: now + TTL_MS });
     return value;
   }
 }

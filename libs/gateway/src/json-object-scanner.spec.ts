@@ -147,6 +147,19 @@ describe('JsonObjectScanner', () => {
     }
   });
 
+  it('tracks objects and arrays past 31 levels (where their kinds move to a second store)', () => {
+    const open = Array.from({ length: 40 }, (_, i) => (i % 3 === 0 ? '{"k":' : '[')).join('');
+    const close = Array.from({ length: 40 }, (_, i) => (i % 3 === 0 ? '}' : ']')).reverse().join('');
+    const text = `{"a":${open}1${close}}`;
+    expect(parsesAsObject(text)).toBe(true);
+    expect(scan(text).error).toBeUndefined();
+    for (let at = 0; at < close.length; at++) {
+      // Each closing bracket swapped for the other kind is refused, at any level.
+      const wrong = close.slice(0, at) + (close[at] === '}' ? ']' : '}') + close.slice(at + 1);
+      expect(scan(`{"a":${open}1${wrong}}`).error?.kind, `${at}`).toBe('syntax');
+    }
+  });
+
   it('refuses nesting deeper than the limit at the first byte past it', () => {
     const nested = (levels: number) => `{"a":${'['.repeat(levels - 1)}${']'.repeat(levels - 1)}}`;
     expect(scan(nested(128)).error).toBeUndefined();
@@ -204,6 +217,21 @@ describe('the top-level "model" member', () => {
     const { scanner } = scan('{"mod\\u0065l":"pr\\u006fv\\/caf\\u00e9 \\"x\\""}');
     expect(scanner.modelCount).toBe(1);
     expect(decodeJsonString(scanner.model!.raw!)).toBe('prov/café "x"');
+  });
+
+  it('is found under an escaped key cut anywhere, and under a key whose chunk is reused after push', () => {
+    const text = '{"n":1,"m\\u006fdel":"a/b"}';
+    for (let cut = 0; cut <= text.length; cut++) {
+      for (let cut2 = cut; cut2 <= text.length; cut2 += 3) expect(scan(text, [cut, cut2]).scanner.modelCount, `${cut} ${cut2}`).toBe(1);
+    }
+    // The HTTP parser's buffers are not the scanner's to keep: a key's bytes must not be read later.
+    const scanner = new JsonObjectScanner(8);
+    const chunk = Buffer.from('{"mo');
+    scanner.push(chunk);
+    chunk.fill(0x78);
+    scanner.push(Buffer.from('del":"x/y"}'));
+    expect(scanner.end()).toBeUndefined();
+    expect(scanner.modelCount).toBe(1);
   });
 
   it('is not found in nested objects, as a non-string, or at all', () => {

@@ -12,6 +12,10 @@
  * the body, and bodies hold prompts that must not reach the log.
  */
 
+import { isModelKey, isModelKeyAt } from './json-model-key';
+
+export { decodeJsonString } from './json-model-key';
+
 /** Why a body was refused. */
 export type JsonScanErrorKind = 'empty' | 'not_object' | 'syntax' | 'too_deep';
 
@@ -70,8 +74,6 @@ const LITERALS: Record<number, Uint8Array> = {
   0x6e: Buffer.from('null'),
 };
 
-const MODEL_KEY = Buffer.from('model');
-
 /** What each state expects, for error messages. */
 const EXPECTED: Record<number, string> = {
   [START]: "'{' (the body must be a JSON object)",
@@ -101,8 +103,12 @@ function isHex(c: number): boolean {
 
 export class JsonObjectScanner {
   private state = START;
-  /** Container kinds, one byte per open level. */
-  private readonly stack: Uint8Array;
+  /**
+   * Container kinds of the open levels: bit d of `shallow` is set when level d (1-31) is an array;
+   * deeper levels, rare, go to `deep`, allocated only then (no buffer per body).
+   */
+  private shallow = 0;
+  private deep: Uint8Array | undefined;
   private depth = 0;
   /** Bytes consumed before the current chunk. */
   private base = 0;
@@ -112,8 +118,13 @@ export class JsonObjectScanner {
   private literal: Uint8Array = LITERALS[0x74];
   private literalAt = 0;
 
-  // Capturing the top-level keys and the "model" value.
+  // Capturing the top-level keys and the "model" value. A key within one chunk is only a range
+  // of that chunk (keyChunk, keyFrom, keyTo), compared in place; it is copied only when it spans
+  // chunks or the chunk ends, since a chunk's bytes are not ours to keep after push returns.
   private keyParts: Buffer[] = [];
+  private keyChunk: Uint8Array | undefined;
+  private keyFrom = 0;
+  private keyTo = 0;
   private keyBytes = 0;
   private keyOverflow = false;
   private capturingKey = false;
@@ -126,9 +137,7 @@ export class JsonObjectScanner {
   /** How many top-level "model" members there were, and whether the last one was a string. */
   private models = 0;
 
-  constructor(readonly maxDepth: number) {
-    this.stack = new Uint8Array(maxDepth + 1);
-  }
+  constructor(readonly maxDepth: number) {}
 
   /** The first error seen, if any; later chunks are ignored once there is one. */
   get error(): JsonScanError | undefined {
@@ -210,7 +219,7 @@ export class JsonObjectScanner {
             this.state = FAILED;
             return this.failure;
           }
-          this.stack[++this.depth] = OBJ;
+          this.open(OBJ);
           state = OBJECT_FIRST;
           i++;
           continue;
@@ -253,7 +262,7 @@ export class JsonObjectScanner {
           i++;
           continue;
         case AFTER_VALUE: {
-          const top = this.stack[this.depth];
+          const top = this.top();
           if (c === 0x2c) {
             state = top === OBJ ? KEY : VALUE;
             i++;
@@ -321,6 +330,7 @@ export class JsonObjectScanner {
           return this.fail(state, i);
       }
     }
+    if (this.keyChunk !== undefined) this.copyKeyRange();
     this.state = state;
     this.base += n;
     return undefined;
@@ -357,7 +367,7 @@ export class JsonObjectScanner {
     if (topLevelMember) this.span = undefined;
     if (c === 0x7b || c === 0x5b) {
       if (this.depth >= this.maxDepth) return -1;
-      this.stack[++this.depth] = c === 0x7b ? OBJ : ARR;
+      this.open(c === 0x7b ? OBJ : ARR);
       return c === 0x7b ? OBJECT_FIRST : ARRAY_FIRST;
     }
     if (c === 0x2d) return MINUS;
@@ -376,7 +386,8 @@ export class JsonObjectScanner {
     this.stringIsKey = isKey;
     this.capturingKey = isKey && this.depth === 1;
     if (this.capturingKey) {
-      this.keyParts = [];
+      if (this.keyParts.length > 0) this.keyParts = [];
+      this.keyChunk = undefined;
       this.keyBytes = 0;
       this.keyOverflow = false;
     }
@@ -388,7 +399,13 @@ export class JsonObjectScanner {
       if (this.keyOverflow) return;
       this.keyBytes += to - from;
       if (this.keyBytes > MAX_KEY_BYTES) this.keyOverflow = true;
-      else this.keyParts.push(Buffer.from(chunk.subarray(from, to)));
+      else if (this.keyChunk === chunk && this.keyTo === from) this.keyTo = to;
+      else {
+        if (this.keyChunk !== undefined) this.copyKeyRange();
+        this.keyChunk = chunk;
+        this.keyFrom = from;
+        this.keyTo = to;
+      }
     } else if (this.capturingModel) {
       this.modelBytes += to - from;
       if (this.modelBytes <= MAX_MODEL_BYTES) this.modelParts.push(Buffer.from(chunk.subarray(from, to)));
@@ -400,7 +417,7 @@ export class JsonObjectScanner {
     if (this.stringIsKey) {
       if (this.capturingKey) {
         this.capturingKey = false;
-        if (!this.keyOverflow && isModelKey(Buffer.concat(this.keyParts, this.keyBytes))) {
+        if (!this.keyOverflow && this.keyIsModel()) {
           this.models++;
           this.nextValueIsModel = true;
         }
@@ -414,6 +431,39 @@ export class JsonObjectScanner {
       this.modelParts = [];
     }
     return AFTER_VALUE;
+  }
+
+  /** Whether the top-level key just closed spells "model". */
+  private keyIsModel(): boolean {
+    if (this.keyParts.length === 0) {
+      const chunk = this.keyChunk;
+      return chunk !== undefined && isModelKeyAt(chunk, this.keyFrom, this.keyTo);
+    }
+    if (this.keyChunk !== undefined) this.copyKeyRange();
+    return isModelKey(Buffer.concat(this.keyParts, this.keyBytes));
+  }
+
+  private copyKeyRange(): void {
+    this.keyParts.push(Buffer.from(this.keyChunk!.subarray(this.keyFrom, this.keyTo)));
+    this.keyChunk = undefined;
+  }
+
+  private open(kind: number): void {
+    const d = ++this.depth;
+    if (d < 32) {
+      if (kind === ARR) this.shallow |= 1 << d;
+      else this.shallow &= ~(1 << d);
+    } else {
+      this.deep ??= new Uint8Array(this.maxDepth + 1);
+      this.deep[d] = kind;
+    }
+  }
+
+  /** The kind of the innermost open container. */
+  private top(): number {
+    const d = this.depth;
+    if (d < 32) return (this.shallow >>> d) & 1 ? ARR : OBJ;
+    return this.deep![d];
   }
 
   /** Closes the innermost container. */
@@ -437,17 +487,4 @@ export class JsonObjectScanner {
     this.state = FAILED;
     return this.failure;
   }
-}
-
-/** Whether a top-level key's raw bytes (between its quotes) spell "model", escapes decoded. */
-function isModelKey(raw: Buffer): boolean {
-  if (raw.equals(MODEL_KEY)) return true;
-  if (!raw.includes(0x5c)) return false;
-  // Small (≤ MAX_KEY_BYTES) and already checked to be a well-formed string.
-  return JSON.parse(`"${raw.toString('utf8')}"`) === 'model';
-}
-
-/** Decodes a captured model value (raw bytes between the quotes, checked by the scanner). */
-export function decodeJsonString(raw: Buffer): string {
-  return raw.includes(0x5c) ? (JSON.parse(`"${raw.toString('utf8')}"`) as string) : raw.toString('utf8');
 }

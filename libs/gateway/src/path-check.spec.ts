@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pathRefusal } from './path-check';
+import { decodedPathRefusal, pathRefusal } from './path-check';
 
 describe('pathRefusal for OpenAI tunnels and /v1', () => {
   it('forwards the OpenAI API', () => {
@@ -39,5 +39,20 @@ describe('pathRefusal for a plain HTTP tunnel', () => {
 
   it('refuses what could escape the app: .. after decoding, NUL', () => {
     for (const p of ['/a/../b', '/%2e%2e/b', '/a/..%5cb', '/x%00', '/%zz']) expect(pathRefusal(p, false), p).toBeDefined();
+  });
+});
+
+describe('the plain-path shortcut', () => {
+  it('answers as the full check does, for paths built from the characters that matter', () => {
+    // A fixed seed: the same few thousand paths on every run.
+    let seed = 9;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const alphabet = ['/', '/', 'v', '1', '.', '..', '%', '2', 'e', 'f', 'F', '5', 'c', ';', '\\', '-', '_', 'A', '0', '\u0000', '\n'];
+    for (let n = 0; n < 5000; n++) {
+      let p = '/v1/';
+      const len = Math.floor(next() * 8);
+      for (let i = 0; i < len; i++) p += alphabet[Math.floor(next() * alphabet.length)];
+      for (const openai of [true, false]) expect(pathRefusal(p, openai), JSON.stringify(p)).toBe(decodedPathRefusal(p, openai));
+    }
   });
 });

@@ -1,3 +1,5 @@
+import { isPlainPath } from '@st/tunnel-protocol';
+
 /**
  * Which paths the gateway forwards, checked before anything crosses the tunnel; the agent checks
  * again (libs/agent/src/path-policy.ts) as a second line. A path is decoded once and judged as the
@@ -5,6 +7,11 @@
  * `\` as `/` or decode twice, so a path that is only harmless encoded is not forwarded.
  */
 export function pathRefusal(path: string, openai: boolean): string | undefined {
+  return isPlainPath(path) ? undefined : decodedPathRefusal(path, openai);
+}
+
+/** The full check, for a path that may hold anything (exported for its spec). */
+export function decodedPathRefusal(path: string, openai: boolean): string | undefined {
   let decoded: string;
   try {
     decoded = decodeURIComponent(path);

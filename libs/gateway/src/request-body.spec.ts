@@ -1,5 +1,16 @@
+import { IncomingMessage } from 'node:http';
+import { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { isJsonRequest, validateJson } from './request-body';
+import { isJsonRequest, readJsonBody, validateJson } from './request-body';
+
+/** A request whose body chunks are all in its buffer; `complete` as the HTTP parser would set it. */
+function bufferedRequest(chunks: string[], complete: boolean): IncomingMessage {
+  const req = new IncomingMessage(new Socket());
+  for (const chunk of chunks) req.push(Buffer.from(chunk));
+  req.push(null);
+  req.complete = complete;
+  return req;
+}
 
 describe('request body checks', () => {
   it('validates JSON objects and says where JSON breaks', () => {
@@ -27,6 +38,19 @@ describe('request body checks', () => {
     expect(isJsonRequest('application/json; charset=utf-8')).toBe(true);
     expect(isJsonRequest('application/vnd.api+json')).toBe(true);
     expect(isJsonRequest('multipart/form-data; boundary=x')).toBe(false);
+  });
+});
+
+describe('reading a JSON body', () => {
+  it('takes a body that has all arrived from the buffer, with the same limit and check as one read as it comes', async () => {
+    for (const complete of [true, false]) {
+      const { body, scanner } = await readJsonBody(bufferedRequest(['{"model":', '"m-1","n":1}'], complete), 100, 8);
+      expect(body.toString(), String(complete)).toBe('{"model":"m-1","n":1}');
+      expect(scanner.model?.raw?.toString()).toBe('m-1');
+      await expect(readJsonBody(bufferedRequest(['{"model":', '"m-1"}'], complete), 10, 8)).rejects.toMatchObject({ kind: 'payload_too_large' });
+      await expect(readJsonBody(bufferedRequest(['{"model":', '"m-1"'], complete), 100, 8)).rejects.toMatchObject({ kind: 'bad_request' });
+      await expect(readJsonBody(bufferedRequest([], complete), 100, 8)).rejects.toMatchObject({ kind: 'bad_request', message: expect.stringMatching(/empty/) });
+    }
   });
 });
 

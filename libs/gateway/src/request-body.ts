@@ -37,6 +37,23 @@ export function readBody(req: IncomingMessage, limit: number, deadline?: BodyDea
   });
 }
 
+/**
+ * The whole body at once when it has all arrived already and nobody has read from it: a small
+ * body mostly comes in the same packet as the head, so by the time the gateway has looked up the
+ * caller and the tunnel it sits in the request's buffer. Taking it from there skips the stream's
+ * flowing mode (a tick per event), the listeners and the promise of {@link readBody}, with the
+ * same limit and the same `keep`. Undefined when the body must be read as it comes.
+ */
+export function bufferedBody(req: IncomingMessage, limit: number, keep?: (chunk: Buffer) => boolean): Buffer | TunnelError | undefined {
+  if (!req.complete || req.readableFlowing !== null || req.readableEnded || req.readableObjectMode) return undefined;
+  const body = (req.read() as Buffer | null) ?? EMPTY;
+  if (body.length > limit) return tooLarge(limit);
+  if (keep && body.length > 0) keep(body);
+  return body;
+}
+
+const EMPTY = Buffer.alloc(0);
+
 export function tooLarge(limit: number): TunnelError {
   return new TunnelError(
     'payload_too_large',
@@ -46,7 +63,7 @@ export function tooLarge(limit: number): TunnelError {
 
 /** True for bodies the gateway validates as JSON (OpenAI's API is JSON except file uploads). */
 export function isJsonRequest(contentType: string | undefined): boolean {
-  if (!contentType) return true;
+  if (!contentType || contentType === 'application/json') return true;
   return /^application\/(.+\+)?json\b/i.test(contentType.trim());
 }
 
@@ -63,7 +80,10 @@ export async function readJsonBody(
   deadline?: BodyDeadline,
 ): Promise<{ body: Buffer; scanner: JsonObjectScanner }> {
   const scanner = new JsonObjectScanner(maxDepth);
-  const body = await readBody(req, limit, deadline, (chunk) => scanner.push(chunk) === undefined);
+  const keep = (chunk: Buffer): boolean => scanner.push(chunk) === undefined;
+  const buffered = bufferedBody(req, limit, keep);
+  if (buffered instanceof TunnelError) throw buffered;
+  const body = buffered ?? (await readBody(req, limit, deadline, keep));
   const error = scanner.end();
   if (error) throw jsonError(error, maxDepth);
   return { body, scanner };

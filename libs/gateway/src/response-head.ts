@@ -32,6 +32,9 @@ export function responseHeadRefusal(status: number, headers: Header[]): string |
  * server would be set for, and grant access to, the gateway's own origin, shared by every user.
  */
 export function droppedOnApiAnswers(name: string): boolean {
+  // Only names that start with s or a can be dropped: the rest are not lower-cased at all.
+  const first = name.charCodeAt(0) | 0x20;
+  if (first !== 0x73 && first !== 0x61) return false;
   const lower = name.toLowerCase();
   return lower === 'set-cookie' || lower === 'set-cookie2' || lower.startsWith('access-control-');
 }

@@ -24,6 +24,8 @@ export function parseTunnelRoute(url: string): TunnelRoute | undefined {
 }
 
 function safeDecode(s: string): string {
+  // Without a '%' there is nothing to decode (and decodeURIComponent costs more than the check).
+  if (!s.includes('%')) return s;
   try {
     return decodeURIComponent(s);
   } catch {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fromWireHeaders, toWireHeaders } from './http-headers';
+import { connectionTokens, fromWireHeaders, toWireHeaders } from './http-headers';
 
 describe('header forwarding', () => {
   it('drops hop-by-hop headers, those named in Connection, and the ones asked for', () => {
@@ -32,5 +32,27 @@ describe('header forwarding', () => {
         { name: 'transfer-encoding', value: 'chunked' },
       ]),
     ).toEqual({ 'set-cookie': ['a=1', 'b=2'], 'content-type': 'text/event-stream' });
+  });
+
+  it('drops the one header a single-name Connection lists, whatever its case and spacing', () => {
+    const headers = { connection: ' X-Hop ', 'x-hop': 'secret', 'x-kept': '1' };
+    expect(toWireHeaders(headers)).toEqual([{ name: 'x-kept', value: '1' }]);
+  });
+
+  it('treats "Connection: close" as naming a header called close', () => {
+    expect(toWireHeaders({ connection: 'close', close: 'x', 'content-type': 'text/plain' })).toEqual([{ name: 'content-type', value: 'text/plain' }]);
+  });
+
+  it('reads every name of a Connection header given as a list or as repeated headers', () => {
+    const headers = { connection: ['keep-alive', 'x-a ,, X-B'], 'x-a': '1', 'x-b': '2', 'x-c': '3' };
+    expect(toWireHeaders(headers)).toEqual([{ name: 'x-c', value: '3' }]);
+    expect(connectionTokens('keep-alive, Upgrade')).toEqual(new Set(['keep-alive', 'upgrade']));
+  });
+
+  it('finds no names in an empty or blank Connection header', () => {
+    expect(connectionTokens(undefined)).toBeUndefined();
+    expect(connectionTokens('')).toBeUndefined();
+    expect(connectionTokens('   ')).toBeUndefined();
+    expect(toWireHeaders({ connection: ' ', 'x-a': '1' })).toEqual([{ name: 'x-a', value: '1' }]);
   });
 });

@@ -34,7 +34,8 @@ export function toWireHeaders(headers: IncomingHttpHeaders | Record<string, stri
   const out: Header[] = [];
   for (const name in headers) {
     const value = headers[name];
-    if (value === undefined || HOP_BY_HOP.has(name) || drop?.has(name) || named?.has(name)) continue;
+    if (value === undefined || HOP_BY_HOP.has(name) || drop?.has(name)) continue;
+    if (named !== undefined && (typeof named === 'string' ? named === name : named.has(name))) continue;
     if (Array.isArray(value)) for (const v of value) out.push({ name, value: v });
     else out.push({ name, value: String(value) });
   }
@@ -60,8 +61,16 @@ export function headerValue(headers: Header[], name: string): string | undefined
   return undefined;
 }
 
-function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
+/**
+ * The names a `Connection` header lists, lower-cased: one name as a string (nearly every request
+ * says just "keep-alive" or "close": no Set, no split per request), several as a Set, or undefined.
+ */
+export function connectionTokens(value: string | string[] | undefined): string | ReadonlySet<string> | undefined {
   if (!value) return undefined;
+  if (typeof value === 'string' && !value.includes(',')) {
+    const token = value.trim().toLowerCase();
+    return token === '' ? undefined : token;
+  }
   const text = Array.isArray(value) ? value.join(',') : value;
   return new Set(text.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean));
 }

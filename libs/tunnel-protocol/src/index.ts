@@ -4,6 +4,7 @@ export { FrameSender, MAX_BATCH_BYTES, MAX_FRAMES_PER_BATCH, MAX_IN_FLIGHT_BYTES
 export type { FrameSenderOptions, FrameTransport } from './frame-sender';
 export { SendWindow, ReceiveWindow } from './send-window';
 export { toWireHeaders, fromWireHeaders, headerValue, isHopByHop } from './http-headers';
+export { isPlainPath } from './plain-path';
 export * from './protocol-constants';
 export { agentFrameSize, brokerFrameSize } from './frame-size';
 export { exchangeIdOf, isAgentControlFrame, isBrokerControlFrame } from './control-frames';

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Summarises a V8 .cpuprofile (from `node --cpu-prof`): self time per function and per package,
-// and inclusive time of our own functions. Frames of the esbuild bundles (apps/*/dist/*.js, e.g.
-// main.js, st-agent.js) are mapped back to libs/*/src/*.ts through the bundle's source map.
+// and inclusive time of our own functions. Frames of the esbuild bundles (apps/*/dist/main.js, and
+// the agent's standalone apps/agent/dist/st-agent.js, which also holds undici and grpc-js) are
+// mapped back to libs/*/src/*.ts and node_modules/* through the bundle's source map.
 //
 // Standalone: node tools/bench/lib/cpuprofile.mjs <file.cpuprofile> [top=25]
 import { readFileSync, existsSync } from 'node:fs';
