@@ -1,8 +1,18 @@
+import { noteWrite, wroteRecently } from './loop-turns';
+
 /**
- * Serialises and batches the frames of one stream. Frames queued during one turn of the event
- * loop go out as ONE gRPC message (grpc-js pays per message: a DATA frame, a serialisation, a
- * callback), flushed from setImmediate so that everything produced by the I/O callbacks of this
- * turn rides together.
+ * Serialises and batches the frames of one stream. grpc-js pays per message (a serialisation, a
+ * DATA frame, a callback), so frames go out in batches, but a stream waits to batch only under
+ * load (issue 9: a `setImmediate` flush made every hop of an idle tunnel wait a turn, and Node's
+ * HTTP/2 core, whose socket write is itself deferred to an immediate, then waited one more):
+ * - An idle stream (it wrote nothing in this turn or the one before, see loop-turns.ts) writes
+ *   from `process.nextTick`, right after the synchronous burst that produced the frames (a head,
+ *   its body and its end leave as one message), still inside the I/O callback, so HTTP/2's own
+ *   deferred write lands in this very loop iteration.
+ * - A busy stream (it wrote in the turn before too) flushes from `setImmediate`, so that what the
+ *   I/O callbacks of this turn produce rides in one message.
+ * - While a batch is on its way (its write callback has not come), frames wait and leave together
+ *   from that callback, which HTTP/2 calls at the end of the turn, once the socket took the bytes.
  *
  * Memory is bounded per stream, whatever the peer does (issue 7: a peer that never read made the
  * broker hold 1.5 GB):
@@ -52,6 +62,10 @@ export class FrameSender<F> {
   private queueBytes = 0;
   private controlBytes = 0;
   private inFlight = 0;
+  /** Batches handed to the transport whose write callback has not come yet. */
+  private writesPending = 0;
+  /** The loop turn of the last write (loop-turns.ts), which tells an idle stream from a busy one. */
+  private lastWriteTurn = -2;
   private scheduled = false;
   /** Waiting for the transport's drain. */
   private blocked = false;
@@ -88,8 +102,9 @@ export class FrameSender<F> {
 
   /**
    * Asks `producer` to send its frames just before the next batch is written. An exchange whose
-   * model server writes many small chunks (one per SSE event) thus turns all the chunks of one
-   * event-loop turn into one frame, instead of paying a frame and a client write for each. A
+   * model server writes many small chunks (one per SSE event) thus turns all the chunks that come
+   * while a batch is on its way (or in one synchronous burst) into one frame, instead of paying a
+   * frame and a client write for each. A
    * stream that does not drain runs its producers only once it does, so a producer that sends
    * the latest state (a Pong to the newest Ping) is owed at most once.
    */
@@ -125,10 +140,11 @@ export class FrameSender<F> {
   }
 
   private schedule(): void {
-    if (!this.scheduled && !this.blocked && !this.throttled) {
-      this.scheduled = true;
-      setImmediate(this.flush);
-    }
+    // With a batch on its way, its write callback flushes (see onWritten).
+    if (this.scheduled || this.blocked || this.throttled || this.writesPending > 0) return;
+    this.scheduled = true;
+    if (wroteRecently(this.lastWriteTurn)) setImmediate(this.flush);
+    else process.nextTick(this.flush);
   }
 
   /** Frames waiting to be written (for tests and metrics). */
@@ -207,6 +223,8 @@ export class FrameSender<F> {
         [batch, bytes] = this.takeBatch();
       }
       this.inFlight += bytes;
+      this.writesPending++;
+      this.lastWriteTurn = noteWrite();
       const ok = this.transport.writeBatch(batch, () => this.onWritten(bytes));
       if (!ok) {
         this.blocked = true;
@@ -237,10 +255,14 @@ export class FrameSender<F> {
   private onWritten(bytes: number): void {
     if (this.closed) return;
     this.inFlight -= bytes;
-    if (this.throttled && this.inFlight <= this.maxInFlight) {
-      this.throttled = false;
-      this.resumed();
-    } else this.wakeWriters();
+    this.writesPending--;
+    if (this.throttled && this.inFlight <= this.maxInFlight) this.throttled = false;
+    this.wakeWriters();
+    // What came while the batches were on their way leaves now, as one batch: the turn's I/O is
+    // over (HTTP/2 calls back from its deferred write), so waiting longer would batch nothing more.
+    if (this.writesPending > 0 || !this.hasWork() || this.scheduled || this.blocked || this.throttled) return;
+    this.scheduled = true;
+    process.nextTick(this.flush);
   }
 
   private readonly onDrain = (): void => {
@@ -251,10 +273,8 @@ export class FrameSender<F> {
     this.flush();
   };
 
-  private resumed(): void {
-    if (this.blocked || this.throttled) return;
-    this.wakeWriters();
-    if (this.queue.length > 0 || this.control.length > 0 || this.producers.length > 0) this.schedule();
+  private hasWork(): boolean {
+    return this.queue.length > 0 || this.control.length > 0 || this.producers.length > 0;
   }
 
   private wakeWriters(): void {
