@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FrameSender, MAX_FRAMES_PER_BATCH, type FrameTransport } from './frame-sender';
+import { IDLE_MS } from './loop-load';
 
 const tick = () => new Promise((r) => setImmediate(r));
 /** Resolves before the event loop turns (after the sender's own nextTick flush). */
@@ -65,7 +66,7 @@ describe('FrameSender', () => {
 
   it('batches what a turn produces on a stream that writes turn after turn', async () => {
     const t = new FakeTransport();
-    const s = new FrameSender(t, () => 1);
+    const s = new FrameSender(t, () => 1, { idleTime: () => 0 });
     s.send(1);
     await tick();
     // The next turn: the stream wrote in the one before, so separate bursts of this turn ride together.
@@ -79,24 +80,16 @@ describe('FrameSender', () => {
     expect(t.batches).toEqual([[1], [2, 3, 4]]);
   });
 
-  it('under load, gathers what comes while a batch is on its way into the next batch', async () => {
+  it('writes at once in the next turn when the process waited for I/O since (a slow model’s tokens)', async () => {
     const t = new FakeTransport();
-    t.passOn = false;
-    const s = new FrameSender(t, () => 1);
+    let idle = 0;
+    const s = new FrameSender(t, () => 1, { idleTime: () => idle });
     s.send(1);
     await tick();
-    // Three separate turns while batch [1] waits for its write callback.
+    idle += IDLE_MS; // e.g. 50 ms between two tokens
     s.send(2);
-    await tick();
-    s.send(3);
-    await tick();
-    s.beforeFlush(() => s.send(4));
-    await tick();
-    expect(t.batches).toEqual([[1]]);
-    expect(s.pending).toBe(2);
-    t.release();
     await nextTick();
-    expect(t.batches).toEqual([[1], [2, 3, 4]]);
+    expect(t.batches).toEqual([[1], [2]]);
   });
 
   it('cuts batches at the frame limit and the byte limit', async () => {

@@ -1,18 +1,17 @@
-import { noteWrite, wroteRecently } from './loop-turns';
+import { loopIdleTime, noteWrite, wroteRecently } from './loop-load';
 
 /**
  * Serialises and batches the frames of one stream. grpc-js pays per message (a serialisation, a
  * DATA frame, a callback), so frames go out in batches, but a stream waits to batch only under
  * load (issue 9: a `setImmediate` flush made every hop of an idle tunnel wait a turn, and Node's
  * HTTP/2 core, whose socket write is itself deferred to an immediate, then waited one more):
- * - An idle stream (it wrote nothing in this turn or the one before, see loop-turns.ts) writes
- *   from `process.nextTick`, right after the synchronous burst that produced the frames (a head,
- *   its body and its end leave as one message), still inside the I/O callback, so HTTP/2's own
- *   deferred write lands in this very loop iteration.
- * - A busy stream (it wrote in the turn before too) flushes from `setImmediate`, so that what the
- *   I/O callbacks of this turn produce rides in one message.
- * - While a batch is on its way (its write callback has not come), frames wait and leave together
- *   from that callback, which HTTP/2 calls at the end of the turn, once the socket took the bytes.
+ * - A stream that has not written recently (see loop-load.ts: not in this turn or the one before,
+ *   or the process has waited for I/O since) writes from `process.nextTick`: right after the
+ *   synchronous burst that produced the frames (a head, its body and its end leave as one
+ *   message), still inside the I/O callback, so HTTP/2's own deferred write lands in this very
+ *   loop iteration. This is c=1, and a slow model's tokens.
+ * - A stream under load (it wrote in the turn before too) flushes from `setImmediate`, so that
+ *   what the I/O callbacks of this turn produce rides in one message.
  *
  * Memory is bounded per stream, whatever the peer does (issue 7: a peer that never read made the
  * broker hold 1.5 GB):
@@ -46,6 +45,8 @@ export interface FrameSenderOptions<F> {
   onOverflow?: (heldBytes: number) => void;
   /** Written-but-not-passed-on bytes above which the sender waits (default MAX_IN_FLIGHT_BYTES). */
   maxInFlightBytes?: number;
+  /** The event loop's time spent waiting for I/O so far, in ms (default loopIdleTime; for tests). */
+  idleTime?: () => number;
 }
 
 /** A batch is cut at this many frames or body bytes, whichever comes first. */
@@ -62,10 +63,10 @@ export class FrameSender<F> {
   private queueBytes = 0;
   private controlBytes = 0;
   private inFlight = 0;
-  /** Batches handed to the transport whose write callback has not come yet. */
-  private writesPending = 0;
-  /** The loop turn of the last write (loop-turns.ts), which tells an idle stream from a busy one. */
+  /** When the last write was (loop-load.ts), which tells a stream under load from an idle one. */
   private lastWriteTurn = -2;
+  private idleAtLastWrite = 0;
+  private readonly idleTime: () => number;
   private scheduled = false;
   /** Waiting for the transport's drain. */
   private blocked = false;
@@ -83,6 +84,7 @@ export class FrameSender<F> {
   ) {
     this.isControl = options.isControl ?? (() => false);
     this.maxInFlight = options.maxInFlightBytes ?? MAX_IN_FLIGHT_BYTES;
+    this.idleTime = options.idleTime ?? loopIdleTime;
   }
 
   /** Queues a frame; data frames are written in order, control frames ahead of queued data. */
@@ -140,10 +142,9 @@ export class FrameSender<F> {
   }
 
   private schedule(): void {
-    // With a batch on its way, its write callback flushes (see onWritten).
-    if (this.scheduled || this.blocked || this.throttled || this.writesPending > 0) return;
+    if (this.scheduled || this.blocked || this.throttled) return;
     this.scheduled = true;
-    if (wroteRecently(this.lastWriteTurn)) setImmediate(this.flush);
+    if (wroteRecently(this.lastWriteTurn, this.idleAtLastWrite, this.idleTime())) setImmediate(this.flush);
     else process.nextTick(this.flush);
   }
 
@@ -223,8 +224,8 @@ export class FrameSender<F> {
         [batch, bytes] = this.takeBatch();
       }
       this.inFlight += bytes;
-      this.writesPending++;
       this.lastWriteTurn = noteWrite();
+      this.idleAtLastWrite = this.idleTime();
       const ok = this.transport.writeBatch(batch, () => this.onWritten(bytes));
       if (!ok) {
         this.blocked = true;
@@ -255,14 +256,9 @@ export class FrameSender<F> {
   private onWritten(bytes: number): void {
     if (this.closed) return;
     this.inFlight -= bytes;
-    this.writesPending--;
     if (this.throttled && this.inFlight <= this.maxInFlight) this.throttled = false;
     this.wakeWriters();
-    // What came while the batches were on their way leaves now, as one batch: the turn's I/O is
-    // over (HTTP/2 calls back from its deferred write), so waiting longer would batch nothing more.
-    if (this.writesPending > 0 || !this.hasWork() || this.scheduled || this.blocked || this.throttled) return;
-    this.scheduled = true;
-    process.nextTick(this.flush);
+    if (this.hasWork()) this.schedule();
   }
 
   private readonly onDrain = (): void => {
