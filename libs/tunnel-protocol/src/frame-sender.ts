@@ -104,11 +104,10 @@ export class FrameSender<F> {
 
   /**
    * Asks `producer` to send its frames just before the next batch is written. An exchange whose
-   * model server writes many small chunks (one per SSE event) thus turns all the chunks that come
-   * while a batch is on its way (or in one synchronous burst) into one frame, instead of paying a
-   * frame and a client write for each. A
-   * stream that does not drain runs its producers only once it does, so a producer that sends
-   * the latest state (a Pong to the newest Ping) is owed at most once.
+   * model server writes many small chunks (one per SSE event) thus turns all the chunks of one
+   * burst (of one event-loop turn, under load) into one frame, instead of paying a frame and a
+   * client write for each. A stream that does not drain runs its producers only once it does, so
+   * a producer that sends the latest state (a Pong to the newest Ping) is owed at most once.
    */
   beforeFlush(producer: () => void): void {
     if (this.closed) return;
@@ -256,9 +255,10 @@ export class FrameSender<F> {
   private onWritten(bytes: number): void {
     if (this.closed) return;
     this.inFlight -= bytes;
-    if (this.throttled && this.inFlight <= this.maxInFlight) this.throttled = false;
-    this.wakeWriters();
-    if (this.hasWork()) this.schedule();
+    if (this.throttled && this.inFlight <= this.maxInFlight) {
+      this.throttled = false;
+      this.resumed();
+    } else this.wakeWriters();
   }
 
   private readonly onDrain = (): void => {
@@ -269,8 +269,10 @@ export class FrameSender<F> {
     this.flush();
   };
 
-  private hasWork(): boolean {
-    return this.queue.length > 0 || this.control.length > 0 || this.producers.length > 0;
+  private resumed(): void {
+    if (this.blocked || this.throttled) return;
+    this.wakeWriters();
+    if (this.queue.length > 0 || this.control.length > 0 || this.producers.length > 0) this.schedule();
   }
 
   private wakeWriters(): void {
