@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { FrameSender, MAX_FRAMES_PER_BATCH, type FrameTransport } from './frame-sender';
+import { IDLE_MS } from './loop-load';
 
 const tick = () => new Promise((r) => setImmediate(r));
+/** Resolves before the event loop turns (after the sender's own nextTick flush). */
+const nextTick = () => new Promise((r) => process.nextTick(r));
 
 class FakeTransport implements FrameTransport<number> {
   batches: number[][] = [];
@@ -33,7 +36,7 @@ class FakeTransport implements FrameTransport<number> {
 }
 
 describe('FrameSender', () => {
-  it('sends the frames of one event-loop turn as one batch, in order', async () => {
+  it('sends the frames of one synchronous burst as one batch, in order', async () => {
     const t = new FakeTransport();
     const s = new FrameSender(t, () => 1);
     s.send(1);
@@ -45,6 +48,48 @@ describe('FrameSender', () => {
     s.send(4);
     await tick();
     expect(t.batches).toEqual([[1, 2, 3], [4]]);
+  });
+
+  it('writes an idle stream’s frames before the event loop turns (no wait on the hot path)', async () => {
+    const t = new FakeTransport();
+    const s = new FrameSender(t, () => 1);
+    s.send(1);
+    s.send(2);
+    await nextTick();
+    expect(t.batches).toEqual([[1, 2]]);
+    // Quiet for a few turns: idle again.
+    for (let i = 0; i < 3; i++) await tick();
+    s.send(3);
+    await nextTick();
+    expect(t.batches).toEqual([[1, 2], [3]]);
+  });
+
+  it('batches what a turn produces on a stream that writes turn after turn', async () => {
+    const t = new FakeTransport();
+    const s = new FrameSender(t, () => 1, { idleTime: () => 0 });
+    s.send(1);
+    await tick();
+    // The next turn: the stream wrote in the one before, so separate bursts of this turn ride together.
+    s.send(2);
+    await nextTick();
+    s.send(3);
+    await Promise.resolve();
+    s.send(4);
+    expect(t.batches).toEqual([[1]]);
+    await tick();
+    expect(t.batches).toEqual([[1], [2, 3, 4]]);
+  });
+
+  it('writes at once in the next turn when the process waited for I/O since (a slow model’s tokens)', async () => {
+    const t = new FakeTransport();
+    let idle = 0;
+    const s = new FrameSender(t, () => 1, { idleTime: () => idle });
+    s.send(1);
+    await tick();
+    idle += IDLE_MS; // e.g. 50 ms between two tokens
+    s.send(2);
+    await nextTick();
+    expect(t.batches).toEqual([[1], [2]]);
   });
 
   it('cuts batches at the frame limit and the byte limit', async () => {

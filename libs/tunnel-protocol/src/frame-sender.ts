@@ -1,8 +1,17 @@
+import { loopIdleTime, noteWrite, wroteRecently } from './loop-load';
+
 /**
- * Serialises and batches the frames of one stream. Frames queued during one turn of the event
- * loop go out as ONE gRPC message (grpc-js pays per message: a DATA frame, a serialisation, a
- * callback), flushed from setImmediate so that everything produced by the I/O callbacks of this
- * turn rides together.
+ * Serialises and batches the frames of one stream. grpc-js pays per message (a serialisation, a
+ * DATA frame, a callback), so frames go out in batches, but a stream waits to batch only under
+ * load (issue 9: a `setImmediate` flush made every hop of an idle tunnel wait a turn, and Node's
+ * HTTP/2 core, whose socket write is itself deferred to an immediate, then waited one more):
+ * - A stream that has not written recently (see loop-load.ts: not in this turn or the one before,
+ *   or the process has waited for I/O since) writes from `process.nextTick`: right after the
+ *   synchronous burst that produced the frames (a head, its body and its end leave as one
+ *   message), still inside the I/O callback, so HTTP/2's own deferred write lands in this very
+ *   loop iteration. This is c=1, and a slow model's tokens.
+ * - A stream under load (it wrote in the turn before too) flushes from `setImmediate`, so that
+ *   what the I/O callbacks of this turn produce rides in one message.
  *
  * Memory is bounded per stream, whatever the peer does (issue 7: a peer that never read made the
  * broker hold 1.5 GB):
@@ -36,6 +45,8 @@ export interface FrameSenderOptions<F> {
   onOverflow?: (heldBytes: number) => void;
   /** Written-but-not-passed-on bytes above which the sender waits (default MAX_IN_FLIGHT_BYTES). */
   maxInFlightBytes?: number;
+  /** The event loop's time spent waiting for I/O so far, in ms (default loopIdleTime; for tests). */
+  idleTime?: () => number;
 }
 
 /** A batch is cut at this many frames or body bytes, whichever comes first. */
@@ -52,6 +63,10 @@ export class FrameSender<F> {
   private queueBytes = 0;
   private controlBytes = 0;
   private inFlight = 0;
+  /** When the last write was (loop-load.ts), which tells a stream under load from an idle one. */
+  private lastWriteTurn = -2;
+  private idleAtLastWrite = 0;
+  private readonly idleTime: () => number;
   private scheduled = false;
   /** Waiting for the transport's drain. */
   private blocked = false;
@@ -69,6 +84,7 @@ export class FrameSender<F> {
   ) {
     this.isControl = options.isControl ?? (() => false);
     this.maxInFlight = options.maxInFlightBytes ?? MAX_IN_FLIGHT_BYTES;
+    this.idleTime = options.idleTime ?? loopIdleTime;
   }
 
   /** Queues a frame; data frames are written in order, control frames ahead of queued data. */
@@ -89,9 +105,9 @@ export class FrameSender<F> {
   /**
    * Asks `producer` to send its frames just before the next batch is written. An exchange whose
    * model server writes many small chunks (one per SSE event) thus turns all the chunks of one
-   * event-loop turn into one frame, instead of paying a frame and a client write for each. A
-   * stream that does not drain runs its producers only once it does, so a producer that sends
-   * the latest state (a Pong to the newest Ping) is owed at most once.
+   * burst (of one event-loop turn, under load) into one frame, instead of paying a frame and a
+   * client write for each. A stream that does not drain runs its producers only once it does, so
+   * a producer that sends the latest state (a Pong to the newest Ping) is owed at most once.
    */
   beforeFlush(producer: () => void): void {
     if (this.closed) return;
@@ -125,10 +141,10 @@ export class FrameSender<F> {
   }
 
   private schedule(): void {
-    if (!this.scheduled && !this.blocked && !this.throttled) {
-      this.scheduled = true;
-      setImmediate(this.flush);
-    }
+    if (this.scheduled || this.blocked || this.throttled) return;
+    this.scheduled = true;
+    if (wroteRecently(this.lastWriteTurn, this.idleAtLastWrite, this.idleTime())) setImmediate(this.flush);
+    else process.nextTick(this.flush);
   }
 
   /** Frames waiting to be written (for tests and metrics). */
@@ -207,6 +223,8 @@ export class FrameSender<F> {
         [batch, bytes] = this.takeBatch();
       }
       this.inFlight += bytes;
+      this.lastWriteTurn = noteWrite();
+      this.idleAtLastWrite = this.idleTime();
       const ok = this.transport.writeBatch(batch, () => this.onWritten(bytes));
       if (!ok) {
         this.blocked = true;
