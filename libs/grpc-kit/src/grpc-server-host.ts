@@ -1,4 +1,4 @@
-import { type AddressInfo, type Server, createServer } from 'node:net';
+import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from '@st/logging';
@@ -7,6 +7,8 @@ import { ReflectionServer } from './reflection';
 
 /** Connections the kernel queues for accept() (see GrpcServerHost.listen). */
 export const LISTEN_BACKLOG = 4096;
+/** New connections handed to grpc-js per event-loop turn (see GrpcServerHost.listen). */
+const INJECT_PER_TURN = 64;
 
 /** Options for {@link GrpcServerHost}. */
 export interface GrpcServerHostOptions {
@@ -69,7 +71,20 @@ export class GrpcServerHost {
   async listen(host: string, port: number, credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
     const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
     const injector = this.server.createConnectionInjector(credentials);
-    const listener = createServer((socket) => injector.injectConnection(socket));
+    // A storm's connections are accepted at once, but each HTTP/2 session costs the event loop
+    // a few hundred µs to set up: they are handed to grpc-js INJECT_PER_TURN per turn, so that
+    // requests already being served interleave with them instead of waiting out thousands.
+    const pending: Socket[] = [];
+    const injectSome = () => {
+      for (let i = 0; i < INJECT_PER_TURN && pending.length > 0; i++) {
+        const socket = pending.shift()!;
+        if (!socket.destroyed) injector.injectConnection(socket);
+      }
+      if (pending.length > 0) setImmediate(injectSome);
+    };
+    const listener = createServer((socket) => {
+      if (pending.push(socket) === 1) setImmediate(injectSome);
+    });
     await new Promise<void>((resolve, reject) => {
       listener.once('error', (err) => reject(bindError(address, err)));
       listener.listen({ host, port, backlog: LISTEN_BACKLOG }, () => resolve());
