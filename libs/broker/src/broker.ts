@@ -16,6 +16,7 @@ import {
   type ExchangeSink,
   type ExchangeTarget,
 } from './exchange-api';
+import { ConnectingStreams } from './connecting-streams';
 import { PresencePublisher } from './presence-publisher';
 import type { BrokerIdentity, StreamDirectory } from './stream-directory';
 import { TunnelRegistry } from './tunnel-registry';
@@ -59,7 +60,7 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
   private readonly logger: Logger;
   private shuttingDown = false;
   /** Admitted streams that are not routable yet (Register or first health report pending). */
-  private readonly connecting = new Set<AgentSession>();
+  private readonly connecting = new ConnectingStreams();
   /** Names this broker to agents; set again once the port is bound (ST_GRPC_PORT may be 0). */
   brokerId: string;
   private readonly presence: PresencePublisher;
@@ -156,8 +157,7 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
    */
   disconnectTunnel(tunnelId: string, reason: string, code: status = status.PERMISSION_DENIED): void {
     this.revocations++;
-    const connecting = [...this.connecting].filter((s) => s.tunnel.id === tunnelId);
-    for (const session of [...this.registry.sessionsOf(tunnelId), ...connecting]) {
+    for (const session of [...this.registry.sessionsOf(tunnelId), ...this.connecting.of(tunnelId)]) {
       session.close(reason, { code, details: reason });
     }
   }
@@ -177,7 +177,7 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
     this.shuttingDown = true;
     // Agents asking how many brokers there are must not count this one any more.
     const withdrawn = this.presence.withdraw();
-    for (const s of [...this.connecting]) {
+    for (const s of this.connecting.all()) {
       // Not routable yet: nothing to finish, so no reason to hold the agent here.
       s.close('broker shutting down', { code: status.UNAVAILABLE, details: 'broker shutting down: reconnect to another broker' });
     }
@@ -214,7 +214,7 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
    */
   private retireReplaced(s: AgentSession): void {
     if (!s.agentInstanceId || s.connectionEpoch === 0) return;
-    const peers = [...this.registry.sessionsOf(s.tunnel.id), ...this.connecting].filter(
+    const peers = [...this.registry.sessionsOf(s.tunnel.id), ...this.connecting.of(s.tunnel.id)].filter(
       (o) => o !== s && o.isOpen && o.tunnel.id === s.tunnel.id && o.agentInstanceId === s.agentInstanceId,
     );
     for (const other of peers) {
@@ -278,9 +278,7 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
 
   /** Streams of a tunnel: routable, draining and still registering. */
   private streamCount(tunnelId: string): number {
-    let n = this.registry.sessionsOf(tunnelId).length;
-    for (const s of this.connecting) if (s.tunnel.id === tunnelId) n++;
-    return n;
+    return this.registry.sessionsOf(tunnelId).length + this.connecting.count(tunnelId);
   }
 
   private async acceptAgent(call: AgentCall): Promise<void> {

@@ -17,6 +17,7 @@ import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
 import { Pool } from 'undici';
 import { freePort } from './net.mjs';
+import { CpuMeter } from './cpu-meter.mjs';
 import { memoryOf, treeCpuMs } from './procs.mjs';
 import { baseEnv, binPath, startAgent, startMock } from './stack.mjs';
 import { waitForHttp } from './ssh-tunnel.mjs';
@@ -227,10 +228,12 @@ export async function run(ctx) {
   const agents = forkAgents(ctx);
   const during = victimLoop(pool, victim.prefix, victim.headers);
   const cpu0 = { server: treeCpuMs([st.server.child.pid]), agents: treeCpuMs([agents.entry.child.pid]) };
+  const machine0 = ctx.meter?.snapshot();
   const started = await agents.rpc('start', { root: ctx.root, url: `http://127.0.0.1:${st.grpcPort}`, tokens: tunnels.map((t) => t.token), concurrency: 1000 });
   figures.quickPolicy = started.quickPolicy;
   const all = await agents.rpc('waitServing', { n, timeoutMs: 120_000 });
   figures.connectCpu = { server: treeCpuMs([st.server.child.pid]) - cpu0.server, agents: treeCpuMs([agents.entry.child.pid]) - cpu0.agents };
+  figures.connectForeignCores = machine0 ? CpuMeter.delta(machine0, ctx.meter.snapshot()).foreignCores : undefined;
   figures.victimConnect = summarise(await during.stop());
   figures.connectAllMs = all.at ? all.at - started.startedAt : undefined;
   figures.connectServing = all.serving;
@@ -251,6 +254,7 @@ export async function run(ctx) {
   await agents.rpc('resetStats');
   const { stopMs, readyAt } = await restartServer(ctx, st);
   const cpu1 = { server: treeCpuMs([st.server.child.pid]), agents: treeCpuMs([agents.entry.child.pid]) };
+  const machine1 = ctx.meter?.snapshot();
   // The victim's requests while the others reconnect: from its first success until all are back (+3 s).
   let storm;
   const [again, victimMs, sampleMs] = await Promise.all([
@@ -262,6 +266,7 @@ export async function run(ctx) {
     sampleServe(readyAt),
   ]);
   const stormCpu = { server: treeCpuMs([st.server.child.pid]) - cpu1.server, agents: treeCpuMs([agents.entry.child.pid]) - cpu1.agents };
+  const stormForeign = machine1 ? CpuMeter.delta(machine1, ctx.meter.snapshot()).foreignCores : undefined;
   await new Promise((r) => setTimeout(r, 3000));
   figures.victimStorm = summarise(await storm.stop());
   const stats = await agents.rpc('stats');
@@ -272,6 +277,7 @@ export async function run(ctx) {
     readyToVictimMs: victimMs,
     readyToSampleMs: sampleMs,
     cpu: stormCpu,
+    foreignCores: stormForeign,
     failedAttempts: stats.attempts.total,
     failures: Object.entries(stats.attempts.byCode).sort((a, b) => b[1] - a[1]).slice(0, 4),
   };
@@ -285,6 +291,7 @@ export async function run(ctx) {
 const ms = (v) => (v === undefined ? 'n/a' : `${fmt(v, 0)} ms`);
 const mb = (v) => (v === undefined ? 'n/a' : `${fmt(v / MiB, 0)} MB`);
 const mark = (ok) => (ok === undefined ? '' : ok ? ' ✓' : ' ✗');
+const foreign = (cores) => (cores === undefined ? 'n/a' : `${fmt(cores * 100, 0)}% of a core${cores > 0.2 ? ' ⚠' : ''}`);
 const cpuPer = (cpu, n) => (cpu ? `${fmt((cpu.server * 1000) / n, 0)} / ${fmt((cpu.agents * 1000) / n, 0)} µs` : 'n/a');
 const victimRow = (label, v) => [label, v ? `${fmt(v.p50, 1)} / ${fmt(v.p99, 1)} / ${fmt(v.max, 0)} ms` : 'n/a', v ? `${v.errors}/${v.count}` : 'n/a'];
 
@@ -303,6 +310,7 @@ export function render(f) {
     ['broker restart: ready → 50 sampled tunnels answer', ms(f.restart.readyToSampleMs), ''],
     ['broker restart: ready → victim (real st-agent) serves', ms(f.restart.readyToVictimMs), ''],
     ['CPU per welcome in the storm: st-server / load process', cpuPer(f.restart.cpu, f.n), ''],
+    ['other jobs on the machine while they dial / in the storm', `${foreign(f.connectForeignCores)} / ${foreign(f.restart.foreignCores)}`, ''],
     ['failed dials during the storm', String(f.restart.failedAttempts), ''],
     ['st-server RSS after the storm (peak)', `${mb(f.afterRestart.rss)} (${mb(f.afterRestart.hwm)})`, ''],
     ['load process RSS', mb(f.agentsRss), ''],
