@@ -5,7 +5,9 @@ import { silentLogger } from '@st/logging';
 import { waitUntil } from '@st/testing';
 import { type AgentFrame, type ConnectRequest, type ConnectResponse, type Register, TunnelServiceService, Welcome } from '@st/proto';
 import { AgentSupervisor } from './agent-supervisor';
+import { systemClock } from './clock';
 import { EXIT_OK, EXIT_TOKEN_REFUSED } from './exit-codes';
+import { QUICK_MIN_SERVED_MS, QUICK_RETRY_MAX_MS } from './reconnect-backoff';
 
 /** Orders events across every fake broker's streams. */
 let clock = 0;
@@ -224,5 +226,22 @@ describe('AgentSupervisor with several brokers', () => {
       expect(kinds(s)).toContain('draining');
       expect(s.endedAt).toBeDefined();
     }
+  });
+});
+
+describe('AgentSupervisor after its broker went away', () => {
+  it('keeps retrying within half a second while no broker answers, after a stream that served (a broker restart)', async () => {
+    const [b] = await brokers({ brokerIds: () => 'b1' });
+    let offset = 0;
+    const clock = { now: () => Date.now() + offset, sleep: systemClock.sleep };
+    // The product's own backoff (500 ms doubling), not the short one of the other tests.
+    const { statuses } = supervise(b.url, { brokerConnections: 1, clock, backoff: {} });
+    await waitUntil('the stream to be welcomed', () => b.open().length === 1);
+    offset += QUICK_MIN_SERVED_MS + 1_000; // it has served longer than a flapping broker's streams
+    b.stop();
+    const retries = () => statuses.filter((s) => s.startsWith('retrying in')).map((s) => Number(/retrying in ([\d.]+) s/.exec(s)![1]));
+    await waitUntil('five failed attempts', () => retries().length >= 5, 15_000);
+    // Exponential backoff would have grown to 2-4 s by the fourth retry.
+    expect(Math.max(...retries())).toBeLessThanOrEqual(QUICK_RETRY_MAX_MS / 1000);
   });
 });

@@ -117,8 +117,8 @@ export class AgentSupervisor {
   constructor(private readonly options: AgentSupervisorOptions) {
     this.logger = options.logger;
     this.clock = options.clock ?? systemClock;
-    this.backoff = new ReconnectBackoff(options.backoff);
-    this.duplicateBackoff = new ReconnectBackoff(options.backoff);
+    this.backoff = new ReconnectBackoff({ now: () => this.clock.now(), ...options.backoff });
+    this.duplicateBackoff = new ReconnectBackoff({ now: () => this.clock.now(), ...options.backoff });
     this.health = new HealthMonitor(options.logger);
     this.instanceId = options.agentInstanceId ?? newAgentInstanceId();
     this.urls = options.brokerUrls ?? options.brokerUrl.split(',').map((u) => u.trim()).filter((u) => u !== '');
@@ -284,6 +284,8 @@ export class AgentSupervisor {
     if (stream.draining) return;
     stream.draining = true;
     stream.drainAsked = { at: this.clock.now(), epoch: this.epoch };
+    // The broker is going away: while its replacement (or it, restarted) is not there yet, retry quickly.
+    this.backoff.connectionLost(this.clock.now() - stream.started);
     // The replacement is dialled at once: a drain is planned, not a failure to back off from.
     this.nextDialAt = 0;
     this.logger.info(
@@ -323,6 +325,8 @@ export class AgentSupervisor {
     this.failures++;
     const now = this.clock.now();
     if (now - stream.started >= BACKOFF_STABLE_MS) this.backoff.reset();
+    // A served stream lost (broker restarted or gone): retry quickly while no broker answers.
+    if (outcome.welcomed) this.backoff.connectionLost(now - stream.started);
     // Refused as stopped: retry about every second, so a restarted tunnel serves again at once.
     const { delayMs: delay, waitingForStart } = retryDelay(outcome, this.backoff);
     this.nextDialAt = Math.max(this.nextDialAt, now + delay);

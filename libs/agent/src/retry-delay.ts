@@ -19,12 +19,14 @@ export function refusedAsStopped(code: grpc.status, reason: string): boolean {
  * the backoff, so the first real failure after it still starts small.
  */
 export function retryDelay(
-  outcome: { code: grpc.status; reason: string },
+  outcome: { code: grpc.status; reason: string; welcomed?: boolean },
   backoff: ReconnectBackoff,
   random: () => number = Math.random,
 ): { delayMs: number; waitingForStart: boolean } {
   if (refusedAsStopped(outcome.code, outcome.reason)) {
     return { delayMs: Math.round(STOPPED_RETRY_MS * (0.75 + random() / 4)), waitingForStart: true };
   }
-  return { delayMs: backoff.next(), waitingForStart: false };
+  // UNAVAILABLE: no broker answered (nothing listens, or it is shutting down); the first retry
+  // after a stream that served is quick however it ended (see ReconnectBackoff.connectionLost).
+  return { delayMs: backoff.next(outcome.code === grpc.status.UNAVAILABLE || outcome.welcomed === true), waitingForStart: false };
 }

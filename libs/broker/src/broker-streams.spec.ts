@@ -209,3 +209,41 @@ describe('Broker: live brokers', () => {
     expect((await new FakeAgent(h.client, 'a', 1).welcome()).liveBrokers).toBe(3);
   });
 });
+
+describe('Broker: admission', () => {
+  it('looks the token up once when nothing was revoked meanwhile, and again before routing when a revocation came while the agent registered', async () => {
+    let calls = 0;
+    let refuse = false;
+    let onAdmit: (() => void) | undefined;
+    const h = await broker({
+      authenticator: {
+        admitAgent: () => {
+          calls++;
+          const answer = refuse ? { refused: 'tunnel_stopped' as const, tunnelId: TUNNEL.id } : { tunnel: TUNNEL };
+          onAdmit?.();
+          return Promise.resolve(answer);
+        },
+      },
+    });
+    const first = new FakeAgent(h.client, 'agent-1', 1);
+    await first.welcome();
+    await waitUntil('the stream to be routable', () => h.broker.isConnected(TUNNEL.id));
+    expect(calls).toBe(1);
+    h.broker.disconnectTunnel(TUNNEL.id, 'tunnel dropped for the test');
+    await waitUntil('the stream to be dropped', () => !h.broker.isConnected(TUNNEL.id));
+
+    // The next agent's first lookup admits it; then the tunnel is stopped (a revocation) before
+    // its stream is listed: the second lookup, before routing, refuses it.
+    calls = 0;
+    onAdmit = () => {
+      onAdmit = undefined;
+      refuse = true;
+      h.broker.disconnectTunnel('tun_other', 'another revocation while this agent registered');
+    };
+    const late = new FakeAgent(h.client, 'agent-2', 1);
+    const status = await late.status;
+    expect(status.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(calls).toBe(2);
+    expect(h.broker.isConnected(TUNNEL.id)).toBe(false);
+  });
+});

@@ -16,6 +16,7 @@ import {
   type ExchangeSink,
   type ExchangeTarget,
 } from './exchange-api';
+import { ConnectingStreams } from './connecting-streams';
 import { PresencePublisher } from './presence-publisher';
 import type { BrokerIdentity, StreamDirectory } from './stream-directory';
 import { TunnelRegistry } from './tunnel-registry';
@@ -59,7 +60,7 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
   private readonly logger: Logger;
   private shuttingDown = false;
   /** Admitted streams that are not routable yet (Register or first health report pending). */
-  private readonly connecting = new Set<AgentSession>();
+  private readonly connecting = new ConnectingStreams();
   /** Names this broker to agents; set again once the port is bound (ST_GRPC_PORT may be 0). */
   brokerId: string;
   private readonly presence: PresencePublisher;
@@ -68,6 +69,12 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
   private stopped: Promise<void> | undefined;
   /** Admits a stream's agent again with the token it came with (see revalidate). */
   private readonly readmit = new WeakMap<AgentSession, () => ReturnType<AgentAuthenticator['admitAgent']>>();
+  /**
+   * Counts revocations (disconnectTunnel, revalidate). A stream whose admission began after the
+   * last one cannot have missed any, so it becomes routable without a second store lookup: in a
+   * reconnect storm of 10,000 agents that halves the admission work.
+   */
+  private revocations = 0;
 
   constructor(private readonly options: BrokerOptions) {
     this.logger = options.logger;
@@ -149,8 +156,8 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
    * what the agents get: UNAUTHENTICATED for a rotated token makes st-agent exit instead of retrying.
    */
   disconnectTunnel(tunnelId: string, reason: string, code: status = status.PERMISSION_DENIED): void {
-    const connecting = [...this.connecting].filter((s) => s.tunnel.id === tunnelId);
-    for (const session of [...this.registry.sessionsOf(tunnelId), ...connecting]) {
+    this.revocations++;
+    for (const session of [...this.registry.sessionsOf(tunnelId), ...this.connecting.of(tunnelId)]) {
       session.close(reason, { code, details: reason });
     }
   }
@@ -170,7 +177,7 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
     this.shuttingDown = true;
     // Agents asking how many brokers there are must not count this one any more.
     const withdrawn = this.presence.withdraw();
-    for (const s of [...this.connecting]) {
+    for (const s of this.connecting.all()) {
       // Not routable yet: nothing to finish, so no reason to hold the agent here.
       s.close('broker shutting down', { code: status.UNAVAILABLE, details: 'broker shutting down: reconnect to another broker' });
     }
@@ -207,7 +214,7 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
    */
   private retireReplaced(s: AgentSession): void {
     if (!s.agentInstanceId || s.connectionEpoch === 0) return;
-    const peers = [...this.registry.sessionsOf(s.tunnel.id), ...this.connecting].filter(
+    const peers = [...this.registry.sessionsOf(s.tunnel.id), ...this.connecting.of(s.tunnel.id)].filter(
       (o) => o !== s && o.isOpen && o.tunnel.id === s.tunnel.id && o.agentInstanceId === s.agentInstanceId,
     );
     for (const other of peers) {
@@ -251,6 +258,8 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
    * have been missed (the change feed reconnected after a Redis outage). Resolves once all were checked.
    */
   async revalidate(): Promise<number> {
+    // Revocations may have been missed: streams admitted meanwhile are admitted again when ready.
+    this.revocations++;
     let dropped = 0;
     await Promise.all(
       this.registry.all().map(async (s) => {
@@ -269,9 +278,7 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
 
   /** Streams of a tunnel: routable, draining and still registering. */
   private streamCount(tunnelId: string): number {
-    let n = this.registry.sessionsOf(tunnelId).length;
-    for (const s of this.connecting) if (s.tunnel.id === tunnelId) n++;
-    return n;
+    return this.registry.sessionsOf(tunnelId).length + this.connecting.count(tunnelId);
   }
 
   private async acceptAgent(call: AgentCall): Promise<void> {
@@ -289,6 +296,7 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
       );
       return;
     }
+    const revocationsBefore = this.revocations;
     const admission = await this.options.authenticator.admitAgent(token);
     if ('refused' in admission) {
       this.logger.warn({ peer, refused: admission.refused, tunnelId: 'tunnelId' in admission ? admission.tunnelId : undefined }, 'agent refused');
@@ -327,8 +335,10 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
           clearTimeout(registerTimer);
           // Admission is checked again before the stream becomes routable: the tunnel may have
           // been stopped or deleted while the agent registered, and revocation only sees
-          // routable streams and the ones in `connecting`.
-          this.options.authenticator.admitAgent(token).then(
+          // routable streams and the ones in `connecting`. Unless no revocation happened since
+          // the first check began: then its answer still holds.
+          const checked = this.revocations === revocationsBefore ? Promise.resolve(admission) : this.options.authenticator.admitAgent(token);
+          checked.then(
             (again) => {
               this.connecting.delete(s);
               if (!s.isOpen) return;

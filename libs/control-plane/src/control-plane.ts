@@ -151,6 +151,8 @@ export class ControlPlane {
   async stop(): Promise<void> {
     const grace = this.config.shutdownGraceMs;
     this.grpc?.setServing(false);
+    // New connections are refused from now on (agents redial elsewhere, or here once restarted).
+    this.grpc?.stopListening();
     await Promise.all([this.gateway?.close(grace), this.broker?.shutdown(grace), this.discoveryHttp?.close(grace)]);
     await this.grpc?.shutdown(500);
     this.remote?.close();

@@ -1,9 +1,15 @@
+import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from '@st/logging';
 import { SERVER_KEEPALIVE_OPTIONS, MESSAGE_SIZE_OPTIONS, SERVER_MAX_RECEIVE_MESSAGE_BYTES } from './channel-options';
 import { applyServerWindows } from './http2-windows';
 import { ReflectionServer } from './reflection';
+
+/** Connections the kernel queues for accept() (see GrpcServerHost.listen). */
+export const LISTEN_BACKLOG = 4096;
+/** New connections handed to grpc-js per event-loop turn (see GrpcServerHost.listen). */
+const INJECT_PER_TURN = 64;
 
 /** Options for {@link GrpcServerHost}. */
 export interface GrpcServerHostOptions {
@@ -23,6 +29,7 @@ export class GrpcServerHost {
   private readonly logger: Logger;
   private readonly serviceNames: string[] = [];
   private boundPort: number | undefined;
+  private listener: Server | undefined;
 
   constructor(options: GrpcServerHostOptions) {
     this.logger = options.logger;
@@ -30,6 +37,10 @@ export class GrpcServerHost {
       ...SERVER_KEEPALIVE_OPTIONS,
       ...MESSAGE_SIZE_OPTIONS,
       'grpc.max_receive_message_length': SERVER_MAX_RECEIVE_MESSAGE_BYTES,
+      // Nothing reads channelz (no admin service is served), yet with it on grpc-js keeps a
+      // tracker and two Dates per connection and registers every socket in a global table:
+      // memory each of 10,000 idle agent connections pays for nothing.
+      'grpc.enable_channelz': 0,
       ...options.serverOptions,
     });
     // Windows for a long fat link (http2-windows.ts); grpc-js's server ignores its own option for it.
@@ -55,12 +66,38 @@ export class GrpcServerHost {
     this.health.setStatus(fullName, 'NOT_SERVING');
   }
 
-  /** Binds host:port (0 = a free port; plaintext unless `credentials` say TLS) and marks every service SERVING. */
+  /**
+   * Binds host:port (0 = a free port; plaintext unless `credentials` say TLS) and marks every
+   * service SERVING. The socket is our own `net.Server`, its connections handed to grpc-js through
+   * a connection injector, because grpc-js listens with Node's default backlog of 511: when 10,000
+   * agents redial a restarted broker at once, the kernel drops the connections beyond it and their
+   * SYNs are retried 1, 3, 7, 15 s later, so dials outlast the agents' Welcome deadline and the
+   * work spent on them is lost (issue 9's reconnect storm). LISTEN_BACKLOG is capped by the
+   * kernel's net.core.somaxconn (4096 by default since Linux 5.4).
+   */
   async listen(host: string, port: number, credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
     const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-    this.boundPort = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(address, credentials, (err, bound) => (err ? reject(bindError(address, err)) : resolve(bound)));
+    const injector = this.server.createConnectionInjector(credentials);
+    // A storm's connections are accepted at once, but each HTTP/2 session costs the event loop
+    // a few hundred µs to set up: they are handed to grpc-js INJECT_PER_TURN per turn, so that
+    // requests already being served interleave with them instead of waiting out thousands.
+    const pending: Socket[] = [];
+    const injectSome = () => {
+      for (let i = 0; i < INJECT_PER_TURN && pending.length > 0; i++) {
+        const socket = pending.shift()!;
+        if (!socket.destroyed) injector.injectConnection(socket);
+      }
+      if (pending.length > 0) setImmediate(injectSome);
+    };
+    const listener = createServer((socket) => {
+      if (pending.push(socket) === 1) setImmediate(injectSome);
     });
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', (err) => reject(bindError(address, err)));
+      listener.listen({ host, port, backlog: LISTEN_BACKLOG }, () => resolve());
+    });
+    this.listener = listener;
+    this.boundPort = (listener.address() as AddressInfo).port;
     this.setServing(true);
     this.logger.info({ address: `${host}:${this.boundPort}`, tls: credentials._isSecure(), services: this.serviceNames }, 'gRPC server listening');
     return this.boundPort;
@@ -77,11 +114,23 @@ export class GrpcServerHost {
   }
 
   /**
+   * Closes the listening socket; the connections already open keep working. Called first when
+   * stopping: a draining broker's agents all redial at once, and a refused TCP connect costs
+   * nothing, where each call answered "shutting down" costs an HTTP/2 session and a stream
+   * (10,000 of them delayed the exit by seconds).
+   */
+  stopListening(): void {
+    this.listener?.close();
+    this.listener = undefined;
+  }
+
+  /**
    * Stops taking calls, waits up to `graceMs` for open calls to end, then cancels the rest.
    * Long-lived agent streams never end by themselves, so the force step is what bounds shutdown.
    */
   async shutdown(graceMs: number): Promise<void> {
     this.setServing(false);
+    this.stopListening();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();

@@ -20,7 +20,7 @@ export function missingBuilds(root) {
   return APPS.filter((app) => !existsSync(join(root, 'apps', app, 'dist', 'main.js')));
 }
 
-function baseEnv(extra) {
+export function baseEnv(extra) {
   // The product's settings come only from what the bench sets, not from the caller's shell.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ST_') && k !== 'NODE_OPTIONS'));
   return { ...env, ST_LOG_LEVEL: 'warn', ...extra };
