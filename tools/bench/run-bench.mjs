@@ -29,7 +29,6 @@
 //                        (lib/profile-run.mjs; in the output and docs/benchmarks/latest.md)
 //   BENCH_REPORT=file    write the report (and its chart, file.svg) even from a quick or partial run
 //   BENCH_ATTACKS=a,b    only these attacks in the abuse section (names in lib/attacks/index.mjs)
-import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -40,6 +39,7 @@ import { ProcessSet, descendants, memoryOf } from './lib/procs.mjs';
 import { renderAbuse, runAbuseSection } from './lib/abuse.mjs';
 import { measureCliStartup, renderCliStartup } from './lib/cli-startup.mjs';
 import { writeLatestReport } from './lib/latest-report.mjs';
+import { startLoadgen as startLoadgenProcess } from './lib/loadgen-client.mjs';
 import { PROFILE_PHASES, renderProfiles, runProfiles } from './lib/profile-run.mjs';
 import { renderReport } from './lib/report.mjs';
 import { renderScale, runScaleSection } from './lib/scale.mjs';
@@ -125,45 +125,7 @@ const watchdog = setTimeout(() => {
 }, TIME_BUDGET_MS);
 watchdog.unref();
 
-// ---- load generator (separate process) ----------------------------------------------------------
-
-function startLoadgen() {
-  const child = fork(join(HERE, 'loadgen.mjs'), [], {
-    serialization: 'advanced',
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    execArgv: [],
-    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS')),
-  });
-  const entry = procs.adopt('loadgen', child);
-  const pending = new Map();
-  let nextId = 1;
-  child.on('message', (msg) => {
-    const p = pending.get(msg.id);
-    if (!p) return;
-    pending.delete(msg.id);
-    clearTimeout(p.timer);
-    if (msg.ok) p.resolve(msg.result);
-    else p.reject(new Error(`load generator: ${msg.error}`));
-  });
-  child.on('exit', (code, signal) => {
-    for (const p of pending.values()) {
-      clearTimeout(p.timer);
-      p.reject(new Error(`the load generator exited (code ${code}, signal ${signal})`));
-    }
-    pending.clear();
-  });
-  const rpc = (cmd, args = {}, timeoutMs = 120_000) =>
-    new Promise((resolvePromise, reject) => {
-      const id = nextId++;
-      const timer = setTimeout(() => {
-        pending.delete(id);
-        reject(new Error(`load generator: ${cmd} took longer than ${timeoutMs} ms`));
-      }, timeoutMs);
-      pending.set(id, { resolve: resolvePromise, reject, timer });
-      child.send({ id, cmd, ...args });
-    });
-  return { entry, rpc };
-}
+const startLoadgen = () => startLoadgenProcess(procs);
 
 // ---- main ---------------------------------------------------------------------------------------
 
