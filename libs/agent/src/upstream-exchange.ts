@@ -7,6 +7,7 @@ import { AutoReceiveWindow, type GrowthBudget, toWireHeaders } from '@st/tunnel-
 import { forwardablePath } from './path-policy';
 import type { UpstreamClient } from './upstream-client';
 import { upstreamRequestHeaders } from './upstream-headers';
+import { bodySegments } from './body-segments';
 import { describeRequestFailure, describeResponseFailure } from './upstream-error';
 
 /** What an exchange needs from the connection it lives on. */
@@ -198,30 +199,21 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   private readonly flush = (): void => {
     this.flushScheduled = false;
     if (this.done || !this.responseStarted) return;
-    const parts = this.pending;
+    const segments = bodySegments(this.pending, this.ctx.maxChunkBytes);
     this.pending = [];
-    const body = parts.length === 0 ? EMPTY : parts.length === 1 ? parts[0] : Buffer.concat(parts);
     const end = this.pendingEnd && !this.held;
-    const max = this.ctx.maxChunkBytes;
-    let offset = 0;
     let endSent = false;
+    let next = 0;
     if (!this.headSent) {
       this.headSent = true;
-      offset = Math.min(body.length, max);
-      endSent = end && offset === body.length;
-      this.ctx.send({
-        frame: {
-          $case: 'head',
-          value: { exchangeId: this.id, status: this.status, headers: this.headers, body: body.subarray(0, offset), end: endSent },
-        },
-      });
+      const body = segments.length > 0 ? segments[next++] : EMPTY;
+      endSent = end && next === segments.length;
+      this.ctx.send({ frame: { $case: 'head', value: { exchangeId: this.id, status: this.status, headers: this.headers, body, end: endSent } } });
     }
-    while (offset < body.length) {
-      const size = Math.min(body.length - offset, max);
-      const last = offset + size === body.length;
-      this.ctx.send({ frame: { $case: 'data', value: { exchangeId: this.id, chunk: body.subarray(offset, offset + size), end: last && end } } });
+    for (; next < segments.length; next++) {
+      const last = next === segments.length - 1;
+      this.ctx.send({ frame: { $case: 'data', value: { exchangeId: this.id, chunk: segments[next], end: last && end } } });
       endSent = last && end;
-      offset += size;
     }
     if (end && !endSent) this.ctx.send({ frame: { $case: 'data', value: { exchangeId: this.id, chunk: EMPTY, end: true } } });
     if (end) this.finish(false);
