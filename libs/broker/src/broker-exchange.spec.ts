@@ -131,3 +131,34 @@ describe('BrokerExchange flow control', () => {
     expect(last?.$case === 'data' && last.value.end).toBe(true);
   });
 });
+
+describe('BrokerExchange and the message buffers under body chunks', () => {
+  it('hands the gateway a tiny chunk padded into a huge message without the message buffer under it', () => {
+    const stream: ExchangeStream = {
+      send: () => undefined,
+      cancelExchange: () => undefined,
+      remove: () => undefined,
+      writable: true,
+      whenWritable: () => Promise.resolve(),
+      agentWindow: 1000,
+      brokerWindow: 1000,
+      maxChunkBytes: 64,
+    };
+    const got: Uint8Array[] = [];
+    const exchange = new BrokerExchange(1, stream, {
+      head: (_s, _h, body) => got.push(body),
+      data: (chunk) => got.push(chunk),
+      error: () => undefined,
+    });
+    // What the decoder hands out: views into a 2 MiB message of unknown fields around 1-byte bodies.
+    const message = new Uint8Array(2 * 1024 * 1024).fill(7);
+    exchange.onHead({ exchangeId: 1, status: 200, headers: [], body: message.subarray(10, 11), end: false });
+    exchange.onData({ exchangeId: 1, chunk: message.subarray(500, 501), end: false });
+    // A chunk that is most of its message stays as it is: honest answers are not copied.
+    const whole = new Uint8Array(800).fill(9);
+    exchange.onData({ exchangeId: 1, chunk: whole.subarray(0, 700), end: true });
+    expect(got.map((c) => c.buffer === message.buffer)).toEqual([false, false, false]);
+    expect(got.map((c) => Array.from(c))).toEqual([[7], [7], Array.from(whole.subarray(0, 700))]);
+    expect(got[2].buffer).toBe(whole.buffer);
+  });
+});

@@ -1,6 +1,7 @@
 import type { BrokerFrame, Data, ResponseHead } from '@st/proto';
 import { AutoReceiveWindow, type GrowthBudget, SendWindow, TunnelError } from '@st/tunnel-protocol';
 import type { Exchange, ExchangeRequestHead, ExchangeSink } from './exchange-api';
+import { unpinnedChunk } from './unpinned-chunk';
 
 /** What an exchange needs from the stream it lives on. */
 export interface ExchangeStream {
@@ -111,10 +112,12 @@ export class BrokerExchange implements Exchange {
   }
 
   release(bytes: number): void {
-    if (this.done) return;
+    // Also after the end: the sink releases the tail it still held, and the window's growth goes
+    // back to the budget only then (closeWhenConsumed). No credit is due any more.
     const credit = this.receiveWindow.consume(bytes);
-    if (credit > 0) this.allowance += credit;
-    if (credit > 0) this.stream.send({ frame: { $case: 'credit', value: { exchangeId: this.id, bytes: credit } } });
+    if (credit === 0 || this.done) return;
+    this.allowance += credit;
+    this.stream.send({ frame: { $case: 'credit', value: { exchangeId: this.id, bytes: credit } } });
   }
 
   cancel(reason: string): void {
@@ -133,8 +136,10 @@ export class BrokerExchange implements Exchange {
       return;
     }
     this.headSeen = true;
+    // Counted before finish(): what the sink holds keeps the window's growth drawn until released.
+    this.receiveWindow.received(head.body.length);
     if (head.end) this.finish();
-    this.sink.head(head.status, head.headers, head.body, head.end);
+    this.sink.head(head.status, head.headers, unpinnedChunk(head.body), head.end);
   }
 
   onData(data: Data): void {
@@ -143,8 +148,9 @@ export class BrokerExchange implements Exchange {
       this.fail(new TunnelError('protocol', 'the agent sent response data before the response head'));
       return;
     }
+    this.receiveWindow.received(data.chunk.length);
     if (data.end) this.finish();
-    this.sink.data(data.chunk, data.end);
+    this.sink.data(unpinnedChunk(data.chunk), data.end);
   }
 
   /**
@@ -180,7 +186,6 @@ export class BrokerExchange implements Exchange {
   /** Counts received bytes; true (and the exchange failed) when the agent sent beyond its credit. */
   private overrun(bytes: number): boolean {
     this.received += bytes;
-    this.receiveWindow.received(bytes);
     if (this.received <= this.allowance) return false;
     this.stream.cancelExchange(this.id, 'credit overrun');
     this.fail(new TunnelError('protocol', 'the agent sent more of the answer than it was granted (flow-control violation); the answer was cut'));
@@ -195,7 +200,7 @@ export class BrokerExchange implements Exchange {
     this.done = true;
     this.markEnded();
     this.sendWindow.release();
-    this.receiveWindow.close();
+    this.receiveWindow.closeWhenConsumed();
     this.stream.remove(this.id);
   }
 }

@@ -77,4 +77,44 @@ describe('BrokerExchange window growth (issue 9)', () => {
     exchange.cancel('done');
     expect(budget.bytes).toBe(3000);
   });
+
+  it("keeps a stalled caller's grown window out of the budget after the agent's end, until the caller took the last bytes", () => {
+    const budget = new GrowthBudget(3000);
+    const { exchange, errors, sent, credit } = harness({ brokerWindowLimit: 8000, budget });
+    for (let i = 0; i < 8; i++) {
+      exchange.onData(chunk(250));
+      exchange.release(250);
+    }
+    const drawn = 3000 - budget.bytes;
+    expect(drawn).toBeGreaterThan(0);
+    // The caller stops reading; the agent spends the rest of its (grown) credit and ends.
+    const left = 1000 + credit() - 8 * 250;
+    for (let n = left; n > 250; n -= 250) exchange.onData(chunk(250));
+    exchange.onData({ exchangeId: 1, chunk: new Uint8Array(left - Math.floor((left - 1) / 250) * 250), end: true });
+    expect(errors).toEqual([]);
+    expect(budget.bytes).toBe(3000 - drawn);
+    // The gateway releases the tail as the response flushes: no credit for an ended exchange.
+    const frames = sent.length;
+    exchange.release(left - 1);
+    expect(budget.bytes).toBe(3000 - drawn);
+    exchange.release(1);
+    expect(budget.bytes).toBe(3000);
+    expect(sent.length).toBe(frames);
+  });
+
+  it('gives the growth back once the caller released what it got, when an overrunning agent was cut', () => {
+    const budget = new GrowthBudget(3000);
+    const { exchange, errors, credit } = harness({ brokerWindowLimit: 8000, budget });
+    for (let i = 0; i < 8; i++) {
+      exchange.onData(chunk(250));
+      exchange.release(250);
+    }
+    exchange.onData(chunk(100));
+    // Beyond the credit: cut, and those bytes never reach the caller, so they are not waited for.
+    exchange.onData(chunk(1000 + credit()));
+    expect(errors.map((e) => e.kind)).toEqual(['protocol']);
+    expect(budget.bytes).toBeLessThan(3000);
+    exchange.release(100);
+    expect(budget.bytes).toBe(3000);
+  });
 });

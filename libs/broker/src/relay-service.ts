@@ -41,6 +41,9 @@ export function createRelayService(opener: ExchangeOpener, serviceToken: string,
 class RelayCallHandler {
   private exchange: Exchange | undefined;
   private ended = false;
+  /** Response bytes the exchange gave us and we have not released yet. */
+  private held = 0;
+  /** Of those, the bytes written while waiting for 'drain'. */
   private unreleased = 0;
   private waitingDrain = false;
 
@@ -52,8 +55,18 @@ class RelayCallHandler {
 
   start(): void {
     this.call.on('data', (request: ExchangeRequest) => this.onRequest(request));
-    this.call.on('cancelled', () => this.cancel('the gateway cancelled the exchange'));
-    this.call.on('error', () => this.cancel('the gateway call failed'));
+    this.call.on('cancelled', () => {
+      this.cancel('the gateway cancelled the exchange');
+      this.releaseHeld(this.held);
+    });
+    this.call.on('error', () => {
+      this.cancel('the gateway call failed');
+      this.releaseHeld(this.held);
+    });
+    // No 'drain' comes once the call is ending: the tail is released when the call has flushed it
+    // or is gone, and only then does the exchange give its window growth back (closeWhenConsumed).
+    this.call.on('finish', () => this.releaseHeld(this.held));
+    this.call.on('close', () => this.releaseHeld(this.held));
   }
 
   private onRequest(request: ExchangeRequest): void {
@@ -87,10 +100,14 @@ class RelayCallHandler {
 
   /** Releases credit to the agent only as fast as the gateway takes the bytes. */
   private write(response: ExchangeResponse, bytes: number): void {
-    if (this.ended) return;
+    if (this.ended) {
+      this.exchange?.release(bytes);
+      return;
+    }
+    this.held += bytes;
     const ok = this.call.write(response);
     if (ok && !this.waitingDrain) {
-      this.exchange?.release(bytes);
+      this.releaseHeld(bytes);
       return;
     }
     this.unreleased += bytes;
@@ -100,10 +117,18 @@ class RelayCallHandler {
         this.waitingDrain = false;
         const n = this.unreleased;
         this.unreleased = 0;
-        this.exchange?.release(n);
+        this.releaseHeld(n);
       });
     }
     if (this.unreleased > UNRELEASED_LIMIT) this.logger.debug({ unreleased: this.unreleased }, 'gateway is slow to read');
+  }
+
+  /** Capped by what is held, so that the tail released at the end is never released twice. */
+  private releaseHeld(bytes: number): void {
+    const n = Math.min(bytes, this.held);
+    if (n <= 0) return;
+    this.held -= n;
+    this.exchange?.release(n);
   }
 
   private fail(error: TunnelError): void {

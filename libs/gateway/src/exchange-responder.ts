@@ -38,7 +38,12 @@ export class ExchangeResponder implements ExchangeSink {
   /** Whether the bytes written so far end with a blank line (a complete SSE event). */
   private endsWithBlankLine = true;
   private finished = false;
+  /** Body bytes the exchange gave us and we have not released yet (see releaseHeld). */
+  private held = 0;
+  /** Of those, the bytes written while waiting for 'drain'. */
   private unreleased = 0;
+  /** The response is over (finished or its connection closed): nothing of it is buffered any more. */
+  private closed = false;
   private waitingDrain = false;
   private startedAt = performance.now();
 
@@ -49,7 +54,13 @@ export class ExchangeResponder implements ExchangeSink {
     this.arm(options.firstByteTimeoutMs, 'first-byte');
     res.on('close', () => {
       if (!this.finished) this.abandon();
+      this.closed = true;
+      this.releaseHeld(this.held);
     });
+    // The end's bytes (res.end's chunk, and what waited for a 'drain' that never comes once the
+    // response is ending) leave our buffers only when the response has flushed: released then,
+    // so that the exchange keeps its window growth drawn while a stalled client holds them.
+    res.on('finish', () => this.releaseHeld(this.held));
   }
 
   attach(exchange: Exchange): void {
@@ -60,6 +71,7 @@ export class ExchangeResponder implements ExchangeSink {
   }
 
   head(status: number, headers: Header[], body: Uint8Array, end: boolean): void {
+    this.hold(body.length);
     if (this.finished) return;
     const refusal = responseHeadRefusal(status, headers);
     if (refusal) {
@@ -83,7 +95,6 @@ export class ExchangeResponder implements ExchangeSink {
     if (end) {
       this.done(status);
       this.res.end(body);
-      this.exchange?.release(body.length);
       return;
     }
     this.arm(this.options.idleTimeoutMs, 'idle');
@@ -92,6 +103,7 @@ export class ExchangeResponder implements ExchangeSink {
   }
 
   data(chunk: Uint8Array, end: boolean): void {
+    this.hold(chunk.length);
     if (this.finished) return;
     if (end) {
       this.done(this.res.statusCode);
@@ -140,7 +152,7 @@ export class ExchangeResponder implements ExchangeSink {
     }
     const ok = this.res.write(chunk);
     if (ok && !this.waitingDrain) {
-      this.exchange?.release(chunk.length);
+      this.releaseHeld(chunk.length);
       return;
     }
     // The client reads slower than the model writes: hold the agent's credit until it drains.
@@ -155,9 +167,27 @@ export class ExchangeResponder implements ExchangeSink {
         if (!this.finished) this.arm(this.options.idleTimeoutMs, 'idle');
         const n = this.unreleased;
         this.unreleased = 0;
-        this.exchange?.release(n);
+        this.releaseHeld(n);
       });
     }
+  }
+
+  /** Counts body bytes received; once the response is over they are released at once. */
+  private hold(bytes: number): void {
+    this.held += bytes;
+    if (this.closed) this.releaseHeld(this.held);
+  }
+
+  /**
+   * Gives `bytes` of what we hold back to the exchange (credit while it runs, its window growth
+   * once it ended). Capped by what is held: the tail released on 'finish'/'close' is never
+   * released twice by a late 'drain'.
+   */
+  private releaseHeld(bytes: number): void {
+    const n = Math.min(bytes, this.held);
+    if (n <= 0) return;
+    this.held -= n;
+    this.exchange?.release(n);
   }
 
   private arm(ms: number, which: 'first-byte' | 'idle'): void {

@@ -84,4 +84,30 @@ describe('AutoReceiveWindow', () => {
     simulate(third, 8, (buffered) => buffered);
     expect(third.size).toBe(DEFAULT_RECEIVE_WINDOW + 1024 * 1024);
   });
+
+  it("keeps an ended exchange's growth drawn until its consumer has finished with the last bytes", () => {
+    const budget = new GrowthBudget(8 * 1024 * 1024);
+    const window = new AutoReceiveWindow(DEFAULT_RECEIVE_WINDOW, MAX_RECEIVE_WINDOW, budget);
+    simulate(window, 8, (buffered) => buffered);
+    const drawn = 8 * 1024 * 1024 - budget.bytes;
+    expect(drawn).toBeGreaterThan(0);
+    // The reader stalls with the sender's last window unread, and the sender ends the exchange.
+    window.received(window.size);
+    window.closeWhenConsumed();
+    expect(budget.bytes).toBe(8 * 1024 * 1024 - drawn);
+    // It reads all but one byte: no credit (the exchange is over), the growth still drawn.
+    expect(window.consume(window.size - 1)).toBe(0);
+    expect(budget.bytes).toBe(8 * 1024 * 1024 - drawn);
+    expect(window.consume(1)).toBe(0);
+    expect(budget.bytes).toBe(8 * 1024 * 1024);
+  });
+
+  it('gives the growth back at once when the ended exchange dropped its unread bytes', () => {
+    const budget = new GrowthBudget(8 * 1024 * 1024);
+    const window = new AutoReceiveWindow(DEFAULT_RECEIVE_WINDOW, MAX_RECEIVE_WINDOW, budget);
+    simulate(window, 8, (buffered) => buffered);
+    window.received(window.size);
+    window.close();
+    expect(budget.bytes).toBe(8 * 1024 * 1024);
+  });
 });

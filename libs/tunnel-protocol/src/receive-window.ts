@@ -3,7 +3,8 @@ import { DEFAULT_RECEIVE_WINDOW, MAX_RECEIVE_WINDOW, PROCESS_WINDOW_GROWTH_BYTES
 /**
  * Bytes by which receive windows may grow beyond their initial size, shared by the exchanges that
  * draw on it (one agent stream) and bounded again by a parent (the whole process). Growth taken
- * is given back when the exchange ends. This is what bounds memory when readers that were fast
+ * is given back once the exchange has ended and its consumer has finished with every byte it got
+ * (AutoReceiveWindow.closeWhenConsumed). This is what bounds memory when readers that were fast
  * stall: each holds at most its initial window plus what it drew from here.
  */
 export class GrowthBudget {
@@ -59,8 +60,10 @@ export class AutoReceiveWindow {
   private pending = 0;
   /** Bytes that arrived and the consumer has not finished with. */
   private buffered = 0;
-  /** Window bytes drawn from the budget, given back by close(). */
+  /** Window bytes drawn from the budget, given back by close() or closeWhenConsumed(). */
   private grown = 0;
+  /** The exchange ended: no more credit, and the growth goes back once nothing is buffered. */
+  private closed = false;
 
   constructor(
     initial: number = DEFAULT_RECEIVE_WINDOW,
@@ -83,6 +86,10 @@ export class AutoReceiveWindow {
   /** Records `bytes` consumed; returns how much credit to send now (0 = not yet). */
   consume(bytes: number): number {
     this.buffered = Math.max(0, this.buffered - bytes);
+    if (this.closed) {
+      if (this.buffered === 0) this.close();
+      return 0;
+    }
     this.pending += bytes;
     if (this.pending < Math.max(1, Math.floor(this.window / 4))) return 0;
     const credit = this.pending;
@@ -90,10 +97,23 @@ export class AutoReceiveWindow {
     return credit + this.grow();
   }
 
-  /** The exchange ended: its growth goes back to the budget. */
+  /** The exchange ended and what its consumer still held was dropped: the growth goes back now. */
   close(): void {
+    this.closed = true;
+    this.buffered = 0;
     this.budget?.give(this.grown);
     this.grown = 0;
+  }
+
+  /**
+   * The exchange ended, but its last bytes may still sit with the consumer (an HTTP response
+   * buffering for a client that stopped reading, after the sender's `end`). The growth stays
+   * drawn until consume() has accounted for every byte received; giving it back at `end` let each
+   * stalled reader hold a grown window that no budget counted.
+   */
+  closeWhenConsumed(): void {
+    this.closed = true;
+    if (this.buffered === 0) this.close();
   }
 
   private grow(): number {
