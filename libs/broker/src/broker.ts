@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import { bearerFromMetadata } from '@st/grpc-kit';
 import type { Logger } from '@st/logging';
-import { NO_AGENT_VIEW, type TunnelLiveView, type TunnelRuntime } from '@st/live-state';
+import type { TunnelLiveView, TunnelRuntime } from '@st/live-state';
 import type { TunnelServiceServer } from '@st/proto';
 import { type AgentAuthenticator, upstreamUrlOf } from './agent-authenticator';
 import { drainingError, endCall, noAgentError, refusalStatus } from './broker-answers';
-import { type TunnelHealth, healthFromReport } from './tunnel-health';
+import { type TunnelHealth, healthFromReport, sameHealth } from './tunnel-health';
 import { type AgentCall, AgentSession, type AgentSessionOptions } from './agent-session';
 import {
   CLOSED_EXCHANGE,
@@ -48,6 +48,11 @@ export interface BrokerOptions {
    * once `advertise` was called.
    */
   presence?: StreamDirectory;
+  /**
+   * Called once an agent's Connect is admitted: opens the large HTTP/2 windows of its connection
+   * (GrpcServerHost.widenWindows), which keeps Node's small ones while its token is looked up.
+   */
+  widenWindows?: (call: AgentCall) => void;
 }
 
 /**
@@ -124,21 +129,7 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
   }
 
   liveViewOf(tunnelId: string): TunnelLiveView {
-    const sessions = this.registry.sessionsOf(tunnelId);
-    const health = this.registry.healthOf(tunnelId);
-    if (sessions.length === 0 && !health) return NO_AGENT_VIEW;
-    return {
-      connected: this.registry.isConnected(tunnelId),
-      health,
-      connections: sessions.map((s) => ({
-        brokerId: this.brokerId,
-        streamId: s.connectionId,
-        agentInstanceId: s.agentInstanceId,
-        since: s.since,
-        draining: !s.available,
-        health: s.health,
-      })),
-    };
+    return this.registry.liveView(tunnelId, this.brokerId);
   }
 
   /** Forgets a deleted tunnel's last health report. */
@@ -316,6 +307,8 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
       );
       return;
     }
+    // Admitted: AgentSession reads the stream from now on, and the far link needs the large windows.
+    this.options.widenWindows?.(call);
     const connectionId = randomUUID().slice(0, 8);
     const logger = this.logger.child({ tunnelId: tunnel.id, connectionId, peer });
     const session = new AgentSession(
@@ -397,8 +390,4 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
     }, this.options.registerTimeoutMs ?? 10_000);
     registerTimer.unref();
   }
-}
-
-function sameHealth(a: TunnelHealth | undefined, b: TunnelHealth): boolean {
-  return a !== undefined && a.healthy === b.healthy && a.error === b.error && a.models.join('\n') === b.models.join('\n');
 }

@@ -18,9 +18,16 @@ const UNRELEASED_LIMIT = 256 * 1024;
 /**
  * RelayService: the broker's side of the gateway -> broker hop when the two roles run in
  * separate processes. One call is one exchange; it is handed to the same ExchangeOpener the
- * in-process gateway uses, so behaviour cannot differ between the two layouts.
+ * in-process gateway uses, so behaviour cannot differ between the two layouts. `widenWindows`
+ * (GrpcServerHost.widenWindows) opens the large HTTP/2 windows of a gateway's connection once a
+ * call on it showed the service token: relayed uploads then move at the far link's speed.
  */
-export function createRelayService(opener: ExchangeOpener, serviceToken: string, logger: Logger): RelayServiceServer {
+export function createRelayService(
+  opener: ExchangeOpener,
+  serviceToken: string,
+  logger: Logger,
+  widenWindows?: (call: RelayCall) => void,
+): RelayServiceServer {
   const expected = Buffer.from(serviceToken);
   return {
     exchange(call: RelayCall) {
@@ -33,6 +40,7 @@ export function createRelayService(opener: ExchangeOpener, serviceToken: string,
         });
         return;
       }
+      widenWindows?.(call);
       new RelayCallHandler(call, opener, logger).start();
     },
   };

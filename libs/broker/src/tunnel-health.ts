@@ -12,3 +12,8 @@ export interface TunnelHealth {
 export function healthFromReport(report: HealthReport, now = new Date()): TunnelHealth {
   return { healthy: report.healthy, models: [...report.models], error: report.error, checkedAt: now };
 }
+
+/** True when a report says what the previous one said (verdict, error, models): no change worth pushing. */
+export function sameHealth(a: TunnelHealth | undefined, b: TunnelHealth): boolean {
+  return a !== undefined && a.healthy === b.healthy && a.error === b.error && a.models.join('\n') === b.models.join('\n');
+}

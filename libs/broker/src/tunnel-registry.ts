@@ -1,3 +1,4 @@
+import { NO_AGENT_VIEW, type TunnelLiveView } from '@st/live-state';
 import type { AgentSession } from './agent-session';
 import type { TunnelHealth } from './tunnel-health';
 
@@ -65,6 +66,25 @@ export class TunnelRegistry {
   /** Every stream of a tunnel (for revocation: stopping a tunnel drops them all). */
   sessionsOf(tunnelId: string): AgentSession[] {
     return [...(this.sessions.get(tunnelId) ?? [])];
+  }
+
+  /** The tunnel's streams here (routable and draining) and its last health, for status and `tunnels get`. */
+  liveView(tunnelId: string, brokerId: string): TunnelLiveView {
+    const sessions = this.sessionsOf(tunnelId);
+    const health = this.healthOf(tunnelId);
+    if (sessions.length === 0 && !health) return NO_AGENT_VIEW;
+    return {
+      connected: this.isConnected(tunnelId),
+      health,
+      connections: sessions.map((s) => ({
+        brokerId,
+        streamId: s.connectionId,
+        agentInstanceId: s.agentInstanceId,
+        since: s.since,
+        draining: !s.available,
+        health: s.health,
+      })),
+    };
   }
 
   all(): AgentSession[] {

@@ -27,6 +27,7 @@ export function addBrokerRole(ctx: RoleContext, grpc: GrpcServerHost): Broker {
     maxStreamsPerTunnel: config.maxStreamsPerTunnel,
     presence: live.presence,
     onTunnelChange: (tunnelId, userId, change) => live.feed.publish({ kind: 'tunnel', userId, tunnelId, reason: change }),
+    widenWindows: (call) => grpc.widenWindows(call),
   });
   startRevocation(live.feed, store, broker, logger.child({ role: 'revocation' }));
   // Revocations published while this process could not hear them are lost: check every stream.
@@ -38,7 +39,7 @@ export function addBrokerRole(ctx: RoleContext, grpc: GrpcServerHost): Broker {
     );
   });
   grpc.addService('sessiontunnel.v1.TunnelService', BOUNDED_TUNNEL_SERVICE, broker.tunnelService);
-  grpc.addService('sessiontunnel.v1.RelayService', FAST_RELAY_SERVICE, createRelayService(broker, ctx.serviceToken, logger));
+  grpc.addService('sessiontunnel.v1.RelayService', FAST_RELAY_SERVICE, createRelayService(broker, ctx.serviceToken, logger, (call) => grpc.widenWindows(call)));
   return broker;
 }
 

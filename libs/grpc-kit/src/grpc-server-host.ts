@@ -3,8 +3,8 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from '@st/logging';
 import { SERVER_KEEPALIVE_OPTIONS, MESSAGE_SIZE_OPTIONS, SERVER_MAX_RECEIVE_MESSAGE_BYTES } from './channel-options';
-import { applyServerWindows } from './http2-windows';
 import { ReflectionServer } from './reflection';
+import { type PeerCall, SessionWindows } from './session-windows';
 
 /** Connections the kernel queues for accept() (see GrpcServerHost.listen). */
 export const LISTEN_BACKLOG = 4096;
@@ -30,6 +30,7 @@ export class GrpcServerHost {
   private readonly serviceNames: string[] = [];
   private boundPort: number | undefined;
   private listener: Server | undefined;
+  private readonly windows = new SessionWindows();
 
   constructor(options: GrpcServerHostOptions) {
     this.logger = options.logger;
@@ -43,8 +44,8 @@ export class GrpcServerHost {
       'grpc.enable_channelz': 0,
       ...options.serverOptions,
     });
-    // Windows for a long fat link (http2-windows.ts); grpc-js's server ignores its own option for it.
-    if (!applyServerWindows(this.server)) {
+    // Windows for a long fat link, opened per connection by widenWindows (session-windows.ts).
+    if (!this.windows.attach(this.server)) {
       this.logger.warn(
         'this grpc-js no longer has the createHttp2Server method that st-server wraps to open its HTTP/2 windows: they stay at 64 KiB and far-away agents are slow; pin @grpc/grpc-js to 1.14 or update libs/grpc-kit/src/http2-windows.ts',
       );
@@ -101,6 +102,16 @@ export class GrpcServerHost {
     this.setServing(true);
     this.logger.info({ address: `${host}:${this.boundPort}`, tls: credentials._isSecure(), services: this.serviceNames }, 'gRPC server listening');
     return this.boundPort;
+  }
+
+  /**
+   * Opens the large HTTP/2 windows (http2-windows.ts) on the connection that carries `call`: for
+   * the services that know their peer, once it is (an agent's Connect admitted, a gateway's
+   * service token checked). Until then the connection keeps Node's 64 KiB windows, so a peer that
+   * has not shown a token cannot make this process hold megabytes per stream it opens.
+   */
+  widenWindows(call: PeerCall): void {
+    this.windows.widen(call);
   }
 
   get port(): number | undefined {

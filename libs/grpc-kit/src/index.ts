@@ -16,5 +16,6 @@ export {
   RELAY_FLOW_CONTROL_OPTIONS,
   SERVER_CONNECTION_WINDOW_BYTES,
   SERVER_STREAM_WINDOW_BYTES,
-  applyServerWindows,
+  UNADMITTED_STREAM_WINDOW_BYTES,
 } from './http2-windows';
+export type { PeerCall } from './session-windows';
