@@ -6,6 +6,7 @@ import { type AgentFrame, type Data, ExchangeErrorCode, type Header, type Reques
 import { AutoReceiveWindow, type GrowthBudget, toWireHeaders } from '@st/tunnel-protocol';
 import { forwardablePath } from './path-policy';
 import type { UpstreamClient } from './upstream-client';
+import type { UpstreamTicket } from './upstream-pool';
 import { upstreamRequestHeaders } from './upstream-headers';
 import { bodySegments } from './body-segments';
 import { describeRequestFailure, describeResponseFailure } from './upstream-error';
@@ -47,6 +48,8 @@ const EMPTY = new Uint8Array(0);
  */
 export class UpstreamExchange implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined;
+  /** The request in the upstream pool, to cancel before it starts (then `controller` aborts it). */
+  private ticket: UpstreamTicket | undefined;
   private requestBody: PassThrough | undefined;
   private readonly requestWindow: AutoReceiveWindow;
   private credit: number;
@@ -97,7 +100,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       body = this.requestBody;
       if (open.body.length > 0) this.writeRequestBody(open.body);
     }
-    ctx.upstream.pool.dispatch(
+    this.ticket = ctx.upstream.pool.submit(
       { path: open.query ? `${open.path}?${open.query}` : open.path, method: open.method as Dispatcher.HttpMethod, headers, body },
       this,
     );
@@ -231,7 +234,12 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.done = true;
     this.requestWindow.close();
     this.ctx.remove(this.id);
-    if (abort) this.controller?.abort(new Error('exchange cancelled'));
+    if (abort) {
+      // Started: the abort closes the connection, which is what stops the model generating.
+      // Not yet: the pool drops it from its queue, or closes the connect opened for it.
+      if (this.controller) this.controller.abort(new Error('exchange cancelled'));
+      else this.ticket?.cancel();
+    }
     this.requestBody?.destroy();
   }
 }

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect as tcpConnect, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Dispatcher } from 'undici';
 import { UpstreamPool } from './upstream-pool';
 
 const servers: Server[] = [];
@@ -141,5 +142,75 @@ describe('UpstreamPool', () => {
     server.release();
     expect(await second).toBe('ok');
     expect(pool.stats.connections).toBe(1);
+  });
+
+  it('never dispatches a cancelled waiter nor opens a connection for it', async () => {
+    const server = await holdingServer();
+    const dials: (() => void)[] = [];
+    const port = Number(new URL(server.origin).port);
+    const pool = new UpstreamPool(server.origin, {
+      connections: 1,
+      client: {
+        connect: (_opts, callback) => {
+          dials.push(() => {
+            const socket: Socket = tcpConnect(port, '127.0.0.1', () => callback(null, socket));
+          });
+          return undefined as never;
+        },
+      },
+    });
+    pools.push(pool);
+    const started: string[] = [];
+    const handler = { onRequestStart: () => started.push('/cancelled'), onResponseError: () => undefined } as Dispatcher.DispatchHandler;
+    const first = get(pool, '/first');
+    const ticket = pool.submit({ path: '/cancelled', method: 'GET' }, handler);
+    ticket.cancel();
+    expect(pool.stats.queued).toBe(0);
+    await new Promise((r) => setImmediate(r));
+    dials.splice(0).forEach((dial) => dial());
+    await server.requests(1);
+    server.release();
+    expect(await first).toBe('ok');
+    const after = get(pool, '/after');
+    await server.requests(2);
+    server.release();
+    expect(await after).toBe('ok');
+    expect(server.seen).toEqual(['/first', '/after']);
+    expect(started).toEqual([]);
+    expect(dials).toHaveLength(0);
+    expect(server.connections).toBe(1);
+  });
+
+  it('closes the connect of a request cancelled while connecting, freeing its slot for the next', async () => {
+    const server = await holdingServer();
+    const dials: (() => void)[] = [];
+    const port = Number(new URL(server.origin).port);
+    const pool = new UpstreamPool(server.origin, {
+      connections: 10,
+      maxConnecting: 1,
+      client: {
+        connect: (_opts, callback) => {
+          dials.push(() => {
+            const socket: Socket = tcpConnect(port, '127.0.0.1', () => callback(null, socket));
+          });
+          return undefined as never;
+        },
+      },
+    });
+    pools.push(pool);
+    const handler = { onRequestStart: () => undefined, onResponseError: () => undefined } as Dispatcher.DispatchHandler;
+    const ticket = pool.submit({ path: '/cancelled', method: 'GET' }, handler);
+    const next = get(pool, '/next');
+    await new Promise((r) => setImmediate(r));
+    expect(pool.stats).toMatchObject({ opening: 1, queued: 1 });
+    ticket.cancel();
+    await new Promise((r) => setImmediate(r));
+    expect(pool.stats).toMatchObject({ connections: 1, opening: 1, queued: 0 });
+    expect(dials).toHaveLength(2);
+    dials[1]();
+    await server.requests(1);
+    server.release();
+    expect(await next).toBe('ok');
+    expect(server.seen).toEqual(['/next']);
   });
 });
