@@ -84,7 +84,7 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
   constructor(private readonly options: BrokerOptions) {
     this.logger = options.logger;
     this.brokerId = options.brokerId;
-    this.presence = new PresencePublisher(options.presence, options.logger);
+    this.presence = new PresencePublisher(options.presence, options.logger, () => this.registry.all());
   }
 
   /**

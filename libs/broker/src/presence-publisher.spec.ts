@@ -45,6 +45,26 @@ const session = (id: string) =>
   ({ tunnel: { id: 'tun' }, connectionId: id, agentInstanceId: 'a', connectionEpoch: 1, since: new Date(0), load: 0, isDraining: false, health: undefined }) as unknown as AgentSession;
 
 describe('PresencePublisher', () => {
+  it('re-publishes a stream’s open-exchange count once it changed, and only then (gateways rank streams by it)', async () => {
+    const d = slowDirectory();
+    const held = [session('s1'), session('s2')];
+    const p = new PresencePublisher(d.directory, silentLogger(), () => held);
+    void p.advertise({ brokerId: 'b1', advertiseAddress: 'h:1' });
+    await d.release(); // clear
+    await d.release(); // announce
+    for (const s of held) void p.put(s);
+    await d.release();
+    await d.release();
+    (held[0] as { load: number }).load = 3;
+    p.publishLoads();
+    p.publishLoads(); // unchanged since: nothing more
+    await waitUntil('the update to reach the directory', () => d.log.includes('start update s1 {"load":3}'));
+    await d.release();
+    expect(d.log.filter((l) => l.startsWith('start update'))).toEqual(['start update s1 {"load":3}']);
+    void p.withdraw(); // stops the timer
+    await d.release();
+  });
+
   it('writes nothing before the broker is advertised and cleared, then one stream’s writes in order', async () => {
     const d = slowDirectory();
     const p = new PresencePublisher(d.directory, silentLogger());

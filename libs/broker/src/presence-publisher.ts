@@ -4,6 +4,13 @@ import type { AgentSession } from './agent-session';
 import type { BrokerIdentity, StreamDirectory } from './stream-directory';
 
 /**
+ * How often a stream's open-exchange count is re-published when it changed. Gateways rank streams
+ * by it (plus their own count): one published only at put, drain and health changes went stale,
+ * and a stale high count on one stream sent every gateway's answers to the other.
+ */
+export const LOAD_PUBLISH_INTERVAL_MS = 1_000;
+
+/**
  * Writes the broker's streams to the stream directory, in order per stream (a put, its updates,
  * then its removal), none before the broker is advertised (its previous run's entries are cleared
  * first). Failures are logged and swallowed: a directory that is down must never break a stream.
@@ -15,11 +22,16 @@ export class PresencePublisher {
   private openGate!: () => void;
   private readonly gate = new Promise<void>((resolve) => (this.openGate = resolve));
   private readonly chains = new Map<AgentSession, Promise<void>>();
+  /** The load each stream's entry last said (put or update). */
+  private readonly publishedLoad = new WeakMap<AgentSession, number>();
+  private loadTimer: NodeJS.Timeout | undefined;
   private failing = false;
 
+  /** `sessions` lists the streams this broker holds, for the periodic load refresh. */
   constructor(
     private readonly directory: StreamDirectory | undefined,
     private readonly logger: Logger,
+    private readonly sessions: () => Iterable<AgentSession> = () => [],
   ) {}
 
   /** Brokers live at the last heartbeat (1 without a directory: this one). */
@@ -45,17 +57,30 @@ export class PresencePublisher {
     } finally {
       this.openGate();
     }
+    this.loadTimer = setInterval(() => this.publishLoads(), LOAD_PUBLISH_INTERVAL_MS);
+    this.loadTimer.unref();
+  }
+
+  /** Re-publishes the load of every held stream whose count changed since its entry was written. */
+  publishLoads(): void {
+    for (const session of this.sessions()) {
+      const published = this.publishedLoad.get(session);
+      if (published !== undefined && published !== session.load) void this.update(session, { load: session.load });
+    }
   }
 
   put(session: AgentSession): Promise<void> | undefined {
+    if (this.directory) this.publishedLoad.set(session, session.load);
     return this.enqueue(session, 'put', (d, id) => d.put(entryOf(session, id)));
   }
 
   update(session: AgentSession, patch: PresencePatch): Promise<void> | undefined {
+    if (this.directory && patch.load !== undefined && this.publishedLoad.has(session)) this.publishedLoad.set(session, patch.load);
     return this.enqueue(session, 'update', (d, id) => d.update(id.brokerId, session.tunnel.id, session.connectionId, patch));
   }
 
   remove(session: AgentSession): Promise<void> | undefined {
+    this.publishedLoad.delete(session);
     const done = this.enqueue(session, 'remove', (d, id) => d.remove(id.brokerId, session.tunnel.id, session.connectionId));
     void done?.then(() => {
       if (this.chains.get(session) === done) this.chains.delete(session);
@@ -65,12 +90,14 @@ export class PresencePublisher {
 
   /** Stops counting this broker among the live ones, so agents are not told it is there to dial. */
   async withdraw(): Promise<void> {
+    clearInterval(this.loadTimer);
     if (!this.directory || !this.identity) return;
     await this.directory.withdrawBroker(this.identity.brokerId).catch((err: Error) => this.failed('withdraw', err));
   }
 
   /** After shutdown: waits for the pending writes, then removes whatever this broker still lists. */
   async clear(): Promise<void> {
+    clearInterval(this.loadTimer);
     if (!this.directory || !this.identity) return;
     await Promise.all(this.chains.values());
     await this.directory.clearBroker(this.identity.brokerId).catch((err: Error) => this.failed('clear', err));
