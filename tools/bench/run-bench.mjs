@@ -39,7 +39,7 @@ import { ProcessSet, descendants, memoryOf } from './lib/procs.mjs';
 import { renderAbuse, runAbuseSection } from './lib/abuse.mjs';
 import { measureCliStartup, renderCliStartup } from './lib/cli-startup.mjs';
 import { writeLatestReport } from './lib/latest-report.mjs';
-import { startLoadgen as startLoadgenProcess } from './lib/loadgen-client.mjs';
+import { startLoadgen as startLoadgenProcess } from './lib/worker-process.mjs';
 import { PROFILE_PHASES, renderProfiles, runProfiles } from './lib/profile-run.mjs';
 import { renderReport } from './lib/report.mjs';
 import { renderScale, runScaleSection } from './lib/scale.mjs';

@@ -6,21 +6,19 @@
 // section) and "mallory" (the attacker: tunnel "mal" served by a real st-agent, tunnel "rogue"
 // served only by the hand-written hostile agent of attacks/rogue-agent.mjs). The attacks run in a
 // forked process (attacker.mjs); this process only measures.
-import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
 import { Pool } from 'undici';
 import { ATTACKS } from './attacks/index.mjs';
+import { forkWorker } from './worker-process.mjs';
 import { CpuMeter } from './cpu-meter.mjs';
 import { memoryOf } from './procs.mjs';
 import { startAgent, startMock, startTunnel } from './stack.mjs';
 import { waitForHttp } from './ssh-tunnel.mjs';
 import { fmt, median, percentile, table } from './stats.mjs';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
 /** The goal of issue 7: no attack within the limits delays another tenant by more than this at p99. */
 export const GOAL_P99_DELTA_MS = 50;
 const SMALL = JSON.stringify({ model: 'mock-llama-3-8b', messages: [{ role: 'user', content: 'victim' }], max_tokens: 8 });
@@ -70,29 +68,9 @@ async function createAttacker(root, grpcPort, adminToken, mockPort) {
 }
 
 function startAttacker(procs) {
-  const child = fork(join(HERE, '..', 'attacker.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--max-old-space-size=2048'] });
-  procs.adopt('attacker', child);
-  const pending = new Map();
-  let nextId = 1;
-  child.on('message', (msg) => {
-    const p = pending.get(msg.id);
-    if (!p) return;
-    pending.delete(msg.id);
-    if (msg.ok) p.resolve(msg.result);
-    else p.reject(new Error(`attacker: ${msg.error}`));
-  });
-  child.on('exit', (code, signal) => {
-    for (const p of pending.values()) p.reject(new Error(`the attacker process exited (code ${code}, signal ${signal})`));
-    pending.clear();
-  });
-  return {
-    run: (attack, targets, options) =>
-      new Promise((resolve, reject) => {
-        const id = nextId++;
-        pending.set(id, { resolve, reject });
-        child.send({ id, cmd: 'run', attack, targets, options });
-      }),
-  };
+  // Both processes pass on NODE_OPTIONS-free environments (forkWorker): the attacker needs none.
+  const { rpc } = forkWorker(procs, { name: 'attacker', script: 'attacker.mjs', execArgv: ['--max-old-space-size=2048'] });
+  return { run: (attack, targets, options) => rpc('run', { attack, targets, options }) };
 }
 
 /**

@@ -9,21 +9,19 @@
 //   3. broker restart under 10,000 agents: time from ready until all are welcomed again (target
 //      ≤ 10 s), until a sample of the light tunnels answers and until the victim serves; the
 //      victim's latency once it is back, while the others reconnect.
-import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
 import { Pool } from 'undici';
 import { freePort } from './net.mjs';
+import { forkWorker } from './worker-process.mjs';
 import { CpuMeter } from './cpu-meter.mjs';
 import { memoryOf, treeCpuMs } from './procs.mjs';
 import { baseEnv, binPath, startAgent, startMock } from './stack.mjs';
 import { waitForHttp } from './ssh-tunnel.mjs';
 import { fmt, percentile, table } from './stats.mjs';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
 const MiB = 1024 * 1024;
 
 /** Settings of the hardening work these phases would hit, raised for the bench only. */
@@ -151,33 +149,7 @@ async function createTunnels(ctx, st, n, upstreamPort) {
 }
 
 function forkAgents(ctx) {
-  const child = fork(join(HERE, '..', 'idle-agents.mjs'), [], {
-    serialization: 'advanced',
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    execArgv: ['--max-old-space-size=4096'],
-    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_OPTIONS')),
-  });
-  const entry = ctx.procs.adopt('idle-agents', child);
-  const pending = new Map();
-  let nextId = 1;
-  child.on('message', (msg) => {
-    const p = pending.get(msg.id);
-    if (!p) return;
-    pending.delete(msg.id);
-    if (msg.ok) p.resolve(msg.result);
-    else p.reject(new Error(`idle agents: ${msg.error}`));
-  });
-  child.on('exit', (code, signal) => {
-    for (const p of pending.values()) p.reject(new Error(`the idle-agents process exited (code ${code}, signal ${signal})`));
-    pending.clear();
-  });
-  const rpc = (cmd, args = {}) =>
-    new Promise((resolve, reject) => {
-      const id = nextId++;
-      pending.set(id, { resolve, reject });
-      child.send({ id, cmd, ...args });
-    });
-  return { entry, rpc };
+  return forkWorker(ctx.procs, { name: 'idle-agents', script: 'idle-agents.mjs', label: 'idle agents', execArgv: ['--max-old-space-size=4096'] });
 }
 
 /** RSS once it stopped moving (GC and lazily freed buffers settle over a few seconds). */
