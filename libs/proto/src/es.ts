@@ -2,3 +2,4 @@
 export * from './gen/es/sessiontunnel/v1/resources_pb';
 export * from './gen/es/sessiontunnel/v1/discovery_pb';
 export * from './gen/es/sessiontunnel/v1/management_pb';
+export * from './gen/es/sessiontunnel/v1/usage_pb';

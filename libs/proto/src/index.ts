@@ -5,4 +5,5 @@ export * from './gen/ts-proto/sessiontunnel/v1/relay';
 export * from './gen/ts-proto/sessiontunnel/v1/resources';
 export * from './gen/ts-proto/sessiontunnel/v1/discovery';
 export * from './gen/ts-proto/sessiontunnel/v1/management';
+export * from './gen/ts-proto/sessiontunnel/v1/usage';
 export { descriptorSetBase64 } from './gen/descriptor-set';
