@@ -1,6 +1,7 @@
 import { type Broker, type ExchangeOpener, RemoteExchangeOpener } from '@st/broker';
-import { BrokerChannelPool, BrokerRouter, Gateway, type GatewayStore, RedisLimitCounters } from '@st/gateway';
+import { BrokerChannelPool, BrokerRouter, ConsoleSite, Gateway, type GatewayStore, RedisLimitCounters } from '@st/gateway';
 import type { PresenceEntry, PresenceView, TunnelRuntime } from '@st/live-state';
+import { builtConsoleDir } from './console-dir';
 import type { RoleContext } from './role-context';
 import { serviceChannelCredentials } from './service-tls';
 
@@ -45,6 +46,7 @@ export function createGateway(ctx: RoleContext, store: GatewayStore, opener: Exc
       userRps: config.limitUserRps,
       userBurst: config.limitUserBurst,
     },
+    console: ConsoleSite.load(config.consoleDir ?? builtConsoleDir(), logger.child({ role: 'gateway' })),
     degraded: () => (live.degraded() ? 'Redis is unreachable: routing from the last known presence (ST_REDIS_URL)' : undefined),
   });
 }

@@ -54,6 +54,7 @@ const schema = z.object({
     .string()
     .default('')
     .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean)),
+  consoleDir: z.string().min(1).optional(),
   healthIntervalMs: millis(10_000),
   streamQueueLimitBytes: byteSize(8 * 1024 * 1024).refine((v) => v >= 1024 * 1024, 'expected at least 1m: a smaller queue cuts agents that are merely busy'),
   tlsCertFile: z.string().optional(),
@@ -100,6 +101,7 @@ export const SERVER_SETTINGS: { [K in keyof z.infer<typeof schema>]: SettingSour
   secretKey: { env: 'ST_SECRET_KEY', help: "key that encrypts tunnels' upstream API keys; default: a key file made in the data directory (required by split processes on ST_DATABASE_URL)", secret: true },
   databaseUrl: { env: 'ST_DATABASE_URL', flag: 'database-url', help: 'PostgreSQL URL; default: SQLite in the data directory' },
   corsOrigins: { env: 'ST_CORS_ORIGINS', help: 'browser origins allowed to call discovery over Connect (comma list)' },
+  consoleDir: { env: 'ST_CONSOLE_DIR', help: "the web console's build, served at / (default: apps/console/dist beside the server's bundle)" },
   healthIntervalMs: { env: 'ST_HEALTH_INTERVAL_MS', help: 'how often agents probe their model server (default 10000)' },
   streamQueueLimitBytes: { env: 'ST_STREAM_QUEUE_LIMIT', help: 'bytes queued towards one agent stream before the broker cuts it with RESOURCE_EXHAUSTED (default 8m)' },
   tlsCertFile: { env: 'ST_TLS_CERT_FILE', help: 'PEM certificate chain for TLS on the gRPC port (with ST_TLS_KEY_FILE)' },

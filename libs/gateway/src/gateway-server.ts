@@ -6,6 +6,7 @@ import type { Tunnel, User } from '@st/store';
 import { TunnelError, toWireHeaders } from '@st/tunnel-protocol';
 import { BodyDeadline, type BodyDeadlineOptions } from './body-deadline';
 import { type GatewayRuntime, type GatewayStore, bearerFromHeaders } from './caller-auth';
+import type { ConsoleSite } from './console-site';
 import { ExchangeResponder } from './exchange-responder';
 import { openAIErrorBody, sendOpenAIError, sendTunnelError } from './openai-error';
 import { answerProtocolErrors } from './protocol-error-answers';
@@ -48,6 +49,8 @@ export interface GatewayOptions {
   limitCounters?: LimitCounters;
   /** Why the gateway serves in a degraded way right now (Redis unreachable), or undefined. */
   degraded?: () => string | undefined;
+  /** The web console's files, served at `/` and their own paths (none when absent). */
+  console?: ConsoleSite;
 }
 
 const DEFAULT_BODY_DEADLINE: Omit<BodyDeadlineOptions, 'clock'> = { idleTimeoutMs: 30_000, minBytesPerSecond: 1024, rateWindowMs: 30_000 };
@@ -188,6 +191,7 @@ export class Gateway {
     const route = parseTunnelRoute(url);
     const unified = !route && (url === '/v1' || url.startsWith('/v1/') || url.startsWith('/v1?'));
     if (!route && !unified) {
+      if (this.options.console?.serve(req, res, requestId)) return;
       sendOpenAIError(
         res,
         404,

@@ -1,0 +1,63 @@
+import { useEffect, useMemo, useState } from 'react';
+import { ChatView } from './chat-view';
+import { createConsoleClients } from './connect-clients';
+import { clearSession, loadApiKey, saveApiKey } from './session-storage';
+import { SignIn } from './sign-in';
+import { UsageView } from './usage-view';
+
+type View = 'chat' | 'usage';
+
+/** The view named by the URL's fragment (`#usage`): no server route, nothing sent anywhere. */
+function viewOfHash(): View {
+  return window.location.hash === '#usage' ? 'usage' : 'chat';
+}
+
+export function App() {
+  const [apiKey, setApiKey] = useState(loadApiKey);
+  const [view, setView] = useState(viewOfHash);
+  useEffect(() => {
+    const onHash = () => setView(viewOfHash());
+    window.addEventListener('hashchange', onHash);
+    return () => window.removeEventListener('hashchange', onHash);
+  }, []);
+  const clients = useMemo(() => (apiKey ? createConsoleClients(apiKey) : undefined), [apiKey]);
+
+  const signIn = (key: string) => {
+    saveApiKey(key);
+    setApiKey(key);
+  };
+  const signOut = () => {
+    clearSession();
+    setApiKey(undefined);
+  };
+
+  return (
+    <div className="page">
+      <header className="top">
+        <h1>Session Tunnels</h1>
+        {clients && (
+          <nav aria-label="Views">
+            <a href="#chat" aria-current={view === 'chat' ? 'page' : undefined}>
+              Chat
+            </a>
+            <a href="#usage" aria-current={view === 'usage' ? 'page' : undefined}>
+              Usage
+            </a>
+            <button type="button" onClick={signOut}>
+              Sign out
+            </button>
+          </nav>
+        )}
+      </header>
+      <main>
+        {!apiKey || !clients ? (
+          <SignIn onSignedIn={signIn} />
+        ) : view === 'usage' ? (
+          <UsageView client={clients.usage} />
+        ) : (
+          <ChatView apiKey={apiKey} client={clients.discovery} />
+        )}
+      </main>
+    </div>
+  );
+}
