@@ -28,6 +28,11 @@ export function ChatView({ apiKey, client }: ChatViewProps) {
   const provider = providers.find((p) => p.id === providerId) ?? providers.find((p) => p.status === 'running') ?? providers[0];
   const modelChosen = provider && model && provider.models.includes(model) ? model : provider?.models[0];
 
+  // The first automatic choice sticks: a provider that stops stays selected (and says so)
+  // rather than the selection jumping to another one under the user's eyes.
+  useEffect(() => {
+    if (provider && provider.id !== providerId) setProviderId(provider.id);
+  }, [provider, providerId]);
   useEffect(() => saveConversation(turns), [turns]);
   useEffect(() => {
     const log = logRef.current;
