@@ -388,6 +388,7 @@ async function main() {
         '',
         `OpenAI base URL (for SDKs): ${base}`,
         `API key:                    ${demo.apiKey}`,
+        `Web console:                ${publicUrl}/ (sign in with the API key)`,
         '',
         'Stream a chat answer through the tunnel:',
         `curl -N ${base}/chat/completions -H 'Authorization: Bearer ${demo.apiKey}' -H 'Content-Type: application/json' -d '${body}'`,
