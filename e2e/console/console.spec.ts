@@ -83,8 +83,15 @@ describe.skipIf(missing !== undefined)('web console in chromium', () => {
     expect(raw.response?.body.toString()).toContain('unknown_url');
   }, STEP_TIMEOUT_MS);
 
-  it('signs in with the demo key (keyboard only) and shows the demo provider running', async () => {
+  it('refuses a wrong key, signs in with the demo key (keyboard only) and shows the demo provider running', async () => {
     const key = page.getByRole('textbox', { name: 'API key' });
+    // A wrong key is refused with the gateway's reason, and not kept.
+    await key.fill('st_key_not-a-real-key');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').waitFor({ timeout: SHOW_MS });
+    expect(await page.getByRole('alert').textContent()).toContain('the API key is not valid');
+    expect(await page.evaluate('sessionStorage.length')).toBe(0);
+    await key.fill('');
     await key.focus();
     await page.keyboard.type(stack.apiKey);
     await page.keyboard.press('Enter');
@@ -197,8 +204,11 @@ describe.skipIf(missing !== undefined)('web console in chromium', () => {
     await screenshot(page, 'console-usage');
     await page.getByRole('link', { name: 'Chat' }).click();
     await page.getByRole('log', { name: 'Conversation' }).waitFor();
-    // The conversation stayed in the tab.
+    // The conversation stayed in the tab, across a reload too (still signed in).
     expect(await page.getByRole('log', { name: 'Conversation' }).textContent()).toContain('Tell me a long story');
+    await page.reload();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: SHOW_MS });
+    await expect.poll(() => page.getByRole('log', { name: 'Conversation' }).textContent(), { timeout: SHOW_MS }).toContain('Tell me a long story');
   }, STEP_TIMEOUT_MS);
 
   it('signs out: the key and the conversation are gone from the tab', async () => {
