@@ -47,25 +47,29 @@ describe('ConsoleSite', () => {
     expect(res.headers.get('cache-control')).toBe('no-cache');
     expect(await res.text()).toContain('/assets/index-abc.js');
     // Revalidation costs no body.
-    const again = await fetch(`${base}/`, { headers: { 'if-none-match': res.headers.get('etag')! } });
+    const again = await fetch(`${base}/`, { headers: { 'if-none-match': `"other", ${res.headers.get('etag')!}`, 'accept-encoding': 'identity' } });
     expect(again.status).toBe(304);
   });
 
   it('serves hashed assets for a year, gzipped when asked', async () => {
-    const res = await fetch(`${base}/assets/index-abc.js`);
+    const res = await fetch(`${base}/assets/index-abc.js`, { headers: { 'accept-encoding': 'identity' } });
     expect(res.status).toBe(200);
+    expect(res.headers.get('content-encoding')).toBeNull();
     expect(res.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
     expect(res.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
     expect((await res.text()).length).toBeGreaterThan(2000);
-    const raw = await new Promise<{ encoding?: string; body: Buffer }>((resolve) => {
+    const raw = await new Promise<{ encoding?: string; etag?: string; body: Buffer }>((resolve) => {
       get(`${base}/assets/index-abc.js`, { headers: { 'accept-encoding': 'gzip' } }, (r: IncomingMessage) => {
         const parts: Buffer[] = [];
         r.on('data', (c: Buffer) => parts.push(c));
-        r.on('end', () => resolve({ encoding: r.headers['content-encoding'], body: Buffer.concat(parts) }));
+        r.on('end', () => resolve({ encoding: r.headers['content-encoding'], etag: r.headers.etag, body: Buffer.concat(parts) }));
       });
     });
     expect(raw.encoding).toBe('gzip');
     expect(gunzipSync(raw.body).toString()).toContain('console.log');
+    // The gzipped representation has its own validator.
+    expect(raw.etag).toMatch(/-gz"$/);
+    expect(raw.etag).not.toBe(res.headers.get('etag'));
   });
 
   it('owns only the files of the build: other paths, traversal and links are not its own', async () => {

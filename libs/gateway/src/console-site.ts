@@ -123,12 +123,14 @@ export class ConsoleSite {
       'x-request-id': requestId,
     };
     if (asset.gzip) headers.vary = 'accept-encoding';
-    if (req.headers['if-none-match'] === asset.etag) {
+    const gzip = asset.gzip !== undefined && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+    // Each encoding is its own representation, with its own validator.
+    if (gzip) headers.etag = `${asset.etag.slice(0, -1)}-gz"`;
+    if (matches(req.headers['if-none-match'], String(headers.etag))) {
       res.writeHead(304, headers);
       res.end();
       return true;
     }
-    const gzip = asset.gzip && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
     const body = gzip ? asset.gzip! : asset.body;
     if (gzip) headers['content-encoding'] = 'gzip';
     headers['content-length'] = body.length;
@@ -136,6 +138,15 @@ export class ConsoleSite {
     res.end(req.method === 'HEAD' ? undefined : body);
     return true;
   }
+}
+
+/** If-None-Match: a list of tags, maybe weak (W/), or `*`. */
+function matches(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (!ifNoneMatch) return false;
+  return ifNoneMatch.split(',').some((tag) => {
+    const t = tag.trim();
+    return t === '*' || t === etag || t === `W/${etag}`;
+  });
 }
 
 /** [URL path, file] of every regular file under `dir` (symbolic links are not followed). */
