@@ -1,5 +1,5 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Stack, cleanupAll, rawRequest, runStctl, startServer, startStack, stctlJson, waitForTunnel } from '@st/testing';
 import { PageRecord, chromiumMissing, launchChromium, screenshot } from './browser';
 
@@ -56,6 +56,11 @@ describe.skipIf(missing !== undefined)('web console in chromium', () => {
     page = await context.newPage();
     record = new PageRecord(page);
   }, STEP_TIMEOUT_MS);
+
+  // A failed step leaves a picture of the page beside the others.
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state === 'fail' && page) await screenshot(page, `failed-${ctx.task.name.replace(/\W+/g, '-').slice(0, 60)}`);
+  });
 
   afterAll(async () => {
     await browser?.close();

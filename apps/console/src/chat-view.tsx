@@ -77,6 +77,11 @@ export function ChatView({ apiKey, client }: ChatViewProps) {
     }
   };
 
+  const clear = () => {
+    setTurns([]);
+    setError(undefined);
+  };
+
   const onSubmit = (event: FormEvent) => {
     event.preventDefault();
     void send();
@@ -143,6 +148,9 @@ export function ChatView({ apiKey, client }: ChatViewProps) {
           </button>
           <button type="button" onClick={() => abortRef.current?.abort()} disabled={!streaming}>
             Stop
+          </button>
+          <button type="button" className="quiet" onClick={clear} disabled={streaming || turns.length === 0}>
+            Clear conversation
           </button>
         </div>
       </form>
