@@ -1,7 +1,16 @@
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { UsageRow } from '@st/proto/es';
 import { useCallback, useEffect, useState } from 'react';
 import type { UsageClient } from './connect-clients';
+
+/** The periods offered, as `stctl usage --since` spells them. */
+const PERIODS = [
+  { value: 'all', label: 'All time', ms: 0 },
+  { value: '24h', label: 'Last 24 hours', ms: 24 * 3600_000 },
+  { value: '7d', label: 'Last 7 days', ms: 7 * 24 * 3600_000 },
+] as const;
+type Period = (typeof PERIODS)[number]['value'];
 
 type UsageState =
   | { kind: 'loading' }
@@ -12,10 +21,12 @@ type UsageState =
 /** The signed-in user's token usage, per tunnel and model (UsageService.GetUsage over Connect). */
 export function UsageView({ client }: { client: UsageClient }) {
   const [state, setState] = useState<UsageState>({ kind: 'loading' });
+  const [period, setPeriod] = useState<Period>('all');
   const load = useCallback(async () => {
     setState({ kind: 'loading' });
+    const ms = PERIODS.find((p) => p.value === period)?.ms ?? 0;
     try {
-      const answer = await client.getUsage({});
+      const answer = await client.getUsage(ms > 0 ? { since: timestampFromDate(new Date(Date.now() - ms)) } : {});
       setState({ kind: 'loaded', rows: answer.usage });
     } catch (err) {
       const e = ConnectError.from(err);
@@ -24,16 +35,26 @@ export function UsageView({ client }: { client: UsageClient }) {
         setState({ kind: 'unavailable', message: 'Usage is not available on this server: it does not serve UsageService yet.' });
       } else setState({ kind: 'error', message: `cannot read usage: ${e.rawMessage}` });
     }
-  }, [client]);
+  }, [client, period]);
   useEffect(() => void load(), [load]);
 
   return (
     <section className="card usage" aria-labelledby="usage-title" data-state={state.kind}>
       <div className="usage-head">
         <h2 id="usage-title">Usage</h2>
-        <button type="button" onClick={() => void load()} disabled={state.kind === 'loading'}>
-          Refresh
-        </button>
+        <div className="usage-controls">
+          <label htmlFor="usage-period">Period</label>
+          <select id="usage-period" value={period} onChange={(e) => setPeriod(e.target.value as Period)}>
+            {PERIODS.map((p) => (
+              <option key={p.value} value={p.value}>
+                {p.label}
+              </option>
+            ))}
+          </select>
+          <button type="button" onClick={() => void load()} disabled={state.kind === 'loading'}>
+            Refresh
+          </button>
+        </div>
       </div>
       {state.kind === 'loading' && <p role="status">Loading usage…</p>}
       {state.kind === 'unavailable' && <p role="status">{state.message}</p>}
