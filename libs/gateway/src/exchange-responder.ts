@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Exchange, ExchangeSink } from '@st/broker';
 import type { Logger } from '@st/logging';
 import type { Header } from '@st/proto';
+import { traceIdOf } from '@st/telemetry';
 import { TunnelError } from '@st/tunnel-protocol';
 import { httpErrorFor } from './http-error-table';
 import { sendTunnelError } from './openai-error';
@@ -11,6 +12,8 @@ import { UpstreamErrorAnswer } from './upstream-error-answer';
 
 export interface ResponderOptions {
   requestId: string;
+  /** The `traceparent` the request went on with, if any: its trace id goes on the log lines. */
+  traceparent?: string;
   tunnelId: string;
   /** No response head within this long → 504 and the exchange is cancelled. */
   firstByteTimeoutMs: number;
@@ -248,9 +251,15 @@ export class ExchangeResponder implements ExchangeSink {
     if (this.timer) clearTimeout(this.timer);
     this.exchange?.cancel('client disconnected');
     this.options.logger.info(
-      { requestId: this.options.requestId, tunnelId: this.options.tunnelId, ms: Math.round(performance.now() - this.startedAt) },
+      { requestId: this.options.requestId, tunnelId: this.options.tunnelId, ...this.traceFields(), ms: Math.round(performance.now() - this.startedAt) },
       'client disconnected; exchange cancelled',
     );
+  }
+
+  /** `trace_id` (OpenTelemetry's name for it in logs, which log-to-trace links look for) when there is a trace. */
+  private traceFields(): { trace_id?: string } {
+    const traceId = this.options.traceparent === undefined ? undefined : traceIdOf(this.options.traceparent);
+    return traceId === undefined ? {} : { trace_id: traceId };
   }
 
   private done(status: number, error?: TunnelError): void {
@@ -261,6 +270,7 @@ export class ExchangeResponder implements ExchangeSink {
     const fields = {
       requestId: this.options.requestId,
       tunnelId: this.options.tunnelId,
+      ...this.traceFields(),
       status,
       ms: Math.round(performance.now() - this.startedAt),
     };

@@ -1,0 +1,6 @@
+export { parseTraceparent, formatTraceparent, traceIdOf } from './trace-context';
+export type { TraceParent } from './trace-context';
+export { tracingConfig } from './otel-config';
+export type { TracingConfig } from './otel-config';
+export { activeTracer, startTracing, shutdownTracing, useTracer } from './otel-setup';
+export type { Tracer, TraceSpan, SpanKindName, SpanAttributes } from './tracer';
