@@ -4,3 +4,5 @@ export { tracingConfig } from './otel-config';
 export type { TracingConfig } from './otel-config';
 export { activeTracer, startTracing, shutdownTracing, useTracer } from './otel-setup';
 export type { Tracer, TraceSpan, SpanKindName, SpanAttributes } from './tracer';
+export { RecordingTracer } from './recording-tracer';
+export type { RecordedSpan } from './recording-tracer';
