@@ -37,7 +37,8 @@ export function traceRequest(req: IncomingMessage, res: ServerResponse, requestI
  * Returns the traceparent that goes on, the caller's when tracing is off, for the request's log line.
  */
 export function traceForward(req: IncomingMessage, headers: Header[]): string | undefined {
-  const span = spans.get(req);
+  // Off, not even the map is looked at.
+  const span = activeTracer() ? spans.get(req) : undefined;
   if (!span) {
     const own = req.headers.traceparent;
     return typeof own === 'string' ? own : undefined;
