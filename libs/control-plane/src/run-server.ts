@@ -1,7 +1,7 @@
 import { AdminToken } from '@st/auth';
 import { ConfigError, describeSettings } from '@st/config';
 import { createLogger } from '@st/logging';
-import { shutdownTracing, startTracing } from '@st/telemetry';
+import { TRACING_SHUTDOWN_MS, activeTracer, shutdownTracing, startTracing } from '@st/telemetry';
 import { openStore } from '@st/store';
 import { ControlPlane } from './control-plane';
 import { ADMIN_TOKEN_USAGE, runAdminTokenCommand } from './admin-token-command';
@@ -87,7 +87,7 @@ export async function runServer(name: string, argv: string[], fixedRoles?: Role[
     const hard = setTimeout(() => {
       logger.error('shutdown took too long; exiting');
       process.exit(1);
-    }, config.shutdownGraceMs + 1500);
+    }, config.shutdownGraceMs + 1500 + (activeTracer() ? TRACING_SHUTDOWN_MS : 0));
     hard.unref();
     plane.stop().then(
       () => shutdownTracing().then(() => process.exit(0)),

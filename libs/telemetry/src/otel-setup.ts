@@ -5,7 +5,7 @@ import type { Tracer } from './tracer';
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** How long the last spans may take to leave at exit (the exporter's own timeout is 10 s). */
-const SHUTDOWN_MS = 2_000;
+export const TRACING_SHUTDOWN_MS = 1_000;
 
 let active: Tracer | undefined;
 
@@ -44,6 +44,6 @@ export async function shutdownTracing(): Promise<void> {
   if (!tracer) return;
   active = undefined;
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([tracer.shutdown().catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, SHUTDOWN_MS)))]);
+  await Promise.race([tracer.shutdown().catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, TRACING_SHUTDOWN_MS)))]);
   clearTimeout(timer);
 }
