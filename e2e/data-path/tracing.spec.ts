@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ManagedProcess,
   type MockModel,
   OtlpReceiver,
+  REPO_ROOT,
   type ReceivedSpan,
   type Stack,
   cleanupAll,
@@ -26,9 +28,13 @@ import { MODEL, openai, readChatStream, userMessage } from './support';
 let receiver: OtlpReceiver;
 let mock: MockModel;
 let gateway: ManagedProcess;
+let brokerProcess: ManagedProcess;
 let tracedBaseURL: string;
 let tracedKey: string;
 let plain: Stack;
+
+/** Makes st-server say, on SIGUSR2, how many OpenTelemetry modules it loaded. */
+const REPORT_OTEL_MODULES = join(REPO_ROOT, 'e2e', 'fixtures', 'report-otel-modules.cjs');
 
 const SPAN_SERVER = 2;
 const SPAN_CLIENT = 3;
@@ -38,7 +44,8 @@ beforeAll(async () => {
   // Spans leave every 100 ms instead of every 5 s, so the test waits on them briefly.
   const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: 100 };
   mock = await startMockModel({ ST_MOCK_TOKEN_DELAY_MS: 0 });
-  const broker = await startServer({ ST_ROLE: 'broker', ...otel });
+  const broker = await startServer({ ST_ROLE: 'broker', NODE_OPTIONS: `--require ${REPORT_OTEL_MODULES}`, ...otel });
+  brokerProcess = broker.process;
   const gatewayServer = await startServer({ ST_ROLE: 'gateway', ST_DATA_DIR: broker.dataDir, ST_BROKER_ADDRESS: `127.0.0.1:${broker.grpcPort}`, ST_LOG_LEVEL: 'debug', ...otel });
   gateway = gatewayServer.process;
   const demo = await demoInit(broker.dataDir);
@@ -47,7 +54,7 @@ beforeAll(async () => {
   tracedBaseURL = `${gatewayServer.publicUrl}/t/${demo.tunnelId}/v1`;
   await waitForTunnel(tracedBaseURL, tracedKey);
   // The stack without tracing: none of the OTEL_* variables (the harness strips the runner's).
-  plain = await startStack();
+  plain = await startStack({ serverEnv: { NODE_OPTIONS: `--require ${REPORT_OTEL_MODULES}` } });
 });
 
 afterAll(async () => {
@@ -113,6 +120,10 @@ describe('tracing with an OTLP endpoint', () => {
     // The gateway's request log line names the trace (its debug line, as ST_LOG_LEVEL=debug here).
     const [line] = await gateway.waitForLine(new RegExp(`^\\{.*"requestId":"${requestId}".*"msg":"exchange done".*\\}$`));
     expect(JSON.parse(line)).toMatchObject({ requestId, trace_id: traceId, status: 200 });
+    // With an endpoint the SDK is loaded (the check the stack without one relies on sees it).
+    process.kill(brokerProcess.pid, 'SIGUSR2');
+    const [, loaded] = await brokerProcess.waitForLine(/^opentelemetry modules loaded: (\d+)$/, { stream: 'stderr' });
+    expect(Number(loaded)).toBeGreaterThan(0);
   });
 
   it('starts a trace at the gateway when the caller sent none, or an invalid one (and then drops its tracestate)', async () => {
@@ -147,6 +158,10 @@ describe('tracing without an OTLP endpoint', () => {
     expect(receiver.trace(traceId)).toEqual([]);
     expect(receiver.spans.filter((s) => s.service === 'st-server')).toEqual([]);
     expect(plain.server.process.lines.some((l) => l.text.includes('tracing on'))).toBe(false);
+    // Not even loaded: the SDK stays on disk while no endpoint is configured.
+    process.kill(plain.server.process.pid, 'SIGUSR2');
+    const [, loaded] = await plain.server.process.waitForLine(/^opentelemetry modules loaded: (\d+)$/, { stream: 'stderr' });
+    expect(Number(loaded)).toBe(0);
     expect(plain.agent.lines.some((l) => l.text.includes('tracing on'))).toBe(false);
   });
 });
