@@ -328,11 +328,11 @@ export class Gateway {
     }
     const method = req.method ?? 'GET';
     const streamed = f.body === undefined && hasBody(req);
-    // The responder's log lines carry requestId and tunnelId themselves: no child logger per
-    // request (pino serialises a child's bindings when it is made, on the hot path).
     const headers = toWireHeaders(req.headers, DROP_REQUEST_HEADERS);
     headers.push(...forwardingHeaders(req));
     const traceparent = traceForward(req, headers);
+    // The responder's log lines carry requestId and tunnelId themselves: no child logger per
+    // request (pino serialises a child's bindings when it is made, on the hot path).
     const responder = new ExchangeResponder(res, {
       requestId: f.requestId,
       traceparent,
