@@ -1,5 +1,6 @@
 import { ConfigError, describeSettings } from '@st/config';
 import { createLogger } from '@st/logging';
+import { shutdownTracing, startTracing } from '@st/telemetry';
 import { loadAgentConfig, AGENT_SETTINGS, CONFIG_FILE_SETTING } from './agent-config';
 import { runAgentCheck } from './agent-check';
 import { AGENT_VERSION } from './agent-version';
@@ -52,6 +53,8 @@ export async function runAgent(argv: string[]): Promise<void> {
   }
   const logger = createLogger({ name: 'st-agent', level: config.logLevel });
   const systemd = new SystemdNotifier({ logger });
+  // OTLP tracing when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set; nothing at all otherwise.
+  await startTracing('st-agent', logger);
   // In every Register and in each broker's `tunnels get` connections: ties them to this process.
   const agentInstanceId = newAgentInstanceId();
   logger.info(
@@ -103,7 +106,7 @@ export async function runAgent(argv: string[]): Promise<void> {
   const exit = await supervisor.run();
   logger.info({ exitCode: exit.exitCode, reason: exit.reason }, 'st-agent exiting');
   systemd.stopWatchdog();
-  await systemd.flush(NOTIFY_FLUSH_MS);
+  await Promise.all([systemd.flush(NOTIFY_FLUSH_MS), shutdownTracing()]);
   // Let pino flush its asynchronous destination before the process ends.
   logger.flush(() => process.exit(exit.exitCode));
 }

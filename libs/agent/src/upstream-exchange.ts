@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import type { Logger } from '@st/logging';
 import { type AgentFrame, type Data, ExchangeErrorCode, type Header, type RequestOpen } from '@st/proto';
 import { AutoReceiveWindow, type GrowthBudget, toWireHeaders } from '@st/tunnel-protocol';
+import { AgentExchangeSpans } from './agent-tracing';
 import { forwardablePath } from './path-policy';
 import type { UpstreamClient } from './upstream-client';
 import type { UpstreamTicket } from './upstream-pool';
@@ -66,6 +67,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   /** The Open frame until start(): its headers and body are not kept for the answer's whole life. */
   private open: RequestOpen | undefined;
   private readonly requestId: string;
+  /** The exchange's spans while tracing is on (agent-tracing.ts). */
+  private spans: AgentExchangeSpans | undefined;
 
   constructor(
     readonly id: number,
@@ -92,6 +95,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       return;
     }
     const headers = upstreamRequestHeaders(open.headers, open.requestId, ctx.extraHeaders);
+    this.spans = AgentExchangeSpans.start(open, headers, ctx.upstream.origin);
     let body: Buffer | PassThrough | null = null;
     if (open.end) {
       if (open.body.length > 0) body = Buffer.from(open.body.buffer, open.body.byteOffset, open.body.byteLength);
@@ -226,12 +230,13 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (this.done) return;
     this.ctx.logger.warn({ exchangeId: this.id, requestId: this.requestId, code: ExchangeErrorCode[code], message }, 'exchange failed');
     this.ctx.send({ frame: { $case: 'error', value: { exchangeId: this.id, code, message } } });
-    this.finish(true);
+    this.finish(true, message);
   }
 
   /** Frees the exchange; aborts the upstream request unless it completed. */
-  private finish(abort: boolean): void {
+  private finish(abort: boolean, error?: string): void {
     this.done = true;
+    this.spans?.end(this.status, error ?? (abort ? 'cancelled' : undefined));
     this.requestWindow.close();
     this.ctx.remove(this.id);
     if (abort) {

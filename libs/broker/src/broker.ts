@@ -4,8 +4,10 @@ import { bearerFromMetadata } from '@st/grpc-kit';
 import type { Logger } from '@st/logging';
 import type { TunnelLiveView, TunnelRuntime } from '@st/live-state';
 import type { TunnelServiceServer } from '@st/proto';
+import { activeTracer } from '@st/telemetry';
 import { type AgentAuthenticator, upstreamUrlOf } from './agent-authenticator';
 import { drainingError, endCall, noAgentError, refusalStatus } from './broker-answers';
+import { openTracedExchange } from './broker-tracing';
 import { type TunnelHealth, healthFromReport, sameHealth } from './tunnel-health';
 import { type AgentCall, AgentSession, type AgentSessionOptions } from './agent-session';
 import {
@@ -107,6 +109,12 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
   };
 
   open(target: ExchangeTarget, head: ExchangeRequestHead, sink: ExchangeSink): Exchange {
+    const tracer = activeTracer();
+    if (tracer) return openTracedExchange(tracer, target, head, sink, (h, s) => this.openExchange(target, h, s));
+    return this.openExchange(target, head, sink);
+  }
+
+  private openExchange(target: ExchangeTarget, head: ExchangeRequestHead, sink: ExchangeSink): Exchange {
     const session = this.registry.pick(target.tunnelId, target.streamId);
     if (!session || session.tunnel.userId !== target.userId) {
       // An agent of someone else's tunnel answers exactly like no agent at all.

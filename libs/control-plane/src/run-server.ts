@@ -1,6 +1,7 @@
 import { AdminToken } from '@st/auth';
 import { ConfigError, describeSettings } from '@st/config';
 import { createLogger } from '@st/logging';
+import { TRACING_SHUTDOWN_MS, activeTracer, shutdownTracing, startTracing } from '@st/telemetry';
 import { openStore } from '@st/store';
 import { ControlPlane } from './control-plane';
 import { ADMIN_TOKEN_USAGE, runAdminTokenCommand } from './admin-token-command';
@@ -48,6 +49,9 @@ export async function runServer(name: string, argv: string[], fixedRoles?: Role[
     return;
   }
 
+  // OTLP tracing when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set. service.name is the command's
+  // name, or the one role's (`st-server --role gateway` traces as st-gateway, as st-gateway does).
+  await startTracing(config.role.length === 1 ? `st-${config.role[0]}` : name, logger);
   let plane: ControlPlane;
   try {
     plane = await ControlPlane.start(config, logger);
@@ -83,10 +87,10 @@ export async function runServer(name: string, argv: string[], fixedRoles?: Role[
     const hard = setTimeout(() => {
       logger.error('shutdown took too long; exiting');
       process.exit(1);
-    }, config.shutdownGraceMs + 1500);
+    }, config.shutdownGraceMs + 1500 + (activeTracer() ? TRACING_SHUTDOWN_MS : 0));
     hard.unref();
     plane.stop().then(
-      () => process.exit(0),
+      () => shutdownTracing().then(() => process.exit(0)),
       (err: unknown) => {
         logger.error({ err }, 'error while stopping');
         process.exit(1);

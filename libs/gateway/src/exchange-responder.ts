@@ -2,14 +2,18 @@ import type { ServerResponse } from 'node:http';
 import type { Exchange, ExchangeSink } from '@st/broker';
 import type { Logger } from '@st/logging';
 import type { Header } from '@st/proto';
+import { traceIdOf } from '@st/telemetry';
 import { TunnelError } from '@st/tunnel-protocol';
 import { httpErrorFor } from './http-error-table';
 import { sendTunnelError } from './openai-error';
 import { relayedHead } from './relayed-headers';
 import { responseHeadRefusal } from './response-head';
+import { UpstreamErrorAnswer } from './upstream-error-answer';
 
 export interface ResponderOptions {
   requestId: string;
+  /** The `traceparent` the request went on with, if any: its trace id goes on the log lines. */
+  traceparent?: string;
   tunnelId: string;
   /** No response head within this long → 504 and the exchange is cancelled. */
   firstByteTimeoutMs: number;
@@ -18,7 +22,8 @@ export interface ResponderOptions {
   logger: Logger;
   /**
    * An OpenAI tunnel's or /v1's answer: the model server's cookies and CORS grants are dropped and
-   * `nosniff` is added. A plain tunnel's web app keeps its own headers.
+   * `nosniff` is added, and error answers not in OpenAI's shape are put in it (upstream-error-shape.ts).
+   * A plain tunnel's web app keeps its own headers and bodies.
    */
   apiAnswer?: boolean;
 }
@@ -45,6 +50,8 @@ export class ExchangeResponder implements ExchangeSink {
   /** The response is over (finished or its connection closed): nothing of it is buffered any more. */
   private closed = false;
   private waitingDrain = false;
+  /** An upstream error answer whose body is being gathered, to be put in OpenAI's shape. */
+  private errorAnswer: UpstreamErrorAnswer | undefined;
   private startedAt = performance.now();
 
   constructor(
@@ -73,6 +80,12 @@ export class ExchangeResponder implements ExchangeSink {
   head(status: number, headers: Header[], body: Uint8Array, end: boolean): void {
     this.hold(body.length);
     if (this.finished) return;
+    // An API's error answer is put in OpenAI's shape first (upstream-error-answer.ts); one branch for successes.
+    if (status >= 400 && this.options.apiAnswer === true && this.gatherError(status, headers, body, end)) return;
+    this.writeHead(status, headers, body, end);
+  }
+
+  private writeHead(status: number, headers: Header[], body: Uint8Array, end: boolean): void {
     const refusal = responseHeadRefusal(status, headers);
     if (refusal) {
       this.exchange?.cancel('invalid response head');
@@ -105,6 +118,7 @@ export class ExchangeResponder implements ExchangeSink {
   data(chunk: Uint8Array, end: boolean): void {
     this.hold(chunk.length);
     if (this.finished) return;
+    if (this.errorAnswer) return this.addErrorBytes(chunk, end);
     if (end) {
       this.done(this.res.statusCode);
       this.res.end(chunk.length > 0 ? chunk : undefined);
@@ -144,6 +158,26 @@ export class ExchangeResponder implements ExchangeSink {
     this.error(
       new TunnelError('draining', `st-server is shutting down and this answer did not finish within its grace period of ${graceMs} ms (ST_SHUTDOWN_GRACE_MS): retry the request`),
     );
+  }
+
+  /** Starts gathering an error answer's body; false when it passes as it is (compressed). */
+  private gatherError(status: number, headers: Header[], body: Uint8Array, end: boolean): boolean {
+    this.errorAnswer = UpstreamErrorAnswer.for(status, headers);
+    if (!this.errorAnswer) return false;
+    this.addErrorBytes(body, end);
+    return true;
+  }
+
+  private addErrorBytes(chunk: Uint8Array, end: boolean): void {
+    const answer = this.errorAnswer!.add(chunk, end);
+    if (!answer) {
+      this.arm(this.options.idleTimeoutMs, 'idle');
+      return;
+    }
+    this.errorAnswer = undefined;
+    // Past the cap the rest of the page is not wanted: the model server need not send it.
+    if (answer.cut) this.exchange?.cancel('error body longer than the gateway reads');
+    this.writeHead(answer.status, answer.headers, answer.body, true);
   }
 
   private write(chunk: Uint8Array): void {
@@ -217,9 +251,15 @@ export class ExchangeResponder implements ExchangeSink {
     if (this.timer) clearTimeout(this.timer);
     this.exchange?.cancel('client disconnected');
     this.options.logger.info(
-      { requestId: this.options.requestId, tunnelId: this.options.tunnelId, ms: Math.round(performance.now() - this.startedAt) },
+      { requestId: this.options.requestId, tunnelId: this.options.tunnelId, ...this.traceFields(), ms: Math.round(performance.now() - this.startedAt) },
       'client disconnected; exchange cancelled',
     );
+  }
+
+  /** `trace_id` (OpenTelemetry's name for it in logs, which log-to-trace links look for) when there is a trace. */
+  private traceFields(): { trace_id?: string } {
+    const traceId = this.options.traceparent === undefined ? undefined : traceIdOf(this.options.traceparent);
+    return traceId === undefined ? {} : { trace_id: traceId };
   }
 
   private done(status: number, error?: TunnelError): void {
@@ -230,6 +270,7 @@ export class ExchangeResponder implements ExchangeSink {
     const fields = {
       requestId: this.options.requestId,
       tunnelId: this.options.tunnelId,
+      ...this.traceFields(),
       status,
       ms: Math.round(performance.now() - this.startedAt),
     };

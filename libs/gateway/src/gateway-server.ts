@@ -19,6 +19,7 @@ import { DEFAULT_MAX_JSON_DEPTH, isJsonRequest, readJsonBody, tooLarge } from '.
 import { RefusalSummary } from './refusal-summary';
 import { requestIdOf } from './request-id';
 import { type LimitTicket, RequestLimiter } from './request-limiter';
+import { traceForward, traceRequest } from './gateway-tracing';
 import { parseTunnelRoute } from './tunnel-route';
 import { UnifiedEndpoint } from './unified-endpoint';
 
@@ -188,6 +189,7 @@ export class Gateway {
       res.end(degraded ? JSON.stringify({ status: 'degraded', reason: degraded }) : '{"status":"ok"}');
       return;
     }
+    traceRequest(req, res, requestId, url);
     const route = parseTunnelRoute(url);
     const unified = !route && (url === '/v1' || url.startsWith('/v1/') || url.startsWith('/v1?'));
     if (!route && !unified) {
@@ -330,18 +332,20 @@ export class Gateway {
     }
     const method = req.method ?? 'GET';
     const streamed = f.body === undefined && hasBody(req);
+    const headers = toWireHeaders(req.headers, DROP_REQUEST_HEADERS);
+    headers.push(...forwardingHeaders(req));
+    const traceparent = traceForward(req, headers);
     // The responder's log lines carry requestId and tunnelId themselves: no child logger per
     // request (pino serialises a child's bindings when it is made, on the hot path).
     const responder = new ExchangeResponder(res, {
       requestId: f.requestId,
+      traceparent,
       tunnelId: f.tunnel.id,
       firstByteTimeoutMs: this.options.firstByteTimeoutMs,
       idleTimeoutMs: this.options.idleTimeoutMs,
       logger: this.logger,
       apiAnswer: f.tunnel.openai,
     });
-    const headers = toWireHeaders(req.headers, DROP_REQUEST_HEADERS);
-    headers.push(...forwardingHeaders(req));
     const exchange = this.options.opener.open(
       { tunnelId: f.tunnel.id, userId: f.user.id },
       { requestId: f.requestId, method, path: f.path, query: f.query, headers, body: f.body ?? EMPTY, end: !streamed },

@@ -5,3 +5,7 @@ export type { MockModelOptions, ResolvedMockModelOptions } from './mock-options'
 export type { MockStats } from './mock-stats';
 export { MAX_BODY_BYTES } from './request-body';
 export { completionText, tokenAt } from './completion-text';
+export { UPSTREAM_ERROR_SHAPES, NGINX_502_PAGE } from './upstream-errors';
+export type { UpstreamErrorShape } from './upstream-errors';
+export { TRACE_HEADERS_PATH } from './trace-header-log';
+export type { ReceivedTraceHeaders } from './trace-header-log';

@@ -7,6 +7,8 @@ import { resolveOptions, type MockModelOptions, type ResolvedMockModelOptions } 
 import { StatsCounter, type MockStats } from './mock-stats';
 import { badRequest, sendError, sendJson, sendProblem, type RequestProblem } from './openai-error';
 import { MAX_BODY_BYTES, readBody } from './request-body';
+import { TRACE_HEADERS_PATH, TraceHeaderLog } from './trace-header-log';
+import { UPSTREAM_ERROR_SHAPES, type UpstreamErrorShape, sendUpstreamError } from './upstream-errors';
 import { isProblem, parseChatRequest, parseEmbeddingRequest, parseTextRequest } from './request-validation';
 
 /** Where a listening server can be reached. */
@@ -17,9 +19,16 @@ export interface ListenResult {
 }
 
 /** Failures a test can inject per request with the `x-mock-error` header. */
-export type InjectedFault = '500' | '429' | 'reset' | 'midstream' | 'tgi';
+export type InjectedFault = '500' | '429' | 'reset' | 'midstream' | UpstreamErrorShape;
 
-const FAULTS: ReadonlySet<string> = new Set<InjectedFault>(['500', '429', 'reset', 'midstream', 'tgi']);
+const FAULTS: ReadonlySet<string> = new Set<InjectedFault>(['500', '429', 'reset', 'midstream', ...UPSTREAM_ERROR_SHAPES]);
+
+const MODEL_PATH = '/v1/models/';
+
+/** A vLLM model object (OpenAI's, with vLLM's extra fields). */
+function modelObject(id: string, created: number): Record<string, unknown> {
+  return { id, object: 'model', created, owned_by: 'mock', root: id, parent: null, max_model_len: 8192 };
+}
 
 /** Tokens a `midstream` fault lets through before the socket dies. */
 const MIDSTREAM_TOKENS = 3;
@@ -27,9 +36,11 @@ const MIDSTREAM_TOKENS = 3;
 /** Pending connections the kernel queues for accept (uvicorn's default; Linux caps it at somaxconn). */
 const LISTEN_BACKLOG = 2048;
 
-type ApiRoute = 'models' | GenerationKind | 'embeddings';
+type ApiRoute = 'models' | 'model' | GenerationKind | 'embeddings';
 
 function apiRoute(method: string | undefined, path: string): ApiRoute | undefined {
+  // GET /v1/models/{id}; ids may hold slashes (`meta-llama/Llama-3-8B`), as vLLM serves them.
+  if (path.startsWith(MODEL_PATH) && path.length > MODEL_PATH.length) return method === 'GET' ? 'model' : undefined;
   switch (path) {
     case '/v1/models':
       return method === 'GET' ? 'models' : undefined;
@@ -76,6 +87,7 @@ export class MockModelServer {
   private readonly counter = new StatsCounter();
   private readonly server: Server;
   private readonly startedAt = unixSeconds();
+  private readonly traceHeaders = new TraceHeaderLog();
 
   constructor(options: MockModelOptions = {}) {
     this.options = resolveOptions(options);
@@ -135,15 +147,7 @@ export class MockModelServer {
   private renderModels(): void {
     this.modelsJson = JSON.stringify({
       object: 'list',
-      data: this.options.models.map((id) => ({
-        id,
-        object: 'model',
-        created: this.startedAt,
-        owned_by: 'mock',
-        root: id,
-        parent: null,
-        max_model_len: 8192,
-      })),
+      data: this.options.models.map((id) => modelObject(id, this.startedAt)),
     });
   }
 
@@ -156,12 +160,15 @@ export class MockModelServer {
       if (requestId !== undefined) res.setHeader('x-request-id', requestId);
 
       if (path.startsWith('/v1/')) {
+        this.traceHeaders.record(req, path);
         this.handleApi(req, res, path);
       } else if (path === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
         res.writeHead(200, { 'content-length': 0 });
         res.end();
       } else if (path === '/mock/stats' && req.method === 'GET') {
         sendJson(res, 200, JSON.stringify(this.counter.snapshot()));
+      } else if (path === TRACE_HEADERS_PATH && req.method === 'GET') {
+        sendJson(res, 200, JSON.stringify({ received: this.traceHeaders.list() }));
       } else if (path === '/mock/reset' && req.method === 'POST') {
         this.counter.reset();
         sendJson(res, 200, JSON.stringify(this.counter.snapshot()));
@@ -206,8 +213,10 @@ export class MockModelServer {
       sendProblem(res, delayOverride);
       return;
     }
-    if (route === 'models') {
-      if (fault === undefined || !this.injectFault(req, res, fault)) sendJson(res, 200, this.modelsJson);
+    if (route === 'models' || route === 'model') {
+      if (fault !== undefined && this.injectFault(req, res, fault)) return;
+      if (route === 'models') sendJson(res, 200, this.modelsJson);
+      else this.answerModel(res, path.slice(MODEL_PATH.length));
       return;
     }
     readBody(req, MAX_BODY_BYTES, (body) => {
@@ -230,8 +239,11 @@ export class MockModelServer {
         sendError(res, 429, 'Rate limit reached (injected)', 'rate_limit_error');
         return true;
       case 'tgi':
-        // Text Generation Inference's flat error shape, for clients that must cope with both.
-        sendJson(res, 422, '{"error":"Input validation error","error_type":"validation"}');
+      case 'vllm-flat':
+      case 'text-500':
+      case 'html-502':
+        // Other model servers' error shapes, which the gateway puts in OpenAI's (upstream-errors.ts).
+        sendUpstreamError(res, fault);
         return true;
       case 'reset':
         req.socket.destroy();
@@ -241,10 +253,25 @@ export class MockModelServer {
     }
   }
 
+  /** OpenAI's model object for GET /v1/models/{id}, or its 404 for an id not served. */
+  private answerModel(res: ServerResponse, encodedId: string): void {
+    let id: string;
+    try {
+      id = decodeURIComponent(encodedId);
+    } catch {
+      id = encodedId;
+    }
+    if (!this.options.models.includes(id)) {
+      sendJson(res, 404, JSON.stringify({ error: { message: `The model \`${id}\` does not exist.`, type: 'invalid_request_error', param: 'model', code: 'model_not_found' } }));
+      return;
+    }
+    sendJson(res, 200, JSON.stringify(modelObject(id, this.startedAt)));
+  }
+
   private answer(
     req: IncomingMessage,
     res: ServerResponse,
-    route: Exclude<ApiRoute, 'models'>,
+    route: Exclude<ApiRoute, 'models' | 'model'>,
     options: ResolvedMockModelOptions,
     body: Buffer | undefined,
     fault: InjectedFault | undefined,

@@ -38,3 +38,6 @@ export { startDiscovery } from './discovery-process';
 export type { DiscoveryProcess } from './discovery-process';
 export { freshDatabase } from './postgres-database';
 export type { FreshDatabase } from './postgres-database';
+export { OtlpReceiver } from './otlp-receiver';
+export type { ReceivedSpan } from './otlp-receiver';
+export { mockTraceHeaders } from './stack';

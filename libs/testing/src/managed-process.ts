@@ -184,15 +184,15 @@ export class ManagedProcess {
 const PROXY_VARIABLES = /^(https?|grpc|no|no_grpc)_proxy$/i;
 
 /**
- * The runner's environment without our own settings (a developer's ST_* must not leak into the
- * product under test), without proxy variables (a developer's HTTPS_PROXY would reroute the
+ * The runner's environment without our own settings (a developer's ST_* and OTEL_* must not leak
+ * into the product under test), without proxy variables (a developer's HTTPS_PROXY would reroute the
  * agent) and without NODE_OPTIONS (an inspector flag would make every child fight for the debug
  * port), then `overrides`: a test that wants a proxy sets one there.
  */
 function childEnv(overrides: ProcessEnv): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (!key.startsWith('ST_') && key !== 'NODE_OPTIONS' && !PROXY_VARIABLES.test(key)) env[key] = value;
+    if (!key.startsWith('ST_') && !key.startsWith('OTEL_') && key !== 'NODE_OPTIONS' && !PROXY_VARIABLES.test(key)) env[key] = value;
   }
   for (const [key, value] of Object.entries(overrides)) {
     if (value === undefined) delete env[key];

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { MockStats } from '@st/mock-model';
+import { type MockStats, type ReceivedTraceHeaders, TRACE_HEADERS_PATH } from '@st/mock-model';
 import { builtApp } from './built-apps';
 import { closeAllRecorders } from './http-recorder';
 import { type ManagedProcess, type ProcessEnv, killAllProcesses, spawnProcess } from './managed-process';
@@ -49,6 +49,13 @@ export async function mockStats(mockUrl: string): Promise<MockStats> {
   const res = await fetch(`${mockUrl}/mock/stats`);
   if (res.status !== 200) throw new Error(`GET ${mockUrl}/mock/stats answered ${res.status}`);
   return (await res.json()) as MockStats;
+}
+
+/** `GET /mock/trace-headers`: the trace headers the mock's last /v1 requests came with. */
+export async function mockTraceHeaders(mockUrl: string): Promise<ReceivedTraceHeaders[]> {
+  const res = await fetch(`${mockUrl}${TRACE_HEADERS_PATH}`);
+  if (res.status !== 200) throw new Error(`GET ${mockUrl}${TRACE_HEADERS_PATH} answered ${res.status}`);
+  return ((await res.json()) as { received: ReceivedTraceHeaders[] }).received;
 }
 
 export interface Server {
