@@ -71,6 +71,11 @@ export class HpackDecoder {
     return this.table.size;
   }
 
+  /** The dynamic table's current maximum size, as the last size update set it (for specs). */
+  get dynamicTableMaxSize(): number {
+    return this.table.maxSize;
+  }
+
   /** The dynamic table, newest first (for specs). */
   dynamicTableEntries(): Array<[string, string]> {
     const entries: Array<[string, string]> = [];

@@ -1,3 +1,4 @@
+import { integerLength, writeInteger } from './hpack-integer';
 import { STATIC_FIELD_INDEX, STATIC_NAME_INDEX } from './hpack-static-table';
 
 /*
@@ -7,28 +8,6 @@ import { STATIC_FIELD_INDEX, STATIC_NAME_INDEX } from './hpack-static-table';
  * and no dynamic table: we never insert, so the peer's SETTINGS_HEADER_TABLE_SIZE never matters and
  * we keep no per-connection encoder state. Strings are latin1 (one octet per char), as in node:http2.
  */
-
-/** Bytes an N-bit-prefix integer takes (RFC 7541 5.1). */
-function integerLength(value: number, prefixBits: number): number {
-  const max = (1 << prefixBits) - 1;
-  if (value < max) return 1;
-  let length = 2;
-  for (value -= max; value >= 128; value = Math.floor(value / 128)) length++;
-  return length;
-}
-
-/** Writes an N-bit-prefix integer at `pos` with `firstBits` in the first byte's high bits; returns the next position. */
-function writeInteger(out: Buffer, pos: number, value: number, prefixBits: number, firstBits: number): number {
-  const max = (1 << prefixBits) - 1;
-  if (value < max) {
-    out[pos++] = firstBits | value;
-    return pos;
-  }
-  out[pos++] = firstBits | max;
-  for (value -= max; value >= 128; value = Math.floor(value / 128)) out[pos++] = (value % 128) | 0x80;
-  out[pos++] = value;
-  return pos;
-}
 
 function stringLength(s: string): number {
   return integerLength(s.length, 7) + s.length;

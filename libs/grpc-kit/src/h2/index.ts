@@ -4,5 +4,6 @@ export * from './h2-errors';
 export * from './h2-frames';
 export * from './hpack-decoder';
 export * from './hpack-encoder';
+export { encodeInteger } from './hpack-integer';
 export { huffmanDecode, huffmanDecodedMaxLength, huffmanEncode, huffmanEncodedLength } from './hpack-huffman';
 export { STATIC_TABLE, STATIC_TABLE_LENGTH } from './hpack-static-table';
