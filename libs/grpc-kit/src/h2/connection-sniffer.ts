@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { FLAG, FRAME, type Frame, FrameReader, headersBlockOf } from './h2-frames';
+import { CLIENT_PREFACE, FLAG, FRAME, type Frame, FrameReader, encodeFrame, encodeSettings, headersBlockOf } from './h2-frames';
 import { type DecodedHeaders, HpackDecoder } from './hpack-decoder';
 import { HeaderBlockAssembler } from './header-block-assembler';
 import { DEFAULT_LIGHT_LIMITS, DEFAULT_MAX_FRAME_SIZE } from './light-limits';
@@ -41,8 +41,10 @@ export const SNIFF_PREFACE_TIMEOUT_MS = 10_000;
  * where it goes: to the light stack when its :path is one of the light methods (the broker's
  * TunnelService/Connect), else back to grpc-js with every byte read pushed back onto the socket
  * (Node's Http2Session reads what is already buffered on the socket it is given:
- * connection-sniffer.spec.ts pins that). Nothing is written while sniffing, so grpc-js sees the
- * connection exactly as the client sent it.
+ * connection-sniffer.spec.ts pins that). The one thing written while sniffing is an empty
+ * SETTINGS frame, the server's preface, without which grpc-js and grpc-go clients send no request;
+ * it sets nothing, so a connection handed to grpc-js behaves as if nghttp2's SETTINGS were the
+ * first, and the client's ACK of it is taken out of the bytes grpc-js gets.
  */
 export function sniffConnection(socket: Socket, options: SnifferOptions): void {
   const maxBytes = options.maxBytes ?? SNIFF_MAX_BYTES;
@@ -51,30 +53,39 @@ export function sniffConnection(socket: Socket, options: SnifferOptions): void {
   const chunks: Buffer[] = [];
   const frames: Frame[] = [];
   let bytes = 0;
+  let settingsSent = false;
+  /** Index in `frames` of the client's ACK of our empty SETTINGS, once it came. */
+  let ackAt = -1;
+  /** Not a light connection, but our SETTINGS' ACK is still to come: it must not reach grpc-js. */
+  let fallbackWhenAcked = false;
   let settleTimer: NodeJS.Timeout | undefined;
   let decided = false;
-  const prefaceTimer = setTimeout(() => {
+  const deadline = setTimeout(() => {
+    // No preface, or no ACK of our SETTINGS, in all that time (slowloris).
     finish();
     socket.destroy();
   }, options.prefaceTimeoutMs ?? SNIFF_PREFACE_TIMEOUT_MS);
 
   const finish = () => {
     decided = true;
-    clearTimeout(prefaceTimer);
+    clearTimeout(deadline);
     if (settleTimer) clearTimeout(settleTimer);
     socket.removeListener('data', onData);
-    socket.removeListener('error', onError);
-    socket.removeListener('close', onClose);
+    socket.removeListener('error', finish);
+    socket.removeListener('close', finish);
   };
+  /** Hands the connection to grpc-js with what it sent, minus the ACK of the SETTINGS nghttp2 did not send. */
   const fallback = () => {
     if (decided) return;
+    if (settingsSent && ackAt < 0) {
+      fallbackWhenAcked = true;
+      return;
+    }
     finish();
     socket.pause();
-    if (bytes > 0) socket.unshift(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, bytes));
+    if (bytes > 0) socket.unshift(settingsSent ? replay(chunks, bytes, frames, ackAt, reader.bufferedBytes) : Buffer.concat(chunks, bytes));
     options.fallback(socket);
   };
-  const onError = () => finish();
-  const onClose = () => finish();
   const decide = (headerBlock: Buffer) => {
     const decoder = new HpackDecoder({ maxHeaderListBytes: DEFAULT_LIGHT_LIMITS.maxHeaderListBytes });
     let firstBlock: DecodedHeaders;
@@ -99,12 +110,22 @@ export function sniffConnection(socket: Socket, options: SnifferOptions): void {
       // Not HTTP/2 as we read it: grpc-js answers it as it always did.
       return fallback();
     }
-    if (read.length > 0 && !settleTimer) {
-      clearTimeout(prefaceTimer);
-      settleTimer = setTimeout(fallback, options.settleMs ?? SNIFF_SETTLE_MS);
+    if (!settingsSent && bytes >= CLIENT_PREFACE.length) {
+      // The server's preface, empty so that it changes nothing grpc-js would set: grpc-js and
+      // grpc-go clients send no request before they have it (grpc-js waits for 'remoteSettings').
+      settingsSent = true;
+      socket.write(encodeSettings([]));
     }
+    let headersDone: Buffer | undefined;
     for (const frame of read) {
       frames.push(frame);
+      if (frame.type === FRAME.SETTINGS && frame.flags & FLAG.ACK && ackAt < 0 && frame.payload.length === 0) {
+        ackAt = frames.length - 1;
+        // A request should follow the ACK at once; a client that makes none goes to grpc-js.
+        if (!fallbackWhenAcked && !headersDone) settleTimer = setTimeout(fallback, options.settleMs ?? SNIFF_SETTLE_MS);
+        continue;
+      }
+      if (headersDone) continue;
       try {
         const done =
           frame.type === FRAME.HEADERS
@@ -112,17 +133,36 @@ export function sniffConnection(socket: Socket, options: SnifferOptions): void {
             : frame.type === FRAME.CONTINUATION
               ? block.add(frame.streamId, frame.payload, (frame.flags & FLAG.END_HEADERS) !== 0)
               : undefined;
-        if (done) {
-          frames.push(...read.slice(read.indexOf(frame) + 1));
-          return decide(done.block);
-        }
+        if (done) headersDone = done.block;
       } catch {
         return fallback();
       }
     }
+    if (fallbackWhenAcked) {
+      if (ackAt >= 0) {
+        fallbackWhenAcked = false;
+        fallback();
+      }
+      return;
+    }
+    if (headersDone) return decide(headersDone);
     if (bytes > maxBytes) fallback();
   };
   socket.on('data', onData);
-  socket.on('error', onError);
-  socket.on('close', onClose);
+  socket.on('error', finish);
+  socket.on('close', finish);
+}
+
+/**
+ * The bytes grpc-js must see: the preface, every frame read except the client's ACK of our empty
+ * SETTINGS (nghttp2 would take it for the ACK of its own and fail the connection on the real one),
+ * and the start of a frame not complete yet.
+ */
+function replay(chunks: Buffer[], bytes: number, frames: Frame[], ackAt: number, partialBytes: number): Buffer {
+  const parts: Buffer[] = [CLIENT_PREFACE];
+  frames.forEach((frame, i) => {
+    if (i !== ackAt) parts.push(encodeFrame(frame.type, frame.flags, frame.streamId, frame.payload));
+  });
+  if (partialBytes > 0) parts.push(Buffer.concat(chunks, bytes).subarray(bytes - partialBytes));
+  return Buffer.concat(parts);
 }

@@ -6,6 +6,7 @@ import {
   FRAME,
   type Frame,
   type FrameReader,
+  MAX_WINDOW,
   SETTING,
   dataOf,
   encodeFrame,
@@ -24,7 +25,7 @@ import {
 } from './h2-frames';
 import type { DecodedHeaders, HpackDecoder } from './hpack-decoder';
 import { encodeHeaderBlock } from './hpack-encoder';
-import { DEFAULT_LIGHT_LIMITS, DEFAULT_MAX_FRAME_SIZE, type LightLimits, MAX_WINDOW } from './light-limits';
+import { DEFAULT_LIGHT_LIMITS, DEFAULT_MAX_FRAME_SIZE, type LightLimits } from './light-limits';
 import { LightStream, type StreamOwner } from './light-stream';
 import { RateBudget } from './rate-budget';
 import { HeaderBlockAssembler } from './header-block-assembler';
@@ -68,13 +69,17 @@ export class LightConnection implements StreamOwner {
   private readonly limits: LightLimits;
   private readonly logger: Logger;
   private readonly now: () => number;
-  private readonly options: LightConnectionOptions;
+  private readonly reader: FrameReader;
+  private readonly decoder: HpackDecoder;
+  private readonly onStream: LightConnectionOptions['onStream'];
+  private readonly onClose: LightConnectionOptions['onClose'];
   private readonly streams = new Map<number, LightStream>();
   /** Streams with DATA queued, in the order they queued it (round robin, one frame per turn). */
   private readonly sending = new Set<LightStream>();
   private readonly block: HeaderBlockAssembler;
   private readonly keepalive: LightKeepalive;
   private predecoded: DecodedHeaders | undefined;
+  private readonly initialFrames: Frame[];
   private lastStreamId = 0;
   private peerInitialWindow = 65_535;
   private peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
@@ -89,6 +94,7 @@ export class LightConnection implements StreamOwner {
   private pumping = false;
   private draining = false;
   private closed = false;
+  private closeReported = false;
   private lastClientPing = -Infinity;
   private pingStrikes = 0;
   private readonly opens: RateBudget;
@@ -97,8 +103,11 @@ export class LightConnection implements StreamOwner {
   private readonly useless: RateBudget;
 
   constructor(options: LightConnectionOptions) {
-    this.options = options;
     this.socket = options.socket;
+    this.reader = options.reader;
+    this.decoder = options.decoder;
+    this.onStream = options.onStream;
+    this.onClose = options.onClose;
     this.limits = options.limits ?? DEFAULT_LIGHT_LIMITS;
     this.logger = options.logger;
     this.now = options.now ?? Date.now;
@@ -127,9 +136,16 @@ export class LightConnection implements StreamOwner {
     this.socket.on('drain', () => this.onSocketDrain());
     this.socket.on('error', (err) => this.logger.debug({ err: err.message }, 'light HTTP/2 connection: socket error'));
     this.socket.on('close', () => this.onSocketClose());
-    this.handleFrames(options.frames);
+    this.initialFrames = options.frames;
+  }
+
+  /** Handles the frames the sniffer read, then reads the socket. */
+  start(): void {
+    // Handled once and let go: the frames are views of the first socket reads.
+    const frames = this.initialFrames.splice(0);
+    this.handleFrames(frames);
     this.keepalive.start();
-    this.socket.resume();
+    if (!this.readPaused) this.socket.resume();
   }
 
   /** "address:port" of the peer, as grpc-js's call.getPeer() gives it. */
@@ -182,6 +198,7 @@ export class LightConnection implements StreamOwner {
     this.closed = true;
     this.abortAll(H2_ERROR.CANCEL, reason);
     this.socket.destroy();
+    this.reportClose();
   }
 
   // ---- StreamOwner -------------------------------------------------------------------------
@@ -242,7 +259,7 @@ export class LightConnection implements StreamOwner {
     if (this.closed) return;
     let frames: Frame[];
     try {
-      frames = this.options.reader.push(chunk);
+      frames = this.reader.push(chunk);
     } catch (err) {
       if (err instanceof H2ConnectionError) this.fail(err.code, err.message);
       else this.fail(H2_ERROR.INTERNAL_ERROR, 'reading a frame failed');
@@ -343,7 +360,7 @@ export class LightConnection implements StreamOwner {
 
   private onHeaderBlock(streamId: number, block: Buffer, endStream: boolean): void {
     // Decoded even when the stream is refused: the HPACK table must stay in step with the peer's.
-    const decoded = this.predecoded ?? this.options.decoder.decode(block);
+    const decoded = this.predecoded ?? this.decoder.decode(block);
     this.predecoded = undefined;
     const existing = this.streams.get(streamId);
     if (existing) {
@@ -363,7 +380,7 @@ export class LightConnection implements StreamOwner {
     }
     const stream = new LightStream(streamId, this, this.peerInitialWindow, this.streamWindow, this.limits.streamHighWater);
     this.streams.set(streamId, stream);
-    this.options.onStream(stream, { headers: decoded.headers, oversize: decoded.oversize, endStream });
+    this.onStream(stream, { headers: decoded.headers, oversize: decoded.oversize, endStream });
     if (endStream && !stream.reset) this.remoteEnd(stream);
   }
 
@@ -594,6 +611,13 @@ export class LightConnection implements StreamOwner {
     this.keepalive.stop();
     this.closed = true;
     this.abortAll(H2_ERROR.CANCEL, 'the connection was lost');
-    this.options.onClose?.(this);
+    this.reportClose();
+  }
+
+  private reportClose(): void {
+    if (this.closeReported) return;
+    this.closeReported = true;
+    this.keepalive.stop();
+    this.onClose?.(this);
   }
 }

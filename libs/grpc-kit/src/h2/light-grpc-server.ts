@@ -65,7 +65,9 @@ export class LightGrpcServer {
       onStream: (stream, open) => this.onStream(connection, stream, open),
       onClose: (c) => this.connections.delete(c),
     });
-    if (!connection.isClosed) this.connections.add(connection);
+    this.connections.add(connection);
+    connection.start();
+    if (connection.isClosed) this.connections.delete(connection);
     return connection;
   }
 

@@ -77,7 +77,5 @@ export const DEFAULT_LIGHT_LIMITS: LightLimits = {
   streamHighWater: 1024 * 1024,
 };
 
-/** The HTTP/2 window ceiling (RFC 9113 §6.9.1). */
-export const MAX_WINDOW = 2 ** 31 - 1;
 /** The default SETTINGS_MAX_FRAME_SIZE, which we keep for what we receive. */
 export const DEFAULT_MAX_FRAME_SIZE = 16_384;
