@@ -107,8 +107,7 @@ export class LightServerCall<Req, Res> extends EventEmitter implements LightStre
     prefix[0] = 0;
     prefix.writeUInt32BE(payload.length, 1);
     if (!this.stream.headersSent) this.stream.respond(RESPONSE_HEADERS);
-    this.stream.write(prefix);
-    return this.stream.write(payload, callback ? () => callback(null) : undefined);
+    return this.stream.write([prefix, payload], callback ? () => callback(null) : undefined);
   }
 
   /** Ends the call with the pending status (OK unless an 'error' set one), after queued messages. */

@@ -81,19 +81,26 @@ export class LightStream {
    * Queues DATA; `written` runs once its last byte went to the socket. False when the queue is
    * above the high-water mark (onDrain follows once it is below again).
    */
-  write(data: Buffer, written?: () => void): boolean {
+  write(data: Buffer | Buffer[], written?: () => void): boolean {
     if (this.localClosed) {
       written?.();
       return false;
     }
-    this.out.push({ data, written });
-    this.outBytes += data.length;
+    // Parts of one message are queued together, so that they leave in one DATA frame.
+    if (Array.isArray(data)) {
+      for (let i = 0; i < data.length; i++) this.queue(data[i], i === data.length - 1 ? written : undefined);
+    } else this.queue(data, written);
     this.owner.schedule(this);
     if (this.outBytes >= this.highWater) {
       this.wantDrain = true;
       return false;
     }
     return true;
+  }
+
+  private queue(data: Buffer, written: (() => void) | undefined): void {
+    this.out.push({ data, written });
+    this.outBytes += data.length;
   }
 
   /** Sends trailers (END_STREAM) once the queued DATA is out. */
