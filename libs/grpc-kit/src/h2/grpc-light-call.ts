@@ -38,7 +38,9 @@ export class LightServerCall<Req, Res> extends EventEmitter implements LightStre
   private pendingStatus: PendingStatus = { code: grpc.status.OK, details: 'OK' };
   private ended = false;
   private closeEmitted = false;
-  private paused = false;
+  /** As a Readable: messages wait until a 'data' listener is added (the broker adds it after its token lookup). */
+  private paused = true;
+  private pausedByUser = false;
   private held: Req[] = [];
   private heldCredit = 0;
   private remoteEnded = false;
@@ -56,6 +58,9 @@ export class LightServerCall<Req, Res> extends EventEmitter implements LightStre
     this.peer = connection.peer;
     this.reader = new GrpcMessageReader(maxReceiveMessageBytes);
     stream.handler = this;
+    this.on('newListener', (event: string) => {
+      if (event === 'data' && this.paused && !this.pausedByUser) queueMicrotask(() => this.pausedByUser || this.resume());
+    });
     // As grpc-js's ServerDuplexStreamImpl: an 'error' emitted by the handler is the status to end with.
     this.on('error', (err: Partial<PendingStatus> & { message?: string; metadata?: grpc.Metadata }) => {
       this.pendingStatus = toStatus(err);
@@ -126,10 +131,12 @@ export class LightServerCall<Req, Res> extends EventEmitter implements LightStre
 
   pause(): this {
     this.paused = true;
+    this.pausedByUser = true;
     return this;
   }
 
   resume(): this {
+    this.pausedByUser = false;
     if (!this.paused) return this;
     this.paused = false;
     const held = this.held;
