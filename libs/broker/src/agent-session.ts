@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import type { AgentFrame, BrokerFrame, ConnectRequest, ConnectResponse, HealthReport, Register } from '@st/proto';
+import type { AgentFrame, BrokerFrame, ConnectResponse, HealthReport, Register } from '@st/proto';
 import type { Logger } from '@st/logging';
 import {
   CAPABILITY_HEALTH_REPORT,
