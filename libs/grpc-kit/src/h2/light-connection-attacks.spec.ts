@@ -106,7 +106,7 @@ class RawClient {
     return client;
   }
 
-  headers(streamId: number, block: Buffer = REQUEST, flags = FLAG.END_HEADERS): void {
+  headers(streamId: number, block: Buffer = REQUEST, flags: number = FLAG.END_HEADERS): void {
     this.socket.write(encodeFrame(FRAME.HEADERS, flags, streamId, block));
   }
 

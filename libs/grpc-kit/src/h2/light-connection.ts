@@ -9,7 +9,6 @@ import {
   MAX_WINDOW,
   SETTING,
   dataOf,
-  encodeFrame,
   encodeGoaway,
   encodePing,
   encodeRstStream,
@@ -30,6 +29,9 @@ import { LightStream, type StreamOwner } from './light-stream';
 import { RateBudget } from './rate-budget';
 import { HeaderBlockAssembler } from './header-block-assembler';
 import { LightKeepalive } from './light-keepalive';
+import { PingPolicy } from './ping-policy';
+import { headerFrames } from './header-frames';
+import { SocketWriter } from './socket-writer';
 
 /** What a new stream's request HEADERS carried. */
 export interface StreamOpen {
@@ -89,14 +91,12 @@ export class LightConnection implements StreamOwner {
   private connectionTarget = 65_535;
   private streamWindow: number;
   private widened = false;
-  private corked = false;
-  private readPaused = false;
+  private readonly writer: SocketWriter;
   private pumping = false;
   private draining = false;
   private closed = false;
   private closeReported = false;
-  private lastClientPing = -Infinity;
-  private pingStrikes = 0;
+  private readonly pings: PingPolicy;
   private readonly opens: RateBudget;
   private readonly resets: RateBudget;
   private readonly settingsBudget: RateBudget;
@@ -104,6 +104,7 @@ export class LightConnection implements StreamOwner {
 
   constructor(options: LightConnectionOptions) {
     this.socket = options.socket;
+    this.writer = new SocketWriter(options.socket, (options.limits ?? DEFAULT_LIGHT_LIMITS).maxWriteBufferBytes);
     this.reader = options.reader;
     this.decoder = options.decoder;
     this.onStream = options.onStream;
@@ -120,6 +121,7 @@ export class LightConnection implements StreamOwner {
     this.resets = new RateBudget(l.resetsPerSecond, l.resetBurst, now);
     this.settingsBudget = new RateBudget(l.settingsPerSecond, l.settingsBurst, now);
     this.useless = new RateBudget(l.uselessFramesPerSecond, l.uselessFrameBurst, now);
+    this.pings = new PingPolicy(l.minPingIntervalMs, l.maxPingStrikes);
     this.keepalive = new LightKeepalive(l.keepaliveTimeMs, l.keepaliveTimeoutMs, {
       ping: (opaque) => this.write(encodePing(false, opaque)),
       timedOut: () => this.destroy('the peer did not answer our keepalive PING in time'),
@@ -145,7 +147,7 @@ export class LightConnection implements StreamOwner {
     const frames = this.initialFrames.splice(0);
     this.handleFrames(frames);
     this.keepalive.start();
-    if (!this.readPaused) this.socket.resume();
+    this.writer.resumeReading();
   }
 
   /** "address:port" of the peer, as grpc-js's call.getPeer() gives it. */
@@ -210,20 +212,8 @@ export class LightConnection implements StreamOwner {
 
   sendHeaders(stream: LightStream, headers: ReadonlyArray<readonly [string, string]>, endStream: boolean): void {
     if (this.closed) return;
-    this.pingStrikes = 0;
-    const block = encodeHeaderBlock(headers);
-    const max = this.peerMaxFrameSize;
-    const endFlag = endStream ? FLAG.END_STREAM : 0;
-    if (block.length <= max) {
-      this.write(encodeFrame(FRAME.HEADERS, FLAG.END_HEADERS | endFlag, stream.id, block));
-      return;
-    }
-    for (let at = 0; at < block.length; at += max) {
-      const last = at + max >= block.length;
-      const type = at === 0 ? FRAME.HEADERS : FRAME.CONTINUATION;
-      const flags = (at === 0 ? endFlag : 0) | (last ? FLAG.END_HEADERS : 0);
-      this.write(encodeFrame(type, flags, stream.id, block.subarray(at, at + max)));
-    }
+    this.pings.forgive();
+    for (const frame of headerFrames(stream.id, encodeHeaderBlock(headers), endStream, this.peerMaxFrameSize)) this.write(frame);
   }
 
   resetStream(stream: LightStream, code: number): void {
@@ -438,14 +428,10 @@ export class LightConnection implements StreamOwner {
       this.keepalive.acked(frame.payload);
       return;
     }
-    // grpc's ping policy (C-core, and channel-options.ts): pings closer than the permitted
-    // interval are strikes, reset whenever we send HEADERS or DATA.
-    const now = this.now();
-    if (now - this.lastClientPing < this.limits.minPingIntervalMs && ++this.pingStrikes > this.limits.maxPingStrikes) {
+    if (!this.pings.allow(this.now())) {
       this.fail(H2_ERROR.ENHANCE_YOUR_CALM, 'too_many_pings');
       return;
     }
-    this.lastClientPing = now;
     this.write(encodePing(true, frame.payload));
   }
 
@@ -504,36 +490,12 @@ export class LightConnection implements StreamOwner {
 
   // ---- writing -------------------------------------------------------------------------------
 
-  /**
-   * Every frame of one turn of the event loop leaves in one writev: the first write corks the
-   * socket and a nextTick uncorks it, so an idle connection still writes at once.
-   */
   private write(buffer: Buffer): void {
-    if (this.socket.destroyed) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
-    }
-    this.socket.write(buffer);
-    if (!this.readPaused && this.socket.writableLength > this.limits.maxWriteBufferBytes) {
-      // The peer does not read what we owe it (ACKs, WINDOW_UPDATEs, DATA): stop reading it, so
-      // that it cannot make us owe more (SETTINGS and PING floods).
-      this.readPaused = true;
-      this.socket.pause();
-    }
+    this.writer.write(buffer);
   }
 
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.socket.uncork();
-  };
-
   private onSocketDrain(): void {
-    if (this.readPaused && !this.closed) {
-      this.readPaused = false;
-      this.socket.resume();
-    }
+    if (!this.closed) this.writer.drained();
     this.pump();
   }
 
@@ -546,7 +508,7 @@ export class LightConnection implements StreamOwner {
       while (progress && this.sending.size > 0) {
         progress = false;
         for (const stream of this.sending) {
-          if (this.sendWindow <= 0 || this.socket.writableLength >= this.limits.dataWriteHighWater) return;
+          if (this.sendWindow <= 0 || this.writer.buffered >= this.limits.dataWriteHighWater) return;
           if (stream.reset || stream.queuedBytes === 0) {
             this.sending.delete(stream);
             continue;
@@ -559,7 +521,7 @@ export class LightConnection implements StreamOwner {
           const max = Math.min(this.sendWindow, stream.sendWindow, this.peerMaxFrameSize);
           const { parts, bytes, done } = stream.take(max);
           this.sendWindow -= bytes;
-          this.pingStrikes = 0;
+          this.pings.forgive();
           this.write(frameHeader(FRAME.DATA, 0, stream.id, bytes));
           for (const part of parts) this.write(part);
           for (const cb of done) cb();
@@ -595,7 +557,7 @@ export class LightConnection implements StreamOwner {
     this.keepalive.stop();
     // Reading goes on (and is discarded) until the peer closes too: closing with unread bytes
     // would make the kernel send RST and the peer might never see our GOAWAY.
-    if (this.readPaused) this.socket.resume();
+    this.writer.resumeReading(true);
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 5_000).unref();
   }
