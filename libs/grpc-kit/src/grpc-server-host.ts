@@ -41,6 +41,8 @@ export class GrpcServerHost {
   private readonly windows = new SessionWindows();
   private readonly light: LightGrpcServer;
   private readonly lightStreams: boolean;
+  /** Connections whose first request is not read yet (connection-sniffer.ts); closed at shutdown. */
+  private readonly sniffing = new Set<Socket>();
 
   constructor(options: GrpcServerHostOptions) {
     this.logger = options.logger;
@@ -125,10 +127,19 @@ export class GrpcServerHost {
     const sniff = this.lightStreams && !credentials._isSecure();
     const listener = createServer((socket) => {
       if (!sniff || !this.light.hasMethods) return toGrpcJs(socket);
+      this.sniffing.add(socket);
+      const decided = () => this.sniffing.delete(socket);
+      socket.once('close', decided);
       sniffConnection(socket, {
         wants: (path) => this.light.serves(path),
-        light: (s, sniffed) => this.light.adopt(s, sniffed),
-        fallback: toGrpcJs,
+        light: (s, sniffed) => {
+          decided();
+          this.light.adopt(s, sniffed);
+        },
+        fallback: (s) => {
+          decided();
+          toGrpcJs(s);
+        },
       });
     });
     await new Promise<void>((resolve, reject) => {
@@ -181,6 +192,8 @@ export class GrpcServerHost {
   async shutdown(graceMs: number): Promise<void> {
     this.setServing(false);
     this.stopListening();
+    for (const socket of this.sniffing) socket.destroy();
+    this.sniffing.clear();
     const light = this.light.shutdown(graceMs);
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {

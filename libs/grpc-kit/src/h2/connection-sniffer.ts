@@ -65,6 +65,8 @@ export function sniffConnection(socket: Socket, options: SnifferOptions): void {
     finish();
     socket.destroy();
   }, options.prefaceTimeoutMs ?? SNIFF_PREFACE_TIMEOUT_MS);
+  // A connection that says nothing must not keep a stopping process alive.
+  deadline.unref();
 
   const finish = () => {
     decided = true;
