@@ -112,17 +112,16 @@ export class GrpcServerHost {
     // A storm's connections are accepted at once, but each HTTP/2 session costs the event loop
     // a few hundred µs to set up: they are handed to grpc-js INJECT_PER_TURN per turn, so that
     // requests already being served interleave with them instead of waiting out thousands.
-    const pending: Socket[] = [];
+    // Light connections (their call handler, the agent's admission) are paced the same way.
+    const pending: Array<() => void> = [];
     const injectSome = () => {
-      for (let i = 0; i < INJECT_PER_TURN && pending.length > 0; i++) {
-        const socket = pending.shift()!;
-        if (!socket.destroyed) injector.injectConnection(socket);
-      }
+      for (let i = 0; i < INJECT_PER_TURN && pending.length > 0; i++) pending.shift()!();
       if (pending.length > 0) setImmediate(injectSome);
     };
-    const toGrpcJs = (socket: Socket) => {
-      if (pending.push(socket) === 1) setImmediate(injectSome);
+    const later = (job: () => void) => {
+      if (pending.push(job) === 1) setImmediate(injectSome);
     };
+    const toGrpcJs = (socket: Socket) => later(() => socket.destroyed || injector.injectConnection(socket));
     // The light stack speaks plaintext HTTP/2 only: TLS connections all go to grpc-js.
     const sniff = this.lightStreams && !credentials._isSecure();
     const listener = createServer((socket) => {
@@ -134,7 +133,7 @@ export class GrpcServerHost {
         wants: (path) => this.light.serves(path),
         light: (s, sniffed) => {
           decided();
-          this.light.adopt(s, sniffed);
+          later(() => s.destroyed || this.light.adopt(s, sniffed));
         },
         fallback: (s) => {
           decided();
