@@ -58,14 +58,20 @@ export class LightServerCall<Req, Res> extends EventEmitter implements LightStre
     this.peer = connection.peer;
     this.reader = new GrpcMessageReader(maxReceiveMessageBytes);
     stream.handler = this;
-    this.on('newListener', (event: string) => {
-      if (event === 'data' && this.paused && !this.pausedByUser) queueMicrotask(() => this.pausedByUser || this.resume());
-    });
+    this.on('newListener', onNewListener);
     // As grpc-js's ServerDuplexStreamImpl: an 'error' emitted by the handler is the status to end with.
-    this.on('error', (err: Partial<PendingStatus> & { message?: string; metadata?: grpc.Metadata }) => {
-      this.pendingStatus = toStatus(err);
-      this.end();
-    });
+    this.on('error', onError);
+  }
+
+  /** @internal A 'data' listener was added: flow, unless the handler paused the call. */
+  startFlowing(): void {
+    if (this.paused && !this.pausedByUser) queueMicrotask(() => this.pausedByUser || this.resume());
+  }
+
+  /** @internal An 'error' was emitted: it is the status to end with. */
+  failWith(err: StatusLike): void {
+    this.pendingStatus = toStatus(err);
+    this.end();
   }
 
   getPeer(): string {
@@ -224,7 +230,17 @@ export class LightServerCall<Req, Res> extends EventEmitter implements LightStre
   }
 }
 
-function toStatus(err: Partial<PendingStatus> & { message?: string; metadata?: grpc.Metadata }): PendingStatus {
+type StatusLike = Partial<PendingStatus> & { message?: string; metadata?: grpc.Metadata };
+
+function onNewListener(this: LightServerCall<unknown, unknown>, event: string): void {
+  if (event === 'data') this.startFlowing();
+}
+
+function onError(this: LightServerCall<unknown, unknown>, err: StatusLike): void {
+  this.failWith(err);
+}
+
+function toStatus(err: StatusLike): PendingStatus {
   const code = typeof err.code === 'number' && Number.isInteger(err.code) ? err.code : grpc.status.UNKNOWN;
   const details = typeof err.details === 'string' ? err.details : (err.message ?? 'Unknown Error');
   return { code, details, metadata: err.metadata };

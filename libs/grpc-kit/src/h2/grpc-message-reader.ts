@@ -17,7 +17,8 @@ export class GrpcCallError extends Error {
  * against `maxBytes` before anything is allocated.
  */
 export class GrpcMessageReader {
-  private readonly prefix = Buffer.alloc(5);
+  /** Allocated only when a prefix is split between two DATA frames. */
+  private prefix: Buffer | undefined;
   private prefixFill = 0;
   private body: Buffer | undefined;
   private bodyFill = 0;
@@ -46,6 +47,7 @@ export class GrpcMessageReader {
           continue;
         }
         const n = Math.min(5 - this.prefixFill, data.length - at);
+        this.prefix ??= Buffer.alloc(5);
         data.copy(this.prefix, this.prefixFill, at, at + n);
         this.prefixFill += n;
         at += n;

@@ -28,10 +28,26 @@ import { DEFAULT_LIGHT_LIMITS, DEFAULT_MAX_FRAME_SIZE, type LightLimits } from '
 import { LightStream, type StreamOwner } from './light-stream';
 import { RateBudget } from './rate-budget';
 import { HeaderBlockAssembler } from './header-block-assembler';
-import { LightKeepalive } from './light-keepalive';
+import { type KeepaliveActions, LightKeepalive } from './light-keepalive';
 import { PingPolicy } from './ping-policy';
 import { headerFrames } from './header-frames';
 import { SocketWriter } from './socket-writer';
+
+const CONNECTION = Symbol('light connection');
+type OwnedSocket = Socket & { [CONNECTION]: LightConnection };
+
+function onSocketData(this: OwnedSocket, chunk: Buffer): void {
+  this[CONNECTION].onChunk(chunk);
+}
+function onSocketDrain(this: OwnedSocket): void {
+  this[CONNECTION].onSocketDrain();
+}
+function onSocketClose(this: OwnedSocket): void {
+  this[CONNECTION].onSocketClose();
+}
+function onSocketError(this: OwnedSocket, err: Error): void {
+  this[CONNECTION].logSocketError(err);
+}
 
 /** What a new stream's request HEADERS carried. */
 export interface StreamOpen {
@@ -51,7 +67,7 @@ export interface LightConnectionOptions {
   frames: Frame[];
   firstBlock: DecodedHeaders;
   /** A client opened a stream; the handler is set on `stream` before this returns. */
-  onStream(stream: LightStream, open: StreamOpen): void;
+  onStream(connection: LightConnection, stream: LightStream, open: StreamOpen): void;
   /** The socket closed (after every stream was told). */
   onClose?(connection: LightConnection): void;
   limits?: LightLimits;
@@ -66,7 +82,7 @@ export interface LightConnectionOptions {
  * ~26 KB (nghttp2 allocates a 16 KiB frame buffer per session), which is what lets one broker
  * hold 10,000 idle agents (issue 9). The gRPC layer lives above it (light-grpc-server.ts).
  */
-export class LightConnection implements StreamOwner {
+export class LightConnection implements StreamOwner, KeepaliveActions {
   private readonly socket: Socket;
   private readonly limits: LightLimits;
   private readonly logger: Logger;
@@ -122,10 +138,7 @@ export class LightConnection implements StreamOwner {
     this.settingsBudget = new RateBudget(l.settingsPerSecond, l.settingsBurst, now);
     this.useless = new RateBudget(l.uselessFramesPerSecond, l.uselessFrameBurst, now);
     this.pings = new PingPolicy(l.minPingIntervalMs, l.maxPingStrikes);
-    this.keepalive = new LightKeepalive(l.keepaliveTimeMs, l.keepaliveTimeoutMs, {
-      ping: (opaque) => this.write(encodePing(false, opaque)),
-      timedOut: () => this.destroy('the peer did not answer our keepalive PING in time'),
-    });
+    this.keepalive = new LightKeepalive(l.keepaliveTimeMs, l.keepaliveTimeoutMs, this);
     this.write(
       encodeSettings([
         [SETTING.MAX_CONCURRENT_STREAMS, l.maxConcurrentStreams],
@@ -134,10 +147,13 @@ export class LightConnection implements StreamOwner {
         [SETTING.ENABLE_PUSH, 0],
       ]),
     );
-    this.socket.on('data', (chunk: Buffer) => this.onChunk(chunk));
-    this.socket.on('drain', () => this.onSocketDrain());
-    this.socket.on('error', (err) => this.logger.debug({ err: err.message }, 'light HTTP/2 connection: socket error'));
-    this.socket.on('close', () => this.onSocketClose());
+    // Module-level listeners that find the connection on the socket: no closures per connection
+    // (10,000 idle agents pay for every object a connection holds).
+    (this.socket as OwnedSocket)[CONNECTION] = this;
+    this.socket.on('data', onSocketData);
+    this.socket.on('drain', onSocketDrain);
+    this.socket.on('error', onSocketError);
+    this.socket.on('close', onSocketClose);
     this.initialFrames = options.frames;
   }
 
@@ -203,6 +219,16 @@ export class LightConnection implements StreamOwner {
     this.reportClose();
   }
 
+  // ---- KeepaliveActions ----------------------------------------------------------------------
+
+  ping(opaque: Buffer): void {
+    this.write(encodePing(false, opaque));
+  }
+
+  timedOut(): void {
+    this.destroy('the peer did not answer our keepalive PING in time');
+  }
+
   // ---- StreamOwner -------------------------------------------------------------------------
 
   schedule(stream: LightStream): void {
@@ -245,7 +271,8 @@ export class LightConnection implements StreamOwner {
 
   // ---- reading -------------------------------------------------------------------------------
 
-  private onChunk(chunk: Buffer): void {
+  /** @internal (socket listener) */
+  onChunk(chunk: Buffer): void {
     if (this.closed) return;
     let frames: Frame[];
     try {
@@ -370,7 +397,7 @@ export class LightConnection implements StreamOwner {
     }
     const stream = new LightStream(streamId, this, this.peerInitialWindow, this.streamWindow, this.limits.streamHighWater);
     this.streams.set(streamId, stream);
-    this.onStream(stream, { headers: decoded.headers, oversize: decoded.oversize, endStream });
+    this.onStream(this, stream, { headers: decoded.headers, oversize: decoded.oversize, endStream });
     if (endStream && !stream.reset) this.remoteEnd(stream);
   }
 
@@ -494,7 +521,8 @@ export class LightConnection implements StreamOwner {
     this.writer.write(buffer);
   }
 
-  private onSocketDrain(): void {
+  /** @internal (socket listener) */
+  onSocketDrain(): void {
     if (!this.closed) this.writer.drained();
     this.pump();
   }
@@ -569,7 +597,13 @@ export class LightConnection implements StreamOwner {
     for (const stream of streams) stream.abort(code, reason);
   }
 
-  private onSocketClose(): void {
+  /** @internal (socket listener) */
+  logSocketError(err: Error): void {
+    this.logger.debug({ err: err.message, peer: this.peer }, 'light HTTP/2 connection: socket error');
+  }
+
+  /** @internal (socket listener) */
+  onSocketClose(): void {
     this.keepalive.stop();
     this.closed = true;
     this.abortAll(H2_ERROR.CANCEL, 'the connection was lost');

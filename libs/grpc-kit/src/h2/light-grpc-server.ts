@@ -62,8 +62,8 @@ export class LightGrpcServer {
       firstBlock: sniffed.firstBlock,
       limits: this.limits,
       logger: this.logger,
-      onStream: (stream, open) => this.onStream(connection, stream, open),
-      onClose: (c) => this.connections.delete(c),
+      onStream: this.streamOpened,
+      onClose: this.connectionClosed,
     });
     this.connections.add(connection);
     connection.start();
@@ -96,6 +96,10 @@ export class LightGrpcServer {
       };
     });
   }
+
+  // One of each per server, not per connection.
+  private readonly streamOpened = (connection: LightConnection, stream: LightStream, open: StreamOpen): void => this.onStream(connection, stream, open);
+  private readonly connectionClosed = (connection: LightConnection): void => void this.connections.delete(connection);
 
   private onStream(connection: LightConnection, stream: LightStream, open: StreamOpen): void {
     if (open.oversize) {

@@ -13,7 +13,6 @@ export class LightKeepalive {
   private timer: NodeJS.Timeout | undefined;
   private waiting = false;
   private sequence = 0;
-  private readonly opaque = Buffer.alloc(8);
 
   constructor(
     private readonly timeMs: number,
@@ -32,26 +31,33 @@ export class LightKeepalive {
 
   /** A PING ACK arrived with `payload`. */
   acked(payload: Buffer): void {
-    if (!this.waiting || !payload.equals(this.opaque)) return;
+    if (!this.waiting || payload.length !== 8 || payload.readUInt32BE(0) !== 0 || payload.readUInt32BE(4) !== this.sequence) return;
     this.waiting = false;
     this.arm(this.timeMs);
   }
 
   private arm(ms: number): void {
     this.stop();
-    this.timer = setTimeout(this.fire, ms);
+    this.timer = setTimeout(fire, ms, this);
     this.timer.unref();
   }
 
-  private readonly fire = (): void => {
+  /** @internal (timer) */
+  fire(): void {
     this.timer = undefined;
     if (this.waiting) {
       this.actions.timedOut();
       return;
     }
     this.waiting = true;
-    this.opaque.writeUInt32BE(++this.sequence >>> 0, 4);
-    this.actions.ping(Buffer.from(this.opaque));
+    this.sequence = (this.sequence + 1) >>> 0;
+    const opaque = Buffer.alloc(8);
+    opaque.writeUInt32BE(this.sequence, 4);
+    this.actions.ping(opaque);
     this.arm(this.timeoutMs);
-  };
+  }
+}
+
+function fire(keepalive: LightKeepalive): void {
+  keepalive.fire();
 }

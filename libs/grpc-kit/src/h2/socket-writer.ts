@@ -22,7 +22,7 @@ export class SocketWriter {
     if (!this.corked) {
       this.corked = true;
       socket.cork();
-      process.nextTick(this.uncork);
+      process.nextTick(uncork, this);
     }
     socket.write(buffer);
     if (!this.readPaused && socket.writableLength > this.maxBufferBytes) {
@@ -50,8 +50,13 @@ export class SocketWriter {
     this.socket.resume();
   }
 
-  private readonly uncork = (): void => {
+  /** @internal (nextTick) */
+  uncork(): void {
     this.corked = false;
     this.socket.uncork();
-  };
+  }
+}
+
+function uncork(writer: SocketWriter): void {
+  writer.uncork();
 }
