@@ -7,7 +7,7 @@
 //   valgrind --tool=callgrind node tools/bench/h2-codec-bench.mjs --only decode-first --iterations 2000
 // run at two iteration counts: the difference in Ir over the difference in n is instructions/op.
 //
-// Usage: node tools/bench/h2-codec-bench.mjs [--only <case>] [--iterations <n>] [--rounds <r>]
+// Usage: node --expose-gc tools/bench/h2-codec-bench.mjs [--only <case>] [--iterations <n>] [--rounds <r>]
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as http2 from 'node:http2';
@@ -97,6 +97,22 @@ const cases = {
   'frame-reader-4-frames': () => (sink += reader.push(chunk).length),
 };
 
+/** Heap kept per connection by its decoder after the first request (run with --expose-gc). */
+function decoderHeapBytes(connections) {
+  if (!globalThis.gc) return undefined;
+  globalThis.gc();
+  const before = process.memoryUsage().heapUsed;
+  const decoders = [];
+  for (let i = 0; i < connections; i++) {
+    const d = new h2.HpackDecoder();
+    d.decode(first);
+    decoders.push(d);
+  }
+  globalThis.gc();
+  const bytes = (process.memoryUsage().heapUsed - before) / connections;
+  return decoders.length ? bytes : 0;
+}
+
 const iterations = Number(args.iterations ?? 200_000);
 const rounds = Number(args.rounds);
 console.log(`first block ${first.length} bytes, second ${second.length} bytes (nghttp2, node ${process.version})`);
@@ -109,5 +125,9 @@ for (const [name, fn] of Object.entries(cases)) {
     best = Math.min(best, Number(process.hrtime.bigint() - start) / iterations);
   }
   console.log(`${name.padEnd(26)} ${best.toFixed(0).padStart(6)} ns/op (best of ${rounds} x ${iterations})`);
+}
+if (!args.only) {
+  const perConnection = decoderHeapBytes(10_000);
+  console.log(perConnection === undefined ? 'heap per connection decoder: run with node --expose-gc' : `heap per connection decoder after its first request: ${perConnection.toFixed(0)} bytes (10,000 decoders)`);
 }
 if (sink === 0) console.log('');
