@@ -20,14 +20,34 @@ import { build } from 'esbuild';
 
 const root = resolve(fileURLToPath(import.meta.url), '../../..');
 const { values: args } = parseArgs({
-  options: { only: { type: 'string' }, iterations: { type: 'string' }, rounds: { type: 'string', default: '7' } },
+  options: {
+    only: { type: 'string' },
+    iterations: { type: 'string' },
+    rounds: { type: 'string', default: '7' },
+    // --bundle-to <file>: write the bundled codec there and exit; --bundle <file>: use that one,
+    // so that runs compared by instruction counts run the very same code.
+    'bundle-to': { type: 'string' },
+    bundle: { type: 'string' },
+  },
 });
 
-// The codec is TypeScript; bundle it once into a temp ES module (it has no dependencies).
-const dir = mkdtempSync(join(tmpdir(), 'h2-codec-bench-'));
-await build({ entryPoints: [join(root, 'libs/grpc-kit/src/h2/index.ts')], bundle: true, platform: 'node', format: 'esm', outfile: join(dir, 'h2.mjs'), logLevel: 'error' });
-const h2 = await import(pathToFileURL(join(dir, 'h2.mjs')).href);
-rmSync(dir, { recursive: true, force: true });
+// The codec is TypeScript; bundle it into an ES module (it has no dependencies).
+async function bundle(outfile) {
+  await build({ entryPoints: [join(root, 'libs/grpc-kit/src/h2/index.ts')], bundle: true, platform: 'node', format: 'esm', outfile, logLevel: 'error' });
+}
+if (args['bundle-to']) {
+  await bundle(resolve(args['bundle-to']));
+  process.exit(0);
+}
+let h2;
+if (args.bundle) {
+  h2 = await import(pathToFileURL(resolve(args.bundle)).href);
+} else {
+  const dir = mkdtempSync(join(tmpdir(), 'h2-codec-bench-'));
+  await bundle(join(dir, 'h2.mjs'));
+  h2 = await import(pathToFileURL(join(dir, 'h2.mjs')).href);
+  rmSync(dir, { recursive: true, force: true });
+}
 
 const TOKEN = 'Zq3v8Kp1xW0nB7cR5tY2uJ9mE4aH6sD1fG8kL3oP0qZ'; // 43 chars, like a base64url 32-byte token
 const GRPC_REQUEST = {

@@ -162,21 +162,21 @@ export class HpackDecoder {
         fieldSeen = true;
         const indexing = (first & 0x40) !== 0;
         const nameIndex = this.readInteger(indexing ? 6 : 4);
+        if (oversize && !indexing) {
+          // A field we will neither return nor store: check its strings, build none of them.
+          if (nameIndex !== 0) this.nameAt(nameIndex);
+          else this.scanString();
+          this.scanString();
+          continue;
+        }
         let name: string;
         if (nameIndex !== 0) {
           name = this.nameAt(nameIndex);
         } else {
           this.scanString();
-          name = indexing || !oversize ? this.scannedString() : '';
-          if (!indexing && oversize) {
-            // Only its length matters now; skip building it.
-            listBytes += this.strLength;
-            this.scanString();
-            listBytes += this.strLength + ENTRY_OVERHEAD;
-            continue;
-          }
+          name = this.scannedString(); // before the value's scan reuses the scratch buffer
         }
-        const nameLength = nameIndex !== 0 ? name.length : this.strLength;
+        const nameLength = name.length;
         this.scanString();
         const size = nameLength + this.strLength + ENTRY_OVERHEAD;
         listBytes += size;

@@ -59,6 +59,16 @@ describe('integers at prefix boundaries', () => {
   });
 });
 
+describe('HpackDecoder inputs', () => {
+  it('decodes Huffman strings longer than its shared scratch buffer, and a plain Uint8Array', () => {
+    const long = Array.from({ length: 40_000 }, (_, i) => String.fromCharCode(0x20 + (i % 95))).join('');
+    const code = huffmanEncode(Buffer.from(long, 'latin1'));
+    const block = Buffer.concat([Buffer.from([0x04]), encodeInteger(code.length, 7, 0x80), code, Buffer.from([0x84])]);
+    const decoder = new HpackDecoder({ maxHeaderListBytes: Infinity });
+    expect(decoder.decode(new Uint8Array(block)).headers).toEqual([[':path', long], [':path', '/']]);
+  });
+});
+
 describe('encodeHeaderBlock -> HpackDecoder', () => {
   it('round-trips random header lists', () => {
     fc.assert(
