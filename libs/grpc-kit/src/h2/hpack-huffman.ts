@@ -6,8 +6,8 @@ import { HUFFMAN_CODES, HUFFMAN_EOS, HUFFMAN_LENGTHS } from './hpack-huffman-tab
  * inner node is a state. TRANSITIONS[state * 256 + byte] says where eight more bits lead and which
  * bytes (at most two: the shortest code is 5 bits) they complete. One table read per input byte,
  * no per-bit loop, no string building: bytes go into a caller's buffer and become a string once.
- * The table is 256 KiB, built on first use (about 1 ms), so processes that never decode a
- * Huffman string do not pay for it.
+ * The table is 256 KiB, built on first use from a nibble table (a few ms), so processes that never
+ * decode a Huffman string do not pay for it.
  */
 
 /** TRANSITIONS entry: next state (bits 0-7) | first byte << 8 | second byte << 16 | count << 24 | FAIL. */
@@ -42,34 +42,61 @@ function buildDecoderTables(): Uint32Array {
     }
     (code & 1 ? child1 : child0)[node] = -sym - 1;
   }
-  const transitions = new Uint32Array(256 * 256);
+  // Four bits at a time first (4,096 entries of at most one byte each, as the shortest code is
+  // 5 bits), then each byte entry as two nibble steps: an eighth of the tree walking, since the
+  // table is built on a connection's first request.
+  const nibbles = new Uint32Array(256 * 16); // next | byte << 8 | count << 24, or FAIL
   const accepting = new Uint8Array(256);
   for (let state = 0; state < 256; state++) {
     // RFC 7541 5.2: the bits after the last whole code must be a prefix of EOS (all ones) of at
     // most 7 bits. The bits since the last code are exactly the path from the root to `state`.
     accepting[state] = state === 0 || (allOnes[state] && depth[state] <= 7) ? 1 : 0;
-    for (let byte = 0; byte < 256; byte++) {
+    for (let nibble = 0; nibble < 16; nibble++) {
       let node = state;
-      let emitted = 0;
-      let count = 0;
-      let fail = false;
-      for (let i = 7; i >= 0 && !fail; i--) {
-        const next = (byte >>> i) & 1 ? child1[node] : child0[node];
-        if (next < 0) {
-          const sym = -next - 1;
-          // EOS inside a string is a decoding error (RFC 7541 5.2).
-          if (sym === HUFFMAN_EOS) fail = true;
-          emitted |= sym << (8 * count++);
-          node = 0;
-        } else {
+      let entry = 0;
+      for (let i = 3; i >= 0; i--) {
+        const next = (nibble >>> i) & 1 ? child1[node] : child0[node];
+        if (next >= 0) {
           node = next;
+          continue;
         }
+        const sym = -next - 1;
+        if (sym === HUFFMAN_EOS) {
+          entry = FAIL; // EOS inside a string is a decoding error (RFC 7541 5.2)
+          break;
+        }
+        entry = (sym << 8) | (1 << COUNT_SHIFT);
+        node = 0;
       }
-      transitions[state * 256 + byte] = fail ? FAIL : node | (emitted << 8) | (count << COUNT_SHIFT);
+      nibbles[state * 16 + nibble] = entry & FAIL ? FAIL : entry | node;
+    }
+  }
+  const transitions = new Uint32Array(256 * 256);
+  for (let state = 0; state < 256; state++) {
+    for (let byte = 0; byte < 256; byte++) {
+      const high = nibbles[state * 16 + (byte >>> 4)];
+      const low = high & FAIL ? FAIL : nibbles[(high & 0xff) * 16 + (byte & 0x0f)];
+      if (low & FAIL) {
+        transitions[state * 256 + byte] = FAIL;
+        continue;
+      }
+      const highCount = high >>> COUNT_SHIFT;
+      const lowCount = low >>> COUNT_SHIFT;
+      // Bytes in the order they complete: the high nibble's (if any) first.
+      const emitted = highCount ? ((high >>> 8) & 0xff) | (((low >>> 8) & 0xff) << 8) : (low >>> 8) & 0xff;
+      transitions[state * 256 + byte] = (low & 0xff) | (emitted << 8) | ((highCount + lowCount) << COUNT_SHIFT);
     }
   }
   ACCEPTING = accepting;
   return transitions;
+}
+
+/**
+ * Builds the decoding table now rather than on the first Huffman string, so that a server can pay
+ * its few milliseconds when it starts listening instead of on its first connection's event-loop turn.
+ */
+export function prepareHuffmanDecoder(): void {
+  TRANSITIONS ??= buildDecoderTables();
 }
 
 /** Most bytes `length` Huffman-coded octets can decode to (the shortest code is 5 bits). */
