@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { H2_ERROR, H2ConnectionError } from './h2-errors';
 import { HpackDecoder } from './hpack-decoder';
 import { huffmanEncode } from './hpack-huffman';
+import { encodeInteger } from './hpack-integer';
 
 // What a hostile client can put in a header block. Each must end in COMPRESSION_ERROR (the
 // connection closes), or be bounded by maxTableSize / maxHeaderListBytes; nothing may hang,
@@ -71,7 +72,7 @@ describe('HpackDecoder against bad strings and indexes', () => {
     ['index 0', bytes([0x80])],
     ['index 62 with an empty dynamic table', bytes([0xbe])],
     ['a literal naming index 62 with an empty dynamic table', bytes([0x7e], raw('v'))],
-    ['a table size update above our SETTINGS_HEADER_TABLE_SIZE', bytes([0x3f, 0xe2, 0x1f])],
+    ['a table size update above our SETTINGS_HEADER_TABLE_SIZE of 4096', bytes([0x3f, 0xe2, 0x1f])],
     ['a table size update after a field', bytes([0x82, 0x20])],
     ['a table size update after a literal field', bytes([0x04], raw('/'), [0x3f, 0xe1, 0x01])],
   ])('rejects %s', (_what, block) => {
@@ -91,13 +92,15 @@ describe('HpackDecoder against bad strings and indexes', () => {
     fc.assert(
       fc.property(fc.array(fc.array(field, { maxLength: 8 }), { maxLength: 8 }), (blocks) => {
         const decoder = new HpackDecoder({ maxTableSize: 512 });
+        decoder.settingsAcknowledged();
+        decoder.decode(encodeInteger(512, 5, 0x20)); // the update the ACK requires
         let max = 512;
         for (const fields of blocks) {
           // size updates may only lead a block
           const resizes = fields.filter((f) => f.kind === 'resize');
           const adds = fields.filter((f) => f.kind === 'add');
           const parts: Buffer[] = [];
-          for (const r of resizes) parts.push(bytes(r.size < 31 ? [0x20 | r.size] : [0x3f, ...int7Rest(r.size + 127 - 31)]));
+          for (const r of resizes) parts.push(encodeInteger(r.size, 5, 0x20));
           for (const a of adds) parts.push(indexed(Buffer.from(a.name, 'latin1').toString('latin1'), Buffer.from(a.value, 'latin1').toString('latin1')));
           const block = Buffer.concat(parts);
           if (resizes.some((r) => r.size > 512)) {
@@ -112,9 +115,31 @@ describe('HpackDecoder against bad strings and indexes', () => {
     );
   });
 
+  it('holds a peer to a smaller SETTINGS_HEADER_TABLE_SIZE only once it has ACKed it', () => {
+    const decoder = new HpackDecoder({ maxTableSize: 256 });
+    // Before the ACK the peer may still use the protocol's 4096 octets (RFC 9113 6.5.3).
+    decoder.decode(Buffer.concat([encodeInteger(4096, 5, 0x20), indexed('a', 'x'.repeat(300))]));
+    expect(decoder.dynamicTableSize).toBe(333);
+    expect(decodeError(encodeInteger(4097, 5, 0x20), decoder)).toEqual(compressionError);
+    const acked = new HpackDecoder({ maxTableSize: 256 });
+    acked.decode(indexed('a', 'x'.repeat(300)));
+    acked.settingsAcknowledged();
+    // Now the next block must shrink the table first (RFC 7541 4.2) ...
+    expect(decodeError(bytes([0x82]), acked)).toEqual(compressionError);
+    const again = new HpackDecoder({ maxTableSize: 256 });
+    again.settingsAcknowledged();
+    expect(decodeError(Buffer.concat([encodeInteger(257, 5, 0x20), bytes([0x82])]), again)).toEqual(compressionError);
+    const ok = new HpackDecoder({ maxTableSize: 256 });
+    ok.decode(indexed('a', 'x'.repeat(300)));
+    ok.settingsAcknowledged();
+    expect(ok.decode(Buffer.concat([encodeInteger(256, 5, 0x20), bytes([0x82])])).headers).toEqual([[':method', 'GET']]);
+    expect(ok.dynamicTableLength).toBe(0); // the 333-octet entry no longer fits
+    expect(ok.decode(bytes([0x82])).headers).toEqual([[':method', 'GET']]); // and no further update is needed
+  });
+
   it('empties the table for an entry larger than it (RFC 7541 4.4)', () => {
-    const decoder = new HpackDecoder({ maxTableSize: 100 });
-    decoder.decode(indexed('a', 'b'));
+    const decoder = new HpackDecoder();
+    decoder.decode(Buffer.concat([encodeInteger(100, 5, 0x20), indexed('a', 'b')]));
     expect(decoder.dynamicTableLength).toBe(1);
     expect(decoder.decode(indexed('big', 'x'.repeat(100))).headers).toEqual([['big', 'x'.repeat(100)]]);
     expect(decoder.dynamicTableLength).toBe(0);

@@ -14,7 +14,11 @@ import { STATIC_TABLE, STATIC_TABLE_LENGTH } from './hpack-static-table';
  */
 
 export interface HpackDecoderOptions {
-  /** Our SETTINGS_HEADER_TABLE_SIZE: the most a table size update may ask for. Default 4096. */
+  /**
+   * Our SETTINGS_HEADER_TABLE_SIZE: the most a table size update may ask for once the peer has
+   * acknowledged it (see settingsAcknowledged). Default 4096, the protocol's initial value; keep
+   * it unless the connection calls settingsAcknowledged().
+   */
   maxTableSize?: number;
   /** Most header list bytes (RFC 7540 size: name + value + 32 per field) we hand on. Default 16384. */
   maxHeaderListBytes?: number;
@@ -29,7 +33,9 @@ export interface DecodedHeaders {
   oversize: boolean;
 }
 
-const DEFAULT_MAX_TABLE_SIZE = 4096;
+/** The table size both sides start with, before any SETTINGS (RFC 9113 6.5.2). */
+const PROTOCOL_INITIAL_TABLE_SIZE = 4096;
+const DEFAULT_MAX_TABLE_SIZE = PROTOCOL_INITIAL_TABLE_SIZE;
 const DEFAULT_MAX_HEADER_LIST_BYTES = 16384;
 const MAX_INTEGER = 0xffffffff;
 
@@ -41,10 +47,17 @@ const SCRATCH_BYTES = 16 * 1024;
 const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
 const EMPTY = Buffer.alloc(0);
 
+/** Buffer's native latin1 slice, which @types/node does not declare (present since Node 0.x). */
+type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string };
+
 export class HpackDecoder {
   private readonly table: HpackDynamicTable;
   private readonly maxTableSize: number;
   private readonly maxHeaderListBytes: number;
+  /** The most a size update may ask for now: the larger of ours and 4096 until the peer ACKs ours. */
+  private updateLimit: number;
+  /** The peer ACKed a maxTableSize below its table's size: its next block must start with an update. */
+  private updateRequired = false;
 
   // Cursor over the block being decoded (fields, not locals, so helpers can advance it).
   private buf: Buffer = EMPTY;
@@ -58,7 +71,21 @@ export class HpackDecoder {
   constructor(options: HpackDecoderOptions = {}) {
     this.maxTableSize = options.maxTableSize ?? DEFAULT_MAX_TABLE_SIZE;
     this.maxHeaderListBytes = options.maxHeaderListBytes ?? DEFAULT_MAX_HEADER_LIST_BYTES;
-    this.table = new HpackDynamicTable(this.maxTableSize);
+    // The peer's encoder starts at 4096 whatever we announce, and may keep using it for blocks it
+    // encodes before it reads our SETTINGS (h2-node-interop.spec.ts: requests sent at connect).
+    this.table = new HpackDynamicTable(PROTOCOL_INITIAL_TABLE_SIZE);
+    this.updateLimit = Math.max(this.maxTableSize, PROTOCOL_INITIAL_TABLE_SIZE);
+  }
+
+  /**
+   * The peer ACKed the SETTINGS frame that carried our SETTINGS_HEADER_TABLE_SIZE (= maxTableSize).
+   * From now on size updates are held to maxTableSize and, if that is below the table's current
+   * size, the next block must start with one (RFC 7541 4.2), as nghttp2 requires too. Without this
+   * call a peer may keep a table of up to max(maxTableSize, 4096) octets.
+   */
+  settingsAcknowledged(): void {
+    this.updateLimit = this.maxTableSize;
+    if (this.table.maxSize > this.maxTableSize) this.updateRequired = true;
   }
 
   /** Entries in the dynamic table (for specs and metrics). */
@@ -98,6 +125,9 @@ export class HpackDecoder {
     let listBytes = 0;
     let oversize = false;
     let fieldSeen = false;
+    if (this.updateRequired && buf.length > 0 && (buf[0] & 0xe0) !== 0x20) {
+      throw compressionError(`the block does not start with the dynamic table size update our SETTINGS_HEADER_TABLE_SIZE of ${this.maxTableSize} requires (RFC 7541 4.2)`);
+    }
     try {
       while (this.pos < this.end) {
         const first = buf[this.pos];
@@ -120,10 +150,11 @@ export class HpackDecoder {
           // Dynamic table size update (RFC 7541 6.3): only before the block's first field (4.2).
           if (fieldSeen) throw compressionError('a dynamic table size update follows a header field (RFC 7541 4.2)');
           const size = this.readInteger(5);
-          if (size > this.maxTableSize) {
-            throw compressionError(`a dynamic table size update asks for ${size} octets, above our SETTINGS_HEADER_TABLE_SIZE of ${this.maxTableSize}`);
+          if (size > this.updateLimit) {
+            throw compressionError(`a dynamic table size update asks for ${size} octets, above the ${this.updateLimit} our SETTINGS_HEADER_TABLE_SIZE allows`);
           }
           this.table.setMaxSize(size);
+          this.updateRequired = false;
           continue;
         }
         // Literal header field with incremental indexing (01), without indexing (0000) or never
@@ -131,21 +162,21 @@ export class HpackDecoder {
         fieldSeen = true;
         const indexing = (first & 0x40) !== 0;
         const nameIndex = this.readInteger(indexing ? 6 : 4);
+        if (oversize && !indexing) {
+          // A field we will neither return nor store: check its strings, build none of them.
+          if (nameIndex !== 0) this.nameAt(nameIndex);
+          else this.scanString();
+          this.scanString();
+          continue;
+        }
         let name: string;
         if (nameIndex !== 0) {
           name = this.nameAt(nameIndex);
         } else {
           this.scanString();
-          name = indexing || !oversize ? this.scannedString() : '';
-          if (!indexing && oversize) {
-            // Only its length matters now; skip building it.
-            listBytes += this.strLength;
-            this.scanString();
-            listBytes += this.strLength + ENTRY_OVERHEAD;
-            continue;
-          }
+          name = this.scannedString(); // before the value's scan reuses the scratch buffer
         }
-        const nameLength = nameIndex !== 0 ? name.length : this.strLength;
+        const nameLength = name.length;
         this.scanString();
         const size = nameLength + this.strLength + ENTRY_OVERHEAD;
         listBytes += size;
@@ -220,7 +251,9 @@ export class HpackDecoder {
 
   private scannedString(): string {
     if (this.strLength === 0) return '';
-    return this.str.toString('latin1', this.strStart, this.strStart + this.strLength);
+    // latin1Slice skips toString()'s argument and encoding checks: a third of a decode's time in a
+    // profile of tools/bench/h2-codec-bench.mjs went to those.
+    return (this.str as Latin1Buffer).latin1Slice(this.strStart, this.strStart + this.strLength);
   }
 }
 

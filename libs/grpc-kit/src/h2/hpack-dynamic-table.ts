@@ -1,18 +1,22 @@
 /**
  * The decoder's HPACK dynamic table (RFC 7541 2.3.2, 4): newest entry first, evicting the oldest
  * while the sum of entry sizes exceeds the maximum. A ring buffer, so adding is O(1) and an
- * eviction moves nothing. Its size can never exceed `maxSize`, which the decoder caps at our
- * SETTINGS_HEADER_TABLE_SIZE, so a peer cannot make it hold more than that many octets.
+ * eviction moves nothing. Its size can never exceed `maxSize`, which the decoder caps (see
+ * HpackDecoder), so a peer cannot make it hold more than that many octets.
+ *
+ * One array holds name and value side by side, and entry sizes are recomputed from the string
+ * lengths rather than stored: the broker keeps a table per idle agent connection, 10,000 of them.
  */
 export const ENTRY_OVERHEAD = 32; // RFC 7541 4.1: name octets + value octets + 32
 
+const FIRST_CAPACITY = 8; // entries; a gRPC client's first request inserts about five
+
 export class HpackDynamicTable {
-  private names: string[] = [];
-  private values: string[] = [];
-  private sizes: number[] = [];
+  /** fields[2 * slot] is a name, fields[2 * slot + 1] its value. */
+  private fields: string[] = [];
   /** Slot the next entry goes into; the newest entry is at (next - 1) & mask. */
   private next = 0;
-  private mask = -1; // capacity - 1; capacity 0 until the first add, as most idle tables stay tiny
+  private mask = -1; // capacity - 1; capacity 0 until the first add
   private count = 0;
   private bytes = 0;
 
@@ -35,12 +39,12 @@ export class HpackDynamicTable {
 
   /** Name of entry `i`, 0 being the newest; the caller checks 0 <= i < length. */
   nameAt(i: number): string {
-    return this.names[(this.next - 1 - i) & this.mask];
+    return this.fields[((this.next - 1 - i) & this.mask) << 1];
   }
 
   /** Value of entry `i`, 0 being the newest; the caller checks 0 <= i < length. */
   valueAt(i: number): string {
-    return this.values[(this.next - 1 - i) & this.mask];
+    return this.fields[(((this.next - 1 - i) & this.mask) << 1) | 1];
   }
 
   /**
@@ -55,9 +59,8 @@ export class HpackDynamicTable {
     this.evictTo(this.max - size);
     if (this.count === this.mask + 1) this.grow();
     const slot = this.next & this.mask;
-    this.names[slot] = name;
-    this.values[slot] = value;
-    this.sizes[slot] = size;
+    this.fields[slot << 1] = name;
+    this.fields[(slot << 1) | 1] = value;
     this.next = (this.next + 1) & this.mask;
     this.count++;
     this.bytes += size;
@@ -71,18 +74,16 @@ export class HpackDynamicTable {
 
   private evictTo(limit: number): void {
     while (this.bytes > limit) {
-      const oldest = (this.next - this.count) & this.mask;
-      this.bytes -= this.sizes[oldest];
+      const at = ((this.next - this.count) & this.mask) << 1;
+      this.bytes -= this.fields[at].length + this.fields[at + 1].length + ENTRY_OVERHEAD;
       // Drop the references so evicted strings can be collected on a long-lived connection.
-      this.names[oldest] = this.values[oldest] = '';
+      this.fields[at] = this.fields[at + 1] = '';
       this.count--;
     }
   }
 
   private clear(): void {
-    this.names = [];
-    this.values = [];
-    this.sizes = [];
+    this.fields = [];
     this.next = 0;
     this.mask = -1;
     this.count = 0;
@@ -90,20 +91,15 @@ export class HpackDynamicTable {
   }
 
   private grow(): void {
-    const capacity = Math.max(8, (this.mask + 1) * 2);
-    const names: string[] = new Array(capacity);
-    const values: string[] = new Array(capacity);
-    const sizes: number[] = new Array(capacity);
+    const capacity = Math.max(FIRST_CAPACITY, (this.mask + 1) * 2);
+    const fields: string[] = new Array(capacity * 2);
     // Copy oldest first, so the entries sit in slots 0..count-1 and `next` is count.
     for (let i = 0; i < this.count; i++) {
-      const from = (this.next - this.count + i) & this.mask;
-      names[i] = this.names[from];
-      values[i] = this.values[from];
-      sizes[i] = this.sizes[from];
+      const from = ((this.next - this.count + i) & this.mask) << 1;
+      fields[i << 1] = this.fields[from];
+      fields[(i << 1) | 1] = this.fields[from + 1];
     }
-    this.names = names;
-    this.values = values;
-    this.sizes = sizes;
+    this.fields = fields;
     this.next = this.count;
     this.mask = capacity - 1;
   }

@@ -60,6 +60,50 @@ describe('huffmanDecode', () => {
     expect(() => decode(Buffer.from(hex, 'hex'))).toThrow(compressionError);
   });
 
+  it('agrees with a bit-by-bit reference decoder on random bytes, valid or not', () => {
+    // RFC 7541 5.2 read literally: match codes bit by bit; EOS is an error; the leftover bits
+    // must be fewer than 8 and all ones.
+    const symbolOf = new Map(HUFFMAN_CODES.map((code, sym) => [`${HUFFMAN_LENGTHS[sym]}:${code}`, sym]));
+    const reference = (bytes: Uint8Array): number[] | 'error' => {
+      const out: number[] = [];
+      let code = 0;
+      let bits = 0;
+      for (const byte of bytes) {
+        for (let i = 7; i >= 0; i--) {
+          code = code * 2 + ((byte >>> i) & 1);
+          bits++;
+          const sym = symbolOf.get(`${bits}:${code}`);
+          if (sym === undefined) continue;
+          if (sym === HUFFMAN_EOS) return 'error';
+          out.push(sym);
+          code = bits = 0;
+        }
+      }
+      return bits < 8 && code === 2 ** bits - 1 ? out : 'error';
+    };
+    const ours = (bytes: Uint8Array): number[] | 'error' => {
+      try {
+        return [...decode(bytes)];
+      } catch {
+        return 'error';
+      }
+    };
+    const nearlyValid = fc.uint8Array({ maxLength: 30 }).chain((text) => {
+      const code = huffmanEncode(text);
+      return fc.tuple(fc.nat(Math.max(0, code.length - 1)), fc.nat(255)).map(([at, b]) => {
+        const copy = Buffer.from(code);
+        if (copy.length > 0) copy[at] = b;
+        return copy;
+      });
+    });
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 24 }), nearlyValid), (bytes) => {
+        expect(ours(bytes)).toEqual(reference(bytes));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
   it('never throws anything but a COMPRESSION_ERROR on random bytes, nor writes past its bound', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {

@@ -2,20 +2,22 @@ import { H2_ERROR, H2ConnectionError } from './h2-errors';
 import { HUFFMAN_CODES, HUFFMAN_EOS, HUFFMAN_LENGTHS } from './hpack-huffman-table';
 
 /*
- * Huffman decoding four bits at a time, the way nghttp2 does it: the code tree has 257 leaves, so
- * 256 inner nodes, and each inner node is a state. TRANSITIONS[state * 16 + nibble] says where four
- * more bits lead and which byte (if any) they complete. The shortest code is 5 bits, so one nibble
- * completes at most one byte. Two table reads per input byte, no per-bit loop, no string building:
- * bytes go into a caller's buffer and become a string once.
+ * Huffman decoding a byte at a time: the code tree has 257 leaves, so 256 inner nodes, and each
+ * inner node is a state. TRANSITIONS[state * 256 + byte] says where eight more bits lead and which
+ * bytes (at most two: the shortest code is 5 bits) they complete. One table read per input byte,
+ * no per-bit loop, no string building: bytes go into a caller's buffer and become a string once.
+ * The table is 256 KiB, built on first use from a nibble table (a few ms), so processes that never
+ * decode a Huffman string do not pay for it.
  */
 
-/** TRANSITIONS entry bits: next state (0..255) | emitted byte << 8 | flags. */
-const EMIT = 1 << 16;
-const FAIL = 1 << 17;
+/** TRANSITIONS entry: next state (bits 0-7) | first byte << 8 | second byte << 16 | count << 24 | FAIL. */
+const COUNT_SHIFT = 24;
+const FAIL = 1 << 26;
 
-const { transitions: TRANSITIONS, accepting: ACCEPTING } = buildDecoderTables();
+let TRANSITIONS: Uint32Array | undefined;
+let ACCEPTING: Uint8Array | undefined;
 
-function buildDecoderTables(): { transitions: Uint32Array; accepting: Uint8Array } {
+function buildDecoderTables(): Uint32Array {
   // Inner nodes 1..255 (root is 0); a child < 0 is the leaf of symbol -child - 1; 0 means none yet.
   const child0 = new Int32Array(256);
   const child1 = new Int32Array(256);
@@ -40,7 +42,10 @@ function buildDecoderTables(): { transitions: Uint32Array; accepting: Uint8Array
     }
     (code & 1 ? child1 : child0)[node] = -sym - 1;
   }
-  const transitions = new Uint32Array(256 * 16);
+  // Four bits at a time first (4,096 entries of at most one byte each, as the shortest code is
+  // 5 bits), then each byte entry as two nibble steps: an eighth of the tree walking, since the
+  // table is built on a connection's first request.
+  const nibbles = new Uint32Array(256 * 16); // next | byte << 8 | count << 24, or FAIL
   const accepting = new Uint8Array(256);
   for (let state = 0; state < 256; state++) {
     // RFC 7541 5.2: the bits after the last whole code must be a prefix of EOS (all ones) of at
@@ -51,22 +56,47 @@ function buildDecoderTables(): { transitions: Uint32Array; accepting: Uint8Array
       let entry = 0;
       for (let i = 3; i >= 0; i--) {
         const next = (nibble >>> i) & 1 ? child1[node] : child0[node];
-        if (next < 0) {
-          const sym = -next - 1;
-          if (sym === HUFFMAN_EOS) {
-            entry = FAIL; // EOS inside a string is a decoding error (RFC 7541 5.2)
-            break;
-          }
-          entry = EMIT | (sym << 8);
-          node = 0;
-        } else {
+        if (next >= 0) {
           node = next;
+          continue;
         }
+        const sym = -next - 1;
+        if (sym === HUFFMAN_EOS) {
+          entry = FAIL; // EOS inside a string is a decoding error (RFC 7541 5.2)
+          break;
+        }
+        entry = (sym << 8) | (1 << COUNT_SHIFT);
+        node = 0;
       }
-      transitions[state * 16 + nibble] = entry & FAIL ? FAIL : entry | node;
+      nibbles[state * 16 + nibble] = entry & FAIL ? FAIL : entry | node;
     }
   }
-  return { transitions, accepting };
+  const transitions = new Uint32Array(256 * 256);
+  for (let state = 0; state < 256; state++) {
+    for (let byte = 0; byte < 256; byte++) {
+      const high = nibbles[state * 16 + (byte >>> 4)];
+      const low = high & FAIL ? FAIL : nibbles[(high & 0xff) * 16 + (byte & 0x0f)];
+      if (low & FAIL) {
+        transitions[state * 256 + byte] = FAIL;
+        continue;
+      }
+      const highCount = high >>> COUNT_SHIFT;
+      const lowCount = low >>> COUNT_SHIFT;
+      // Bytes in the order they complete: the high nibble's (if any) first.
+      const emitted = highCount ? ((high >>> 8) & 0xff) | (((low >>> 8) & 0xff) << 8) : (low >>> 8) & 0xff;
+      transitions[state * 256 + byte] = (low & 0xff) | (emitted << 8) | ((highCount + lowCount) << COUNT_SHIFT);
+    }
+  }
+  ACCEPTING = accepting;
+  return transitions;
+}
+
+/**
+ * Builds the decoding table now rather than on the first Huffman string, so that a server can pay
+ * its few milliseconds when it starts listening instead of on its first connection's event-loop turn.
+ */
+export function prepareHuffmanDecoder(): void {
+  TRANSITIONS ??= buildDecoderTables();
 }
 
 /** Most bytes `length` Huffman-coded octets can decode to (the shortest code is 5 bits). */
@@ -80,20 +110,20 @@ export function huffmanDecodedMaxLength(length: number): number {
  * the string or on padding that is longer than 7 bits or not all ones.
  */
 export function huffmanDecode(src: Uint8Array, start: number, end: number, dst: Uint8Array): number {
+  const transitions = TRANSITIONS ?? (TRANSITIONS = buildDecoderTables());
   let state = 0;
   let out = 0;
   for (let i = start; i < end; i++) {
-    const byte = src[i];
-    let t = TRANSITIONS[(state << 4) | (byte >>> 4)];
+    const t = transitions[(state << 8) | src[i]];
     if (t & FAIL) throw huffmanError('contains EOS');
-    if (t & EMIT) dst[out++] = (t >>> 8) & 0xff;
-    state = t & 0xff;
-    t = TRANSITIONS[(state << 4) | (byte & 0x0f)];
-    if (t & FAIL) throw huffmanError('contains EOS');
-    if (t & EMIT) dst[out++] = (t >>> 8) & 0xff;
+    const count = t >>> COUNT_SHIFT;
+    if (count !== 0) {
+      dst[out++] = (t >>> 8) & 0xff;
+      if (count === 2) dst[out++] = (t >>> 16) & 0xff;
+    }
     state = t & 0xff;
   }
-  if (!ACCEPTING[state]) throw huffmanError('ends with padding that is not a prefix of EOS of at most 7 bits');
+  if (!ACCEPTING![state]) throw huffmanError('ends with padding that is not a prefix of EOS of at most 7 bits');
   return out;
 }
 

@@ -34,6 +34,7 @@ describe('integers at prefix boundaries', () => {
     const decoder = new HpackDecoder({ maxTableSize: 1 << 20 });
     const entries = 20_000; // 20,000 entries ['a', ''] of 33 octets each fit in 1 MiB
     const add = Buffer.from([0x40, 0x01, 0x61, 0x00]); // incremental indexing, name 'a', value ''
+    decoder.decode(encodeInteger(1 << 20, 5, 0x20)); // the peer takes up the 1 MiB we allow
     for (let i = 0; i < entries; i += 1000) decoder.decode(Buffer.concat(Array.from({ length: 1000 }, () => add)));
     expect(decoder.dynamicTableLength).toBe(entries);
     const indexes = [...new Set([...boundaries(4), ...boundaries(6), ...boundaries(7)])].filter((i) => i > 0 && i <= 61 + entries);
@@ -55,6 +56,16 @@ describe('integers at prefix boundaries', () => {
       decoder.decode(encodeInteger(size, 5, 0x20));
       expect(decoder.dynamicTableMaxSize).toBe(size);
     }
+  });
+});
+
+describe('HpackDecoder inputs', () => {
+  it('decodes Huffman strings longer than its shared scratch buffer, and a plain Uint8Array', () => {
+    const long = Array.from({ length: 40_000 }, (_, i) => String.fromCharCode(0x20 + (i % 95))).join('');
+    const code = huffmanEncode(Buffer.from(long, 'latin1'));
+    const block = Buffer.concat([Buffer.from([0x04]), encodeInteger(code.length, 7, 0x80), code, Buffer.from([0x84])]);
+    const decoder = new HpackDecoder({ maxHeaderListBytes: Infinity });
+    expect(decoder.decode(new Uint8Array(block)).headers).toEqual([[':path', long], [':path', '/']]);
   });
 });
 
@@ -142,6 +153,8 @@ describe('an indexing, Huffman-coding encoder -> HpackDecoder across blocks', ()
       fc.property(fc.array(block, { minLength: 1, maxLength: 10 }), (blocks) => {
         const encoder = new IndexingEncoder(600);
         const decoder = new HpackDecoder({ maxTableSize: 600, maxHeaderListBytes: Infinity });
+        decoder.settingsAcknowledged();
+        decoder.decode(encodeInteger(600, 5, 0x20)); // the update the ACK requires
         for (const { headers, choices, resize } of blocks) {
           expect(decoder.decode(encoder.encode(headers, choices, resize)).headers).toEqual(headers);
           expect(decoder.dynamicTableEntries()).toEqual(encoder.entries);

@@ -70,17 +70,3 @@ export const STATIC_TABLE: ReadonlyArray<readonly [name: string, value: string]>
 
 /** Number of entries in the static table; dynamic table indexes start after it. */
 export const STATIC_TABLE_LENGTH = STATIC_TABLE.length - 1; // 61
-
-/** `name + '\0' + value` -> the static index of that exact field (the first one, if several). */
-export const STATIC_FIELD_INDEX: ReadonlyMap<string, number> = new Map(
-  STATIC_TABLE.slice(1)
-    .map(([name, value], i) => [`${name}\0${value}`, i + 1] as const)
-    .reverse(), // so the lowest index wins for a repeated key
-);
-
-/** `name` -> the lowest static index with that name. */
-export const STATIC_NAME_INDEX: ReadonlyMap<string, number> = new Map(
-  STATIC_TABLE.slice(1)
-    .map(([name], i) => [name, i + 1] as const)
-    .reverse(),
-);

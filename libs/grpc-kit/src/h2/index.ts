@@ -5,5 +5,5 @@ export * from './h2-frames';
 export * from './hpack-decoder';
 export * from './hpack-encoder';
 export { encodeInteger } from './hpack-integer';
-export { huffmanDecode, huffmanDecodedMaxLength, huffmanEncode, huffmanEncodedLength } from './hpack-huffman';
+export { huffmanDecode, huffmanDecodedMaxLength, huffmanEncode, huffmanEncodedLength, prepareHuffmanDecoder } from './hpack-huffman';
 export { STATIC_TABLE, STATIC_TABLE_LENGTH } from './hpack-static-table';
