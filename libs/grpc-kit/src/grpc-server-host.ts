@@ -6,6 +6,7 @@ import { SERVER_KEEPALIVE_OPTIONS, MESSAGE_SIZE_OPTIONS, SERVER_MAX_RECEIVE_MESS
 import { ReflectionServer } from './reflection';
 import { type PeerCall, SessionWindows } from './session-windows';
 import { sniffConnection } from './h2/connection-sniffer';
+import { prepareHuffmanDecoder } from './h2/hpack-huffman';
 import { LightServerCall, type LightMethodCodec } from './h2/grpc-light-call';
 import { LightGrpcServer, type LightStreamingHandler } from './h2/light-grpc-server';
 
@@ -124,6 +125,8 @@ export class GrpcServerHost {
     const toGrpcJs = (socket: Socket) => later(() => socket.destroyed || injector.injectConnection(socket));
     // The light stack speaks plaintext HTTP/2 only: TLS connections all go to grpc-js.
     const sniff = this.lightStreams && !credentials._isSecure();
+    // The HPACK Huffman table is built now, not on the first agent's turn of the event loop.
+    if (sniff && this.light.hasMethods) prepareHuffmanDecoder();
     const listener = createServer((socket) => {
       if (!sniff || !this.light.hasMethods) return toGrpcJs(socket);
       this.sniffing.add(socket);
