@@ -235,3 +235,14 @@ describe('light gRPC server (grpc-js client)', () => {
     expect(s.host.lightConnections).toBe(0);
   });
 });
+
+describe('light gRPC server keepalive (grpc-js client)', () => {
+  it('closes a connection whose client pings more often than permitted (GOAWAY too_many_pings)', async () => {
+    const s = await start((call) => call.on('data', (m: Buffer) => call.write(m)));
+    const call = open(client(s.port, { 'grpc.keepalive_time_ms': 20, 'grpc.keepalive_timeout_ms': 1_000, 'grpc.keepalive_permit_without_calls': 1 }));
+    const status = statusOf(call);
+    call.write(Buffer.from('a'));
+    // grpc-js reports a call cut by ENHANCE_YOUR_CALM as RESOURCE_EXHAUSTED (and doubles its ping interval).
+    expect((await status).code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+  });
+});
