@@ -80,13 +80,17 @@ class RawClient {
   private readonly reader = new FrameReader({ maxFrameSize: 1 << 24, expectPreface: false });
   private waiters: Array<() => void> = [];
 
-  constructor(readonly socket: Socket) {
+  constructor(
+    readonly socket: Socket,
+    private readonly behaviour: { ackSettings: boolean; ackPings: boolean } = { ackSettings: true, ackPings: false },
+  ) {
     sockets.push(socket);
     socket.on('data', (chunk: Buffer) => {
       for (const f of this.reader.push(chunk)) {
         this.frames.push(f);
         if (f.type === FRAME.HEADERS) this.headersOn.set(f.streamId, this.decoder.decode(f.payload).headers);
-        if (f.type === FRAME.SETTINGS && !(f.flags & FLAG.ACK)) socket.write(encodeSettingsAck());
+        if (f.type === FRAME.SETTINGS && !(f.flags & FLAG.ACK) && this.behaviour.ackSettings) socket.write(encodeSettingsAck());
+        if (f.type === FRAME.PING && !(f.flags & FLAG.ACK) && this.behaviour.ackPings) socket.write(encodePing(true, f.payload));
       }
       this.wake();
     });
@@ -97,10 +101,10 @@ class RawClient {
     socket.on('error', () => undefined);
   }
 
-  static async open(port: number, extraHeaders: Array<[string, string]> = []): Promise<RawClient> {
+  static async open(port: number, extraHeaders: Array<[string, string]> = [], behaviour?: { ackSettings: boolean; ackPings: boolean }): Promise<RawClient> {
     const socket = connect(port, '127.0.0.1');
     await new Promise<void>((r) => socket.once('connect', () => r()));
-    const client = new RawClient(socket);
+    const client = new RawClient(socket, behaviour);
     socket.write(Buffer.concat([CLIENT_PREFACE, encodeSettings([])]));
     client.headers(1, extraHeaders.length > 0 ? encodeHeaderBlock([...requestHeaders(), ...extraHeaders]) : REQUEST);
     return client;
@@ -264,6 +268,27 @@ describe('light HTTP/2 connection under attack', () => {
     c.headers(5);
     c.headers(3);
     expect((await c.goaway()).code).toBe(H2_ERROR.PROTOCOL_ERROR);
+  });
+
+  it('answers a peer that never acknowledges our SETTINGS with GOAWAY SETTINGS_TIMEOUT, at a keepalive', async () => {
+    const port = await serve({ keepaliveTimeMs: 20, keepaliveTimeoutMs: 60_000 });
+    const c = await RawClient.open(port, [], { ackSettings: false, ackPings: true });
+    expect((await c.goaway()).code).toBe(H2_ERROR.SETTINGS_TIMEOUT);
+  });
+
+  it('drops a peer that does not answer our keepalive PING in time', async () => {
+    const port = await serve({ keepaliveTimeMs: 20, keepaliveTimeoutMs: 20 });
+    const c = await RawClient.open(port, [], { ackSettings: true, ackPings: false });
+    await c.next((f) => f.type === FRAME.PING);
+    await c.closedByServer();
+  });
+
+  it('keeps a peer that answers keepalive PINGs', async () => {
+    const port = await serve({ keepaliveTimeMs: 10, keepaliveTimeoutMs: 60_000 });
+    const c = await RawClient.open(port, [], { ackSettings: true, ackPings: true });
+    await c.next((f) => f.type === FRAME.PING && f.payload.readUInt32BE(4) === 5);
+    expect(c.closed).toBe(false);
+    await stillServes(port);
   });
 
   it('closes a connection that sends no preface in time (slowloris)', async () => {

@@ -112,6 +112,10 @@ export class LightConnection implements StreamOwner, KeepaliveActions {
   private draining = false;
   private closed = false;
   private closeReported = false;
+  /** Our SETTINGS frames the peer has not acknowledged yet: the sniffer's empty one, to begin with. */
+  private settingsUnacked = 1;
+  /** SETTINGS were unacknowledged at the last keepalive PING already. */
+  private settingsDue = false;
   private readonly pings: PingPolicy;
   private readonly opens: RateBudget;
   private readonly resets: RateBudget;
@@ -139,6 +143,7 @@ export class LightConnection implements StreamOwner, KeepaliveActions {
     this.useless = new RateBudget(l.uselessFramesPerSecond, l.uselessFrameBurst, now);
     this.pings = new PingPolicy(l.minPingIntervalMs, l.maxPingStrikes);
     this.keepalive = new LightKeepalive(l.keepaliveTimeMs, l.keepaliveTimeoutMs, this);
+    this.settingsUnacked++;
     this.write(
       encodeSettings([
         [SETTING.MAX_CONCURRENT_STREAMS, l.maxConcurrentStreams],
@@ -192,6 +197,7 @@ export class LightConnection implements StreamOwner, KeepaliveActions {
     this.streamWindow = this.limits.widenedStreamWindow;
     // Applied before the ACK: the peer may still send under the old (smaller) window, never more.
     for (const stream of this.streams.values()) stream.recvWindow += delta;
+    this.settingsUnacked++;
     this.write(encodeSettings([[SETTING.INITIAL_WINDOW_SIZE, this.streamWindow]]));
     const increment = this.limits.widenedConnectionWindow - this.connectionTarget;
     if (increment > 0) {
@@ -222,6 +228,12 @@ export class LightConnection implements StreamOwner, KeepaliveActions {
   // ---- KeepaliveActions ----------------------------------------------------------------------
 
   ping(opaque: Buffer): void {
+    // A keepalive interval is far longer than any peer needs to acknowledge SETTINGS (RFC 9113 §6.5.3).
+    if (this.settingsUnacked > 0 && this.settingsDue) {
+      this.fail(H2_ERROR.SETTINGS_TIMEOUT, 'our SETTINGS were not acknowledged');
+      return;
+    }
+    this.settingsDue = this.settingsUnacked > 0;
     this.write(encodePing(false, opaque));
   }
 
@@ -420,6 +432,7 @@ export class LightConnection implements StreamOwner, KeepaliveActions {
     if (frame.streamId !== 0) throw new H2ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'SETTINGS on a stream');
     if (frame.flags & FLAG.ACK) {
       if (frame.payload.length !== 0) throw new H2ConnectionError(H2_ERROR.FRAME_SIZE_ERROR, 'SETTINGS ACK with a payload');
+      if (this.settingsUnacked > 0) this.settingsUnacked--;
       return;
     }
     if (!this.settingsBudget.take(this.now())) {
