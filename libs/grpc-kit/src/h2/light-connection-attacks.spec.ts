@@ -16,6 +16,8 @@ import {
   encodeSettingsAck,
   encodeWindowUpdate,
   parseGoaway,
+  parseSettings,
+  parseWindowUpdate,
   parseRstStream,
 } from './h2-frames';
 import { encodeHeaderBlock } from './hpack-encoder';
@@ -53,6 +55,7 @@ async function serve(limits: Partial<LightLimits> = {}, prefaceTimeoutMs?: numbe
     PATH,
     (call) => {
       if (call.metadata.get('x-pause').length > 0) call.pause();
+      if (call.metadata.get('x-widen').length > 0) call.widenWindows();
       call.on('data', (m: Buffer) => call.write(m));
     },
     raw,
@@ -235,6 +238,21 @@ describe('light HTTP/2 connection under attack', () => {
     c.headers(3);
     c.write(encodeFrame(FRAME.DATA, 0, 3, grpcMessage(Buffer.from('on 3'))));
     expect((await c.next((f) => f.type === FRAME.DATA && f.streamId === 3)).payload.subarray(5).toString()).toBe('on 3');
+  });
+
+  it('opens 8 MiB stream and 16 MiB connection windows once the call widens them, and accepts DATA up to them', async () => {
+    const port = await serve();
+    const c = await RawClient.open(port, [['x-widen', '1'], ['x-pause', '1']]);
+    const settings = await c.next((f) => f.type === FRAME.SETTINGS && !(f.flags & FLAG.ACK) && parseSettings(f.payload).some(([id, v]) => id === 4 && v === 8 * 1024 * 1024));
+    expect(settings).toBeDefined();
+    const update = await c.next((f) => f.type === FRAME.WINDOW_UPDATE && f.streamId === 0);
+    expect(parseWindowUpdate(update.payload)).toBe(16 * 1024 * 1024 - 65_535);
+    // 1 MiB on a paused call: far beyond the 64 KiB windows of before, within the new ones.
+    const chunk = Buffer.alloc(16_384);
+    for (let i = 0; i < 64; i++) c.write(encodeFrame(FRAME.DATA, 0, 1, chunk));
+    c.write(encodePing(false, Buffer.alloc(8, 7)));
+    await c.next((f) => f.type === FRAME.PING && (f.flags & FLAG.ACK) !== 0);
+    expect(c.frames.some((f) => f.type === FRAME.GOAWAY || f.type === FRAME.RST_STREAM)).toBe(false);
   });
 
   it('answers DATA beyond the window with FLOW_CONTROL_ERROR', async () => {

@@ -15,7 +15,6 @@ import {
   encodeSettings,
   encodeSettingsAck,
   encodeWindowUpdate,
-  frameHeader,
   headersBlockOf,
   parseSettings,
   parseGoaway,
@@ -32,6 +31,8 @@ import { type KeepaliveActions, LightKeepalive } from './light-keepalive';
 import { PingPolicy } from './ping-policy';
 import { headerFrames } from './header-frames';
 import { SocketWriter } from './socket-writer';
+import { DataScheduler } from './data-scheduler';
+import { ReceiveWindows } from './receive-windows';
 
 const CONNECTION = Symbol('light connection');
 type OwnedSocket = Socket & { [CONNECTION]: LightConnection };
@@ -92,23 +93,15 @@ export class LightConnection implements StreamOwner, KeepaliveActions {
   private readonly onStream: LightConnectionOptions['onStream'];
   private readonly onClose: LightConnectionOptions['onClose'];
   private readonly streams = new Map<number, LightStream>();
-  /** Streams with DATA queued, in the order they queued it (round robin, one frame per turn). */
-  private readonly sending = new Set<LightStream>();
+  private readonly data: DataScheduler;
   private readonly block: HeaderBlockAssembler;
   private readonly keepalive: LightKeepalive;
   private predecoded: DecodedHeaders | undefined;
   private readonly initialFrames: Frame[];
   private lastStreamId = 0;
   private peerInitialWindow = 65_535;
-  private peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
-  private sendWindow = 65_535;
-  private recvWindow = 65_535;
-  private recvUnacked = 0;
-  private connectionTarget = 65_535;
-  private streamWindow: number;
-  private widened = false;
+  private readonly windows: ReceiveWindows;
   private readonly writer: SocketWriter;
-  private pumping = false;
   private draining = false;
   private closed = false;
   private closeReported = false;
@@ -124,7 +117,8 @@ export class LightConnection implements StreamOwner, KeepaliveActions {
 
   constructor(options: LightConnectionOptions) {
     this.socket = options.socket;
-    this.writer = new SocketWriter(options.socket, (options.limits ?? DEFAULT_LIGHT_LIMITS).maxWriteBufferBytes);
+    const limits = options.limits ?? DEFAULT_LIGHT_LIMITS;
+    this.writer = new SocketWriter(options.socket, limits.maxWriteBufferBytes);
     this.reader = options.reader;
     this.decoder = options.decoder;
     this.onStream = options.onStream;
@@ -133,7 +127,7 @@ export class LightConnection implements StreamOwner, KeepaliveActions {
     this.logger = options.logger;
     this.now = options.now ?? Date.now;
     this.predecoded = options.firstBlock;
-    this.streamWindow = this.limits.initialStreamWindow;
+    this.windows = new ReceiveWindows(this.limits.initialStreamWindow);
     this.block = new HeaderBlockAssembler(this.limits.maxHeaderBlockBytes);
     const now = this.now();
     const l = this.limits;
@@ -142,12 +136,13 @@ export class LightConnection implements StreamOwner, KeepaliveActions {
     this.settingsBudget = new RateBudget(l.settingsPerSecond, l.settingsBurst, now);
     this.useless = new RateBudget(l.uselessFramesPerSecond, l.uselessFrameBurst, now);
     this.pings = new PingPolicy(l.minPingIntervalMs, l.maxPingStrikes);
+    this.data = new DataScheduler(this.writer, l.dataWriteHighWater, this.pings);
     this.keepalive = new LightKeepalive(l.keepaliveTimeMs, l.keepaliveTimeoutMs, this);
     this.settingsUnacked++;
     this.write(
       encodeSettings([
         [SETTING.MAX_CONCURRENT_STREAMS, l.maxConcurrentStreams],
-        [SETTING.INITIAL_WINDOW_SIZE, this.streamWindow],
+        [SETTING.INITIAL_WINDOW_SIZE, this.windows.stream],
         [SETTING.MAX_HEADER_LIST_SIZE, l.maxHeaderListBytes],
         [SETTING.ENABLE_PUSH, 0],
       ]),
@@ -191,20 +186,13 @@ export class LightConnection implements StreamOwner, KeepaliveActions {
    * every stream, WINDOW_UPDATE for the connection, once (the policy of session-windows.ts).
    */
   widen(): void {
-    if (this.widened || this.closed) return;
-    this.widened = true;
-    const delta = this.limits.widenedStreamWindow - this.streamWindow;
-    this.streamWindow = this.limits.widenedStreamWindow;
-    // Applied before the ACK: the peer may still send under the old (smaller) window, never more.
-    for (const stream of this.streams.values()) stream.recvWindow += delta;
+    if (this.closed) return;
+    const l = this.limits;
+    const grown = this.windows.widen(this.streams.values(), l.widenedStreamWindow, l.widenedConnectionWindow);
+    if (!grown) return;
     this.settingsUnacked++;
-    this.write(encodeSettings([[SETTING.INITIAL_WINDOW_SIZE, this.streamWindow]]));
-    const increment = this.limits.widenedConnectionWindow - this.connectionTarget;
-    if (increment > 0) {
-      this.connectionTarget = this.limits.widenedConnectionWindow;
-      this.recvWindow += increment;
-      this.write(encodeWindowUpdate(0, increment));
-    }
+    this.write(encodeSettings([[SETTING.INITIAL_WINDOW_SIZE, this.windows.stream]]));
+    if (grown.connectionIncrement > 0) this.write(encodeWindowUpdate(0, grown.connectionIncrement));
   }
 
   /** GOAWAY (NO_ERROR): no new streams; the socket closes once the open ones are done. */
@@ -244,14 +232,13 @@ export class LightConnection implements StreamOwner, KeepaliveActions {
   // ---- StreamOwner -------------------------------------------------------------------------
 
   schedule(stream: LightStream): void {
-    this.sending.add(stream);
-    this.pump();
+    this.data.schedule(stream);
   }
 
   sendHeaders(stream: LightStream, headers: ReadonlyArray<readonly [string, string]>, endStream: boolean): void {
     if (this.closed) return;
     this.pings.forgive();
-    for (const frame of headerFrames(stream.id, encodeHeaderBlock(headers), endStream, this.peerMaxFrameSize)) this.write(frame);
+    for (const frame of headerFrames(stream.id, encodeHeaderBlock(headers), endStream, this.data.maxFrameSize)) this.write(frame);
   }
 
   resetStream(stream: LightStream, code: number): void {
@@ -264,12 +251,8 @@ export class LightConnection implements StreamOwner, KeepaliveActions {
   consumed(stream: LightStream, bytes: number): void {
     this.creditConnection(bytes);
     if (stream.remoteClosed || stream.reset || this.closed) return;
-    stream.recvUnacked += bytes;
-    if (stream.recvUnacked >= this.streamWindow / 4) {
-      stream.recvWindow += stream.recvUnacked;
-      this.write(encodeWindowUpdate(stream.id, stream.recvUnacked));
-      stream.recvUnacked = 0;
-    }
+    const increment = this.windows.creditStream(stream, bytes);
+    if (increment > 0) this.write(encodeWindowUpdate(stream.id, increment));
   }
 
   localClosed(stream: LightStream): void {
@@ -347,8 +330,7 @@ export class LightConnection implements StreamOwner, KeepaliveActions {
   private onData(frame: Frame): void {
     const length = frame.payload.length;
     if (frame.streamId === 0) throw new H2ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'DATA on stream 0');
-    if (length > this.recvWindow) throw new H2ConnectionError(H2_ERROR.FLOW_CONTROL_ERROR, 'DATA beyond the connection window');
-    this.recvWindow -= length;
+    if (!this.windows.take(length)) throw new H2ConnectionError(H2_ERROR.FLOW_CONTROL_ERROR, 'DATA beyond the connection window');
     const stream = this.streams.get(frame.streamId);
     if (!stream) {
       if (frame.streamId > this.lastStreamId) throw new H2ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'DATA on an idle stream');
@@ -407,7 +389,7 @@ export class LightConnection implements StreamOwner, KeepaliveActions {
       this.write(encodeRstStream(streamId, H2_ERROR.REFUSED_STREAM));
       return;
     }
-    const stream = new LightStream(streamId, this, this.peerInitialWindow, this.streamWindow, this.limits.streamHighWater);
+    const stream = new LightStream(streamId, this, this.peerInitialWindow, this.windows.stream, this.limits.streamHighWater);
     this.streams.set(streamId, stream);
     this.onStream(this, stream, { headers: decoded.headers, oversize: decoded.oversize, endStream });
     if (endStream && !stream.reset) this.remoteEnd(stream);
@@ -443,11 +425,11 @@ export class LightConnection implements StreamOwner, KeepaliveActions {
       if (id === SETTING.INITIAL_WINDOW_SIZE) this.setPeerInitialWindow(value);
       if (id === SETTING.MAX_FRAME_SIZE) {
         if (value < DEFAULT_MAX_FRAME_SIZE || value > 16_777_215) throw new H2ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'SETTINGS_MAX_FRAME_SIZE out of range');
-        this.peerMaxFrameSize = value;
+        this.data.maxFrameSize = value;
       }
     }
     this.write(encodeSettingsAck());
-    this.pump();
+    this.data.pump();
   }
 
   private setPeerInitialWindow(value: number): void {
@@ -457,7 +439,7 @@ export class LightConnection implements StreamOwner, KeepaliveActions {
     for (const stream of this.streams.values()) {
       stream.sendWindow += delta;
       if (stream.sendWindow > MAX_WINDOW) throw new H2ConnectionError(H2_ERROR.FLOW_CONTROL_ERROR, 'a stream window grew above 2^31-1');
-      if (stream.queuedBytes > 0) this.sending.add(stream);
+      if (stream.queuedBytes > 0) this.data.add(stream);
     }
   }
 
@@ -486,9 +468,9 @@ export class LightConnection implements StreamOwner, KeepaliveActions {
     const increment = parseWindowUpdate(frame.payload);
     if (frame.streamId === 0) {
       if (increment === 0) throw new H2ConnectionError(H2_ERROR.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
-      this.sendWindow += increment;
-      if (this.sendWindow > MAX_WINDOW) throw new H2ConnectionError(H2_ERROR.FLOW_CONTROL_ERROR, 'the connection window grew above 2^31-1');
-      this.pump();
+      this.data.window += increment;
+      if (this.data.window > MAX_WINDOW) throw new H2ConnectionError(H2_ERROR.FLOW_CONTROL_ERROR, 'the connection window grew above 2^31-1');
+      this.data.pump();
       return;
     }
     const stream = this.streams.get(frame.streamId);
@@ -520,12 +502,8 @@ export class LightConnection implements StreamOwner, KeepaliveActions {
 
   private creditConnection(bytes: number): void {
     if (this.closed) return;
-    this.recvUnacked += bytes;
-    if (this.recvUnacked >= this.connectionTarget / 4) {
-      this.recvWindow += this.recvUnacked;
-      this.write(encodeWindowUpdate(0, this.recvUnacked));
-      this.recvUnacked = 0;
-    }
+    const increment = this.windows.creditConnection(bytes);
+    if (increment > 0) this.write(encodeWindowUpdate(0, increment));
   }
 
   // ---- writing -------------------------------------------------------------------------------
@@ -537,50 +515,14 @@ export class LightConnection implements StreamOwner, KeepaliveActions {
   /** @internal (socket listener) */
   onSocketDrain(): void {
     if (!this.closed) this.writer.drained();
-    this.pump();
-  }
-
-  /** Sends DATA while windows and the socket's buffer allow: one frame per stream per round. */
-  private pump(): void {
-    if (this.pumping || this.closed) return;
-    this.pumping = true;
-    try {
-      let progress = true;
-      while (progress && this.sending.size > 0) {
-        progress = false;
-        for (const stream of this.sending) {
-          if (this.sendWindow <= 0 || this.writer.buffered >= this.limits.dataWriteHighWater) return;
-          if (stream.reset || stream.queuedBytes === 0) {
-            this.sending.delete(stream);
-            continue;
-          }
-          if (stream.sendWindow <= 0) {
-            // Back in `sending` with its next WINDOW_UPDATE.
-            this.sending.delete(stream);
-            continue;
-          }
-          const max = Math.min(this.sendWindow, stream.sendWindow, this.peerMaxFrameSize);
-          const { parts, bytes, done } = stream.take(max);
-          this.sendWindow -= bytes;
-          this.pings.forgive();
-          this.write(frameHeader(FRAME.DATA, 0, stream.id, bytes));
-          for (const part of parts) this.write(part);
-          for (const cb of done) cb();
-          progress = true;
-          if (stream.queuedBytes === 0) this.sending.delete(stream);
-          stream.afterSend();
-        }
-      }
-    } finally {
-      this.pumping = false;
-    }
+    this.data.pump();
   }
 
   // ---- closing -------------------------------------------------------------------------------
 
   private forget(stream: LightStream): void {
     this.streams.delete(stream.id);
-    this.sending.delete(stream);
+    this.data.forget(stream);
     if (this.draining && this.streams.size === 0) this.endSocket();
   }
 
@@ -606,7 +548,7 @@ export class LightConnection implements StreamOwner, KeepaliveActions {
   private abortAll(code: number, reason: string): void {
     const streams = [...this.streams.values()];
     this.streams.clear();
-    this.sending.clear();
+    this.data.stop();
     for (const stream of streams) stream.abort(code, reason);
   }
 
