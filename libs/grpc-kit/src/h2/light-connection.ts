@@ -203,6 +203,26 @@ export class LightConnection implements StreamOwner, KeepaliveActions {
     if (this.streams.size === 0) this.endSocket();
   }
 
+  /**
+   * A call this connection does not serve (another method, on a connection that began with
+   * Connect): a GOAWAY that leaves it unprocessed (later ones: REFUSED_STREAM), so that the
+   * client sends it again on a new connection (grpc-js retries a refused stream once, at once),
+   * which then goes to grpc-js. The calls already open here go on; no new ones come.
+   */
+  refuse(stream: LightStream, debug: string): void {
+    if (!this.draining && !this.closed) {
+      this.draining = true;
+      // The last id must be one the client may open (odd, or 0): nghttp2 fails the connection otherwise.
+      this.write(encodeGoaway(Math.max(0, stream.id - 2), H2_ERROR.NO_ERROR, debug));
+      // No RST_STREAM: the GOAWAY closed the stream on the client already (nghttp2 reports it
+      // as refused) and a reset of it there is a protocol error.
+      this.forget(stream);
+      stream.abort(H2_ERROR.REFUSED_STREAM, 'refused: this connection serves other calls');
+      return;
+    }
+    stream.close(H2_ERROR.REFUSED_STREAM);
+  }
+
   /** Ends every stream and the socket at once (shutdown's force step). */
   destroy(reason: string): void {
     if (this.closed) return;

@@ -123,11 +123,8 @@ export class LightGrpcServer {
     const method = path === undefined ? undefined : this.methods.get(path);
     if (!method || path === undefined) {
       const served = [...this.methods.keys()].join(', ');
-      return this.refuse(
-        stream,
-        grpc.status.UNIMPLEMENTED,
-        `this connection serves only ${served} (it began with that call); call ${path ?? 'other methods'} on a new connection to this port`,
-      );
+      // Sent again by the client on a new connection, which grpc-js serves (LightConnection.refuse).
+      return connection.refuse(stream, `this connection serves only ${served}; call ${path ?? 'other methods'} on a new connection`);
     }
     if (plain.te !== 'trailers') return this.refuse(stream, grpc.status.INTERNAL, 'the request lacks "te: trailers", which gRPC over HTTP/2 requires');
     const encoding = plain['grpc-encoding'];
