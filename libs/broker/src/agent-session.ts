@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import type { AgentFrame, BrokerFrame, ConnectRequest, ConnectResponse, HealthReport, Register } from '@st/proto';
+import type { AgentFrame, BrokerFrame, ConnectResponse, HealthReport, Register } from '@st/proto';
 import type { Logger } from '@st/logging';
 import {
   CAPABILITY_HEALTH_REPORT,
@@ -48,7 +48,22 @@ export const HEALTH_BURST = 50;
 /** After a cut with a status, how long a peer has to take it before its HTTP/2 stream is reset. */
 const STATUS_GRACE_MS = 5_000;
 
-export type AgentCall = grpc.ServerDuplexStream<ConnectRequest, ConnectResponse>;
+/**
+ * The agent's Connect call as the broker uses it: grpc-js's ServerDuplexStream, or the light
+ * HTTP/2 stack's LightServerCall (libs/grpc-kit/src/h2), which has the same shape.
+ */
+export interface AgentCall {
+  readonly metadata: grpc.Metadata;
+  getPeer(): string;
+  write(message: ConnectResponse, callback?: (error?: Error | null) => void): boolean;
+  end(): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the events differ in arguments, as on a Duplex
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  once(event: string, listener: (...args: any[]) => void): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  emit(event: string, ...args: any[]): boolean;
+}
 
 /** What the broker knows about the tunnel an agent serves (from its token). */
 export interface SessionTunnel {

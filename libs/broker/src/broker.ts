@@ -98,15 +98,16 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
     return this.presence.advertise(identity);
   }
 
-  /** The grpc-js implementation of sessiontunnel.v1.TunnelService. */
-  readonly tunnelService: TunnelServiceServer = {
-    connect: (call: AgentCall) => {
-      this.acceptAgent(call).catch((err: unknown) => {
-        this.logger.error({ err }, 'admitting an agent failed');
-        endCall(call, status.INTERNAL, 'the broker failed to admit the agent; it will retry');
-      });
-    },
+  /** TunnelService/Connect for any call of AgentCall's shape (grpc-js, or the light HTTP/2 stack of @st/grpc-kit). */
+  readonly connectAgent = (call: AgentCall): void => {
+    this.acceptAgent(call).catch((err: unknown) => {
+      this.logger.error({ err }, 'admitting an agent failed');
+      endCall(call, status.INTERNAL, 'the broker failed to admit the agent; it will retry');
+    });
   };
+
+  /** The grpc-js implementation of sessiontunnel.v1.TunnelService. */
+  readonly tunnelService: TunnelServiceServer = { connect: this.connectAgent };
 
   open(target: ExchangeTarget, head: ExchangeRequestHead, sink: ExchangeSink): Exchange {
     const tracer = activeTracer();

@@ -20,6 +20,12 @@ function isClosable(value: unknown): value is ClosableStream {
  * against the installed grpc-js.
  */
 export function resetServerCall(call: object, code: number = constants.NGHTTP2_ENHANCE_YOUR_CALM): boolean {
+  // The light HTTP/2 stack's call (libs/grpc-kit/src/h2/grpc-light-call.ts) resets its own stream.
+  const own = (call as { resetStream?: (code: number) => void }).resetStream;
+  if (typeof own === 'function') {
+    own.call(call, code);
+    return true;
+  }
   let node: unknown = (call as { call?: unknown }).call;
   for (let depth = 0; depth < 4 && typeof node === 'object' && node !== null; depth++) {
     const stream = (node as { stream?: unknown }).stream;

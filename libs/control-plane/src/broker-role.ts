@@ -39,6 +39,10 @@ export function addBrokerRole(ctx: RoleContext, grpc: GrpcServerHost): Broker {
     );
   });
   grpc.addService('sessiontunnel.v1.TunnelService', BOUNDED_TUNNEL_SERVICE, broker.tunnelService);
+  // The same handler on the light HTTP/2 stack, for plaintext connections that begin with Connect
+  // (ST_LIGHT_AGENT_STREAMS); grpc-js above serves the rest (TLS, Connect after another call).
+  const connect = BOUNDED_TUNNEL_SERVICE.connect;
+  grpc.addLightStreamingMethod(connect.path, broker.connectAgent, { deserialize: connect.requestDeserialize, serialize: connect.responseSerialize });
   grpc.addService('sessiontunnel.v1.RelayService', FAST_RELAY_SERVICE, createRelayService(broker, ctx.serviceToken, logger, (call) => grpc.widenWindows(call)));
   return broker;
 }

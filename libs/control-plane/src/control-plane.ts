@@ -90,7 +90,7 @@ export class ControlPlane {
     let discoveryHttpPort: number | undefined;
     try {
       const discoveryHere = roles.has('discovery') || (roles.has('broker') && !config.redisUrl);
-      if (roles.has('broker') || discoveryHere) grpcHost = new GrpcServerHost({ logger });
+      if (roles.has('broker') || discoveryHere) grpcHost = new GrpcServerHost({ logger, lightStreams: config.lightAgentStreams });
       if (roles.has('broker')) broker = addBrokerRole(ctx, grpcHost!);
       // Live status: the broker's own registry when it is the only one, else shared presence.
       const runtime: TunnelRuntime = live.view ?? broker ?? REMOTE_RUNTIME;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { type ChannelCredentials, credentials } from '@grpc/grpc-js';
-import { ConfigError, byteSize, loadConfig, logLevel, millis, port, type ConfigInputs, type SettingSource } from '@st/config';
+import { ConfigError, byteSize, loadConfig, logLevel, millis, onOff, port, type ConfigInputs, type SettingSource } from '@st/config';
 import { z } from 'zod';
 import { serviceChannelCredentials } from './service-tls';
 
@@ -74,6 +74,7 @@ const schema = z.object({
   limitUserRps: z.coerce.number({ error: 'expected a number of requests per second (0 = no limit)' }).min(0, 'expected 0 (no limit) or more').default(100),
   limitUserBurst: limit(400),
   maxStreamsPerTunnel: limit(4),
+  lightAgentStreams: onOff(true),
   logLevel: logLevel(),
 });
 
@@ -120,6 +121,10 @@ export const SERVER_SETTINGS: { [K in keyof z.infer<typeof schema>]: SettingSour
   limitUserConcurrency: { env: 'ST_LIMIT_USER_CONCURRENCY', help: 'open requests per user across their tunnels; more get 429; 0 = no limit (default 512)' },
   limitUserRps: { env: 'ST_LIMIT_USER_RPS', help: 'requests per second per user (token bucket); more get 429; 0 = no limit (default 100)' },
   limitUserBurst: { env: 'ST_LIMIT_USER_BURST', help: 'requests a user may send at once above ST_LIMIT_USER_RPS (bucket size; default 400)' },
+  lightAgentStreams: {
+    env: 'ST_LIGHT_AGENT_STREAMS',
+    help: "serve agents' TunnelService/Connect on plaintext gRPC ports with the light HTTP/2 stack (a few KB per idle agent instead of ~26 KB); false = grpc-js for everything (default true)",
+  },
   maxStreamsPerTunnel: { env: 'ST_MAX_STREAMS_PER_TUNNEL', help: 'agent streams per tunnel; more are refused with RESOURCE_EXHAUSTED; 0 = no limit (default 4)' },
   logLevel: { env: 'ST_LOG_LEVEL', help: 'fatal, error, warn, info (default), debug, trace or silent' },
 };

@@ -5,6 +5,10 @@ import type { Logger } from '@st/logging';
 import { SERVER_KEEPALIVE_OPTIONS, MESSAGE_SIZE_OPTIONS, SERVER_MAX_RECEIVE_MESSAGE_BYTES } from './channel-options';
 import { ReflectionServer } from './reflection';
 import { type PeerCall, SessionWindows } from './session-windows';
+import { sniffConnection } from './h2/connection-sniffer';
+import { prepareHuffmanDecoder } from './h2/hpack-huffman';
+import { LightServerCall, type LightMethodCodec } from './h2/grpc-light-call';
+import { LightGrpcServer, type LightStreamingHandler } from './h2/light-grpc-server';
 
 /** Connections the kernel queues for accept() (see GrpcServerHost.listen). */
 export const LISTEN_BACKLOG = 4096;
@@ -16,6 +20,11 @@ export interface GrpcServerHostOptions {
   logger: Logger;
   /** Extra grpc-js server options, merged over the defaults. */
   serverOptions?: grpc.ServerOptions;
+  /**
+   * Serves the methods added with addLightStreamingMethod on the light HTTP/2 stack (h2/) for
+   * plaintext connections whose first call is one of them (default true; ST_LIGHT_AGENT_STREAMS).
+   */
+  lightStreams?: boolean;
 }
 
 /**
@@ -31,9 +40,15 @@ export class GrpcServerHost {
   private boundPort: number | undefined;
   private listener: Server | undefined;
   private readonly windows = new SessionWindows();
+  private readonly light: LightGrpcServer;
+  private readonly lightStreams: boolean;
+  /** Connections whose first request is not read yet (connection-sniffer.ts); closed at shutdown. */
+  private readonly sniffing = new Set<Socket>();
 
   constructor(options: GrpcServerHostOptions) {
     this.logger = options.logger;
+    this.lightStreams = options.lightStreams ?? true;
+    this.light = new LightGrpcServer(this.logger.child({ component: 'light-h2' }));
     this.server = new grpc.Server({
       ...SERVER_KEEPALIVE_OPTIONS,
       ...MESSAGE_SIZE_OPTIONS,
@@ -68,6 +83,22 @@ export class GrpcServerHost {
   }
 
   /**
+   * Also serves the bidirectional-streaming `path` ("/sessiontunnel.v1.TunnelService/Connect") on
+   * the light HTTP/2 stack: a plaintext connection whose first request is on `path` is taken from
+   * grpc-js and costs a few KB instead of a node:http2 session's ~26 KB (issue 9: 10,000 idle
+   * agents). The method must also be added to grpc-js with addService: a call that comes on a
+   * connection that began with another one, and every TLS connection, is served there.
+   */
+  addLightStreamingMethod<Req, Res>(path: string, handler: LightStreamingHandler<Req, Res>, codec: LightMethodCodec<Req, Res>): void {
+    this.light.addMethod(path, handler, codec);
+  }
+
+  /** Connections the light stack holds (for metrics and tests). */
+  get lightConnections(): number {
+    return this.light.openConnections;
+  }
+
+  /**
    * Binds host:port (0 = a free port; plaintext unless `credentials` say TLS) and marks every
    * service SERVING. The socket is our own `net.Server`, its connections handed to grpc-js through
    * a connection injector, because grpc-js listens with Node's default backlog of 511: when 10,000
@@ -82,16 +113,36 @@ export class GrpcServerHost {
     // A storm's connections are accepted at once, but each HTTP/2 session costs the event loop
     // a few hundred µs to set up: they are handed to grpc-js INJECT_PER_TURN per turn, so that
     // requests already being served interleave with them instead of waiting out thousands.
-    const pending: Socket[] = [];
+    // Light connections (their call handler, the agent's admission) are paced the same way.
+    const pending: Array<() => void> = [];
     const injectSome = () => {
-      for (let i = 0; i < INJECT_PER_TURN && pending.length > 0; i++) {
-        const socket = pending.shift()!;
-        if (!socket.destroyed) injector.injectConnection(socket);
-      }
+      for (let i = 0; i < INJECT_PER_TURN && pending.length > 0; i++) pending.shift()!();
       if (pending.length > 0) setImmediate(injectSome);
     };
+    const later = (job: () => void) => {
+      if (pending.push(job) === 1) setImmediate(injectSome);
+    };
+    const toGrpcJs = (socket: Socket) => later(() => socket.destroyed || injector.injectConnection(socket));
+    // The light stack speaks plaintext HTTP/2 only: TLS connections all go to grpc-js.
+    const sniff = this.lightStreams && !credentials._isSecure();
+    // The HPACK Huffman table is built now, not on the first agent's turn of the event loop.
+    if (sniff && this.light.hasMethods) prepareHuffmanDecoder();
     const listener = createServer((socket) => {
-      if (pending.push(socket) === 1) setImmediate(injectSome);
+      if (!sniff || !this.light.hasMethods) return toGrpcJs(socket);
+      this.sniffing.add(socket);
+      const decided = () => this.sniffing.delete(socket);
+      socket.once('close', decided);
+      sniffConnection(socket, {
+        wants: (path) => this.light.serves(path),
+        light: (s, sniffed) => {
+          decided();
+          later(() => s.destroyed || this.light.adopt(s, sniffed));
+        },
+        fallback: (s) => {
+          decided();
+          toGrpcJs(s);
+        },
+      });
     });
     await new Promise<void>((resolve, reject) => {
       listener.once('error', (err) => reject(bindError(address, err)));
@@ -111,7 +162,8 @@ export class GrpcServerHost {
    * has not shown a token cannot make this process hold megabytes per stream it opens.
    */
   widenWindows(call: PeerCall): void {
-    this.windows.widen(call);
+    if (call instanceof LightServerCall) call.widenWindows();
+    else this.windows.widen(call);
   }
 
   get port(): number | undefined {
@@ -142,6 +194,9 @@ export class GrpcServerHost {
   async shutdown(graceMs: number): Promise<void> {
     this.setServing(false);
     this.stopListening();
+    for (const socket of this.sniffing) socket.destroy();
+    this.sniffing.clear();
+    const light = this.light.shutdown(graceMs);
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();
@@ -153,6 +208,7 @@ export class GrpcServerHost {
         resolve();
       });
     });
+    await light;
   }
 }
 

@@ -44,11 +44,18 @@ async function startServer(ctx, st) {
       ST_GRPC_PORT: String(st.grpcPort),
       ST_ADMIN_TOKEN: st.adminToken,
       ...SERVER_LIMITS,
+      ...extraServerEnv(),
     }),
   });
   await ctx.procs.waitForLine(entry, /st-server ready: gateway/, 30_000);
   st.server = entry;
   return Date.now();
+}
+
+/** BENCH_IDLE_SERVER_ENV='K=V …': more st-server settings (e.g. ST_LIGHT_AGENT_STREAMS=false to compare). */
+function extraServerEnv() {
+  const pairs = (process.env.BENCH_IDLE_SERVER_ENV ?? '').split(' ').filter(Boolean);
+  return Object.fromEntries(pairs.map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]));
 }
 
 /** SIGTERM, wait for the exit, start again: { stopMs, readyAt }. */
