@@ -15,9 +15,9 @@ import { STATIC_TABLE, STATIC_TABLE_LENGTH } from './hpack-static-table';
 
 export interface HpackDecoderOptions {
   /**
-   * Our SETTINGS_HEADER_TABLE_SIZE: the most a table size update may ask for once the peer has
-   * acknowledged it (see settingsAcknowledged). Default 4096, the protocol's initial value; keep
-   * it unless the connection calls settingsAcknowledged().
+   * Our SETTINGS_HEADER_TABLE_SIZE: the most a table size update may ask for. Default 4096, the
+   * protocol's initial value. A smaller one binds the peer only from settingsAcknowledged() on:
+   * until the peer has read our SETTINGS its encoder may use 4096 octets.
    */
   maxTableSize?: number;
   /** Most header list bytes (RFC 7540 size: name + value + 32 per field) we hand on. Default 16384. */
