@@ -60,6 +60,25 @@ describe('FrameReader on any chunking', () => {
     expect(() => reader.push(header.subarray(8))).toThrow(expect.objectContaining({ code: H2_ERROR.FRAME_SIZE_ERROR }));
   });
 
+  it('allocates for a partial frame in step with what arrived, not with the length it announces', () => {
+    const reader = new FrameReader({ maxFrameSize: MAX, expectPreface: false });
+    const wire = encodeFrame(0, 0, 3, Buffer.alloc(MAX, 0x5a));
+    reader.push(wire.subarray(0, 9 + 10));
+    expect(reader.bufferedBytes).toBe(9 + 10);
+    expect(reader.allocatedBytes).toBeLessThanOrEqual(9 + 1024);
+    let most = 0;
+    let frames: Frame[] = [];
+    for (let at = 19; at < wire.length; at += 7) {
+      frames = frames.concat(reader.push(wire.subarray(at, at + 7)));
+      most = Math.max(most, reader.allocatedBytes);
+      if (reader.bufferedBytes > 0) expect(reader.allocatedBytes).toBeLessThanOrEqual(Math.max(9 + 1024, 2 * reader.bufferedBytes));
+    }
+    expect(most).toBe(9 + MAX);
+    expect(frames).toHaveLength(1);
+    expect(frames[0].payload.equals(Buffer.alloc(MAX, 0x5a))).toBe(true);
+    expect(reader.allocatedBytes).toBe(0);
+  });
+
   it('reads a frame split across many chunks into one buffer of its size', () => {
     const payload = Buffer.alloc(MAX, 0x5a);
     const wire = encodeFrame(0, 0, 3, payload);

@@ -23,12 +23,16 @@ export interface FrameReaderOptions {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** First allocation for a payload that spans chunks (or the frame's length, if smaller). */
+const MIN_PARTIAL_BYTES = 1024;
 
 /**
  * Splits a socket's byte stream into frames. A frame inside one chunk costs no copy; one that spans
- * chunks is assembled into a buffer of exactly its size, allocated once its header is known and
- * checked against maxFrameSize, so 1-byte chunks cost O(n) and a peer can make us hold at most
- * 9 + maxFrameSize bytes. The frame's type is not interpreted here.
+ * chunks is assembled into one buffer once its header is checked against maxFrameSize, so a peer
+ * can make us hold at most 9 + maxFrameSize bytes. That buffer grows by doubling with what has
+ * arrived (copies stay O(n) for 1-byte chunks) rather than being allocated at the announced length:
+ * 10,000 connections that each announce a 16 KiB frame and send 10 bytes of it hold 10 MB, not 160.
+ * The frame's type is not interpreted here.
  */
 export class FrameReader {
   private readonly maxFrameSize: number;
@@ -37,9 +41,10 @@ export class FrameReader {
   /** A partial frame header, FRAME_HEADER_BYTES long, and how much of it is filled. */
   private readonly header = Buffer.alloc(FRAME_HEADER_BYTES);
   private headerFill = 0;
-  /** The payload of a frame whose header is read but whose payload spans chunks. */
+  /** The payload so far of a frame whose header is read but whose payload spans chunks. */
   private partial: Buffer | null = null;
   private partialFill = 0;
+  private partialLength = 0;
   private partialType = 0;
   private partialFlags = 0;
   private partialStreamId = 0;
@@ -54,6 +59,11 @@ export class FrameReader {
     return this.partial ? FRAME_HEADER_BYTES + this.partialFill : this.headerFill;
   }
 
+  /** Bytes allocated for a frame not yet complete (at most twice what arrived, at least 1 KiB). */
+  get allocatedBytes(): number {
+    return this.partial ? FRAME_HEADER_BYTES + this.partial.length : this.headerFill > 0 ? FRAME_HEADER_BYTES : 0;
+  }
+
   /** Frames completed by `chunk`, in order. Throws H2ConnectionError on a bad preface or a frame too large. */
   push(chunk: Buffer): Frame[] {
     const frames: Frame[] = [];
@@ -63,11 +73,12 @@ export class FrameReader {
     while (pos < end) {
       if (this.partial) {
         // Continue a payload that spans chunks.
-        const n = Math.min(end - pos, this.partial.length - this.partialFill);
+        const n = Math.min(end - pos, this.partialLength - this.partialFill);
+        if (this.partialFill + n > this.partial.length) this.grow(this.partialFill + n);
         chunk.copy(this.partial, this.partialFill, pos, pos + n);
         this.partialFill += n;
         pos += n;
-        if (this.partialFill === this.partial.length) {
+        if (this.partialFill === this.partialLength) {
           frames.push({ type: this.partialType, flags: this.partialFlags, streamId: this.partialStreamId, payload: this.partial });
           this.partial = null;
           this.partialFill = 0;
@@ -107,7 +118,8 @@ export class FrameReader {
         frames.push({ type, flags, streamId, payload: chunk.subarray(pos, pos + length) });
         pos += length;
       } else {
-        this.partial = Buffer.allocUnsafe(length);
+        this.partial = Buffer.allocUnsafe(Math.min(length, Math.max(MIN_PARTIAL_BYTES, 2 * (end - pos))));
+        this.partialLength = length;
         this.partialType = type;
         this.partialFlags = flags;
         this.partialStreamId = streamId;
@@ -115,6 +127,14 @@ export class FrameReader {
       }
     }
     return frames;
+  }
+
+  /** Makes the partial payload's buffer hold `needed` bytes: double it, up to the frame's length. */
+  private grow(needed: number): void {
+    const old = this.partial!;
+    const next = Buffer.allocUnsafe(Math.min(this.partialLength, Math.max(needed, 2 * old.length)));
+    old.copy(next, 0, 0, this.partialFill);
+    this.partial = next;
   }
 
   /** Checks the chunk's share of the preface; returns where frames start in it. */

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FLAG, FRAME, FrameReader, SETTING, encodeFrame, encodeSettings, encodeSettingsAck, headersBlockOf, type Frame } from './h2-frames';
 import { HpackDecoder } from './hpack-decoder';
@@ -235,6 +236,36 @@ async function scriptedServer(frames: Buffer[]) {
 /** Node's header object as a plain record (Object.entries leaves out its symbol keys). */
 const fields = (h: http2.IncomingHttpHeaders) => Object.fromEntries(Object.entries(h));
 
+// Random header lists Node accepts: lowercase token names that are not connection-specific, and
+// values of visible ASCII, spaces and 0x80-0xff (latin1), trimmed.
+const tokenChar = fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789!#$%&\'*+-.^_`|~');
+const name = fc.string({ unit: tokenChar, minLength: 1, maxLength: 20 }).filter((n) => !['te', 'connection', 'upgrade', 'host', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'http2-settings'].includes(n));
+const valueChar = fc.oneof(fc.integer({ min: 0x21, max: 0x7e }), fc.integer({ min: 0x80, max: 0xff }), fc.constant(0x20)).map((c) => String.fromCharCode(c));
+const value = fc.string({ unit: valueChar, maxLength: 300 }).map((v) => v.trim());
+const randomHeaders = fc.uniqueArray(fc.tuple(name, value), { selector: ([n]) => n, maxLength: 12 });
+
+describe('HpackDecoder reading a node:http2 client, property-based', () => {
+  // Random header lists, several requests per connection so nghttp2's table evolves (inserts,
+  // evictions, never-indexed fields), each decoded by one HpackDecoder per connection.
+  it('decodes what random requests carried', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(randomHeaders, { minLength: 1, maxLength: 5 }), async (requests) => {
+        const { captured, errors, request: send } = await rawServer();
+        const sent: Headers[] = [];
+        for (const extra of requests) {
+          const headers: Headers = [[':method', 'POST'], [':scheme', 'http'], [':path', '/p'], [':authority', 'a'], ...extra];
+          sent.push(headers);
+          await send(headers);
+        }
+        expect(errors).toEqual([]);
+        expect(captured.map((c) => sorted(c.headers))).toEqual(sent.map(sorted));
+        for (const fn of cleanups.splice(0)) fn();
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
+
 describe('encodeHeaderBlock read by a node:http2 client', () => {
   it('delivers response headers, DATA and trailers as we encoded them', async () => {
     const message = Buffer.concat([Buffer.from([0, 0, 0, 0, 5]), Buffer.from('hello')]); // one gRPC message
@@ -263,6 +294,19 @@ describe('encodeHeaderBlock read by a node:http2 client', () => {
     });
     expect(got.data).toEqual(message);
     expect(fields(got.trailers!)).toEqual({ 'grpc-status': '0', 'grpc-message': 'all%20good' });
+  });
+
+  it('delivers random header lists as we encoded them', async () => {
+    await fc.assert(
+      fc.asyncProperty(randomHeaders.map((list) => list.filter(([n]) => n !== 'set-cookie' && n !== 'content-length')), async (list) => {
+        const headers: Headers = [[':status', '200'], ...list];
+        const frames = [encodeFrame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 1, encodeHeaderBlock(headers))];
+        const got = await (await scriptedServer(frames)).read();
+        expect(fields(got.headers)).toEqual(Object.fromEntries(headers.map(([k, v]) => [k, k === ':status' ? 200 : v])));
+        for (const fn of cleanups.splice(0)) fn();
+      }),
+      { numRuns: 30 },
+    );
   });
 
   it('accepts a block we split over HEADERS and CONTINUATION frames', async () => {

@@ -15,9 +15,9 @@ import { STATIC_TABLE, STATIC_TABLE_LENGTH } from './hpack-static-table';
 
 export interface HpackDecoderOptions {
   /**
-   * Our SETTINGS_HEADER_TABLE_SIZE: the most a table size update may ask for once the peer has
-   * acknowledged it (see settingsAcknowledged). Default 4096, the protocol's initial value; keep
-   * it unless the connection calls settingsAcknowledged().
+   * Our SETTINGS_HEADER_TABLE_SIZE: the most a table size update may ask for. Default 4096, the
+   * protocol's initial value. A smaller one binds the peer only from settingsAcknowledged() on:
+   * until the peer has read our SETTINGS its encoder may use 4096 octets.
    */
   maxTableSize?: number;
   /** Most header list bytes (RFC 7540 size: name + value + 32 per field) we hand on. Default 16384. */
@@ -42,9 +42,10 @@ const MAX_INTEGER = 0xffffffff;
 /*
  * One scratch buffer for Huffman output, shared by all decoders: decode() is synchronous, and
  * 10,000 idle connections should not each keep one. Strings longer than this use a temporary one.
+ * Allocated on first use: every process that imports grpc-kit loads this file.
  */
 const SCRATCH_BYTES = 16 * 1024;
-const scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+let scratch: Buffer | undefined;
 const EMPTY = Buffer.alloc(0);
 
 /** Buffer's native latin1 slice, which @types/node does not declare (present since Node 0.x). */
@@ -243,7 +244,7 @@ export class HpackDecoder {
       return;
     }
     const max = huffmanDecodedMaxLength(length);
-    const dst = max <= SCRATCH_BYTES ? scratch : Buffer.allocUnsafe(max);
+    const dst = max <= SCRATCH_BYTES ? (scratch ??= Buffer.allocUnsafe(SCRATCH_BYTES)) : Buffer.allocUnsafe(max);
     this.str = dst;
     this.strStart = 0;
     this.strLength = huffmanDecode(this.buf, start, start + length, dst);

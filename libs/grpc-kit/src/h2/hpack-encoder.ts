@@ -1,4 +1,4 @@
-import { writeInteger } from './hpack-integer';
+import { integerLength, writeInteger } from './hpack-integer';
 import { STATIC_TABLE } from './hpack-static-table';
 
 /*
@@ -27,12 +27,14 @@ for (let i = STATIC_TABLE.length - 1; i >= 1; i--) {
   entry.values.set(value, i);
 }
 
-/** Most bytes a string literal's length prefix takes (lengths below 2^28). */
-const MAX_LENGTH_PREFIX = 5;
 /** Below this many chars a byte loop beats Buffer's native write call. */
 const SHORT_STRING = 24;
 
 type Latin1Buffer = Buffer & { latin1Write(s: string, offset: number): number };
+
+function stringLength(s: string): number {
+  return integerLength(s.length, 7) + s.length;
+}
 
 function writeString(out: Buffer, pos: number, s: string): number {
   const length = s.length;
@@ -44,30 +46,49 @@ function writeString(out: Buffer, pos: number, s: string): number {
   return pos + (out as Latin1Buffer).latin1Write(s, pos);
 }
 
+/*
+ * Per field, what the first pass found: > 0 a static index of the whole field, < 0 minus the
+ * static index of its name, 0 a new name. Shared and reused: encoding is synchronous.
+ */
+let plan = new Int32Array(16);
+
 /** Encodes a header list (names already lowercase) into one header block. */
 export function encodeHeaderBlock(headers: ReadonlyArray<readonly [string, string]>): Buffer {
-  // One pass into a buffer sized for the worst case (index or literal name, two length
-  // prefixes); the block is a view of its start. It is written to a socket at once, so the
-  // slack costs nothing lasting.
-  let bound = 0;
-  for (let i = 0; i < headers.length; i++) bound += 1 + 2 * MAX_LENGTH_PREFIX + headers[i][0].length + headers[i][1].length;
-  const out = Buffer.allocUnsafe(bound);
-  let pos = 0;
+  // Two passes, sizes first, so the block is exactly one allocation (a view would be a second
+  // Buffer object, which costs more than the Map lookups it saves).
+  if (plan.length < headers.length) plan = new Int32Array(headers.length * 2);
+  let total = 0;
   for (let i = 0; i < headers.length; i++) {
     const [name, value] = headers[i];
     const known = STATIC_NAMES.get(name);
-    if (known) {
-      const whole = known.values.get(value);
-      if (whole !== undefined) {
-        pos = writeInteger(out, pos, whole, 7, 0x80); // indexed field (6.1)
-        continue;
-      }
-      pos = writeInteger(out, pos, known.index, 4, 0x00); // literal without indexing, indexed name (6.2.2)
+    const whole = known?.values.get(value);
+    if (whole !== undefined) {
+      plan[i] = whole;
+      total += integerLength(whole, 7);
+    } else if (known) {
+      plan[i] = -known.index;
+      total += integerLength(known.index, 4) + stringLength(value);
+    } else {
+      plan[i] = 0;
+      total += 1 + stringLength(name) + stringLength(value);
+    }
+  }
+  const out = Buffer.allocUnsafe(total);
+  let pos = 0;
+  for (let i = 0; i < headers.length; i++) {
+    const step = plan[i];
+    if (step > 0) {
+      pos = writeInteger(out, pos, step, 7, 0x80); // indexed field (6.1)
+      continue;
+    }
+    const [name, value] = headers[i];
+    if (step < 0) {
+      pos = writeInteger(out, pos, -step, 4, 0x00); // literal without indexing, indexed name (6.2.2)
     } else {
       out[pos++] = 0x00; // literal without indexing, new name (6.2.2)
       pos = writeString(out, pos, name);
     }
     pos = writeString(out, pos, value);
   }
-  return out.subarray(0, pos);
+  return out;
 }

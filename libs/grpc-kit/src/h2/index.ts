@@ -2,6 +2,7 @@
 // inside grpc-kit only; not part of @st/grpc-kit's public surface.
 export * from './h2-errors';
 export * from './h2-frames';
+export * from './h2-header-validation';
 export * from './hpack-decoder';
 export * from './hpack-encoder';
 export { encodeInteger } from './hpack-integer';
