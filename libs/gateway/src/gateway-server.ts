@@ -20,6 +20,8 @@ import { requestIdOf } from './request-id';
 import { type LimitTicket, RequestLimiter } from './request-limiter';
 import { parseTunnelRoute } from './tunnel-route';
 import { UnifiedEndpoint } from './unified-endpoint';
+import { openExchange } from './usage-metering';
+import type { UsageRecorder } from './usage-recorder';
 
 export interface GatewayOptions {
   store: GatewayStore;
@@ -48,6 +50,8 @@ export interface GatewayOptions {
   limitCounters?: LimitCounters;
   /** Why the gateway serves in a degraded way right now (Redis unreachable), or undefined. */
   degraded?: () => string | undefined;
+  /** Where counted token usage goes (usage-batcher.ts); no accounting without it. */
+  usage?: UsageRecorder;
 }
 
 const DEFAULT_BODY_DEADLINE: Omit<BodyDeadlineOptions, 'clock'> = { idleTimeoutMs: 30_000, minBytesPerSecond: 1024, rateWindowMs: 30_000 };
@@ -169,6 +173,7 @@ export class Gateway {
     clearTimeout(timer);
     clearTimeout(cut);
     await this.options.limitCounters?.close?.();
+    await this.options.usage?.close?.();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -338,7 +343,12 @@ export class Gateway {
     });
     const headers = toWireHeaders(req.headers, DROP_REQUEST_HEADERS);
     headers.push(...forwardingHeaders(req));
-    const exchange = this.options.opener.open(
+    const exchange = openExchange(
+      this.options.opener,
+      this.options.usage,
+      this.logger,
+      f.tunnel,
+      f.body,
       { tunnelId: f.tunnel.id, userId: f.user.id },
       { requestId: f.requestId, method, path: f.path, query: f.query, headers, body: f.body ?? EMPTY, end: !streamed },
       responder,

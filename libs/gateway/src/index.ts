@@ -12,3 +12,6 @@ export { BrokerChannelPool, DEFAULT_CHANNEL_IDLE_MS } from './broker-channel-poo
 export type { BrokerChannel, BrokerChannelPoolOptions } from './broker-channel-pool';
 export { RedisLimitCounters, DEFAULT_SLOT_LEASE_MS, DEFAULT_SLOT_RENEW_MS } from './redis-limit-counters';
 export type { RedisLimitCountersOptions } from './redis-limit-counters';
+export { UsageBatcher } from './usage-batcher';
+export type { UsageBatcherOptions, UsageWriter } from './usage-batcher';
+export type { UsageEntry, UsageRecorder } from './usage-recorder';

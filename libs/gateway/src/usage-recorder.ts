@@ -17,4 +17,6 @@ export interface UsageEntry {
  */
 export interface UsageRecorder {
   record(entry: UsageEntry): void;
+  /** Writes what is still held; called once the gateway has stopped answering. */
+  close?(): Promise<void>;
 }
