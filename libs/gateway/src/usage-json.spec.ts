@@ -26,7 +26,7 @@ describe('JsonUsageScanner', () => {
         fc.nat(),
         fc.array(fc.nat(), { maxLength: 20 }),
         (other, prompt, completion, position, cuts) => {
-          const entries = Object.entries(other);
+          const entries: [string, unknown][] = Object.entries(other);
           const usage: [string, unknown] = ['usage', { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }];
           entries.splice(position % (entries.length + 1), 0, usage);
           const text = `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}`;
