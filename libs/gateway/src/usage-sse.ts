@@ -17,6 +17,7 @@ export const MAX_SSE_LINE = 64 * 1024;
 
 const NL = 0x0a;
 const USAGE = Buffer.from('"usage"');
+const NULL_LAST = Buffer.from(',"usage":null}');
 const LINE_KEYS: ReadonlySet<string> = new Set(['usage', 'choices']);
 const EMPTY = new Uint8Array(0);
 
@@ -138,10 +139,18 @@ export class SseUsageTap {
       this.dropBlank = false;
       if (isBlank(line)) return null;
     }
-    if (line.indexOf(USAGE) === -1) return line;
+    const hit = line.indexOf(USAGE);
+    if (hit === -1) return line;
     const payload = dataPayload(line);
     if (payload === undefined) return line;
-    const top = topLevelMembers(line, LINE_KEYS, payload, lineEnd(line));
+    const end = lineEnd(line);
+    // The common case, once per token: the member is the object's last (`…,"usage":null}`) and
+    // the only "usage" of the line. In a JSON object a `,"usage":null` right before its final
+    // brace can only be a top-level member, so it is cut without walking the line.
+    if (end - NULL_LAST.length === hit - 1 && line.subarray(hit - 1, end).equals(NULL_LAST)) {
+      return Buffer.concat([line.subarray(0, hit - 1), line.subarray(end - 1)]);
+    }
+    const top = topLevelMembers(line, LINE_KEYS, payload, end);
     const usage = top?.members.get('usage');
     if (!top || !usage || usage.count > 1) return line;
     const value = valueText(line, usage);
