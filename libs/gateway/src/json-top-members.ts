@@ -45,16 +45,28 @@ function isSpace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
 
+/** Strings up to this long are scanned byte by byte; longer ones by a native search (a call costs more than a short scan). */
+const SHORT_STRING = 64;
+
 /** Offset just past the string whose opening quote is at `at`, or -1 when it does not close. */
 export function skipString(buf: Uint8Array, at: number): number {
+  const short = Math.min(buf.length, at + 1 + SHORT_STRING);
+  let i = at + 1;
+  for (; i < short; i++) {
+    const c = buf[i];
+    if (c === QUOTE) return i + 1;
+    if (c === BACKSLASH) i++;
+  }
+  if (i >= buf.length) return -1;
+  // A long string: from here (no escape pending), the next quote not after an odd run of backslashes.
   const b = buf as Buffer;
-  let from = at + 1;
+  const floor = i;
+  let from = i;
   for (;;) {
     const q = b.indexOf(QUOTE, from);
     if (q === -1) return -1;
-    // A quote after an odd run of backslashes is escaped.
     let run = 0;
-    for (let k = q - 1; k > at && buf[k] === BACKSLASH; k--) run++;
+    for (let k = q - 1; k >= floor && buf[k] === BACKSLASH; k--) run++;
     if (run % 2 === 0) return q + 1;
     from = q + 1;
   }
@@ -91,13 +103,37 @@ function skipSpace(buf: Uint8Array, i: number, end: number): number {
   return i;
 }
 
-/** The decoded key of raw bytes [from, to) between its quotes, or undefined when it is too long. */
-function keyOf(buf: Uint8Array, from: number, to: number): string | undefined {
-  if (to - from > MAX_KEY_BYTES) return undefined;
-  const raw = Buffer.from(buf.buffer, buf.byteOffset + from, to - from);
-  if (!raw.includes(BACKSLASH)) return raw.toString('utf8');
+/** The wanted keys with their bytes, made once per set. */
+const keyBytesOf = new WeakMap<ReadonlySet<string>, { key: string; bytes: Buffer }[]>();
+
+function wantedBytes(wanted: ReadonlySet<string>): { key: string; bytes: Buffer }[] {
+  let entries = keyBytesOf.get(wanted);
+  if (!entries) {
+    entries = [...wanted].map((key) => ({ key, bytes: Buffer.from(key) }));
+    keyBytesOf.set(wanted, entries);
+  }
+  return entries;
+}
+
+/**
+ * Which wanted key the raw bytes [from, to) between a key's quotes spell, compared in place;
+ * only a key holding an escape is decoded. Undefined when none.
+ */
+function keyOf(buf: Uint8Array, from: number, to: number, wanted: { key: string; bytes: Buffer }[]): string | undefined {
+  const n = to - from;
+  let escaped = false;
+  for (const { key, bytes } of wanted) {
+    if (bytes.length !== n) continue;
+    let i = 0;
+    while (i < n && buf[from + i] === bytes[i]) i++;
+    if (i === n) return key;
+  }
+  if (n > MAX_KEY_BYTES) return undefined;
+  for (let i = from; i < to; i++) if (buf[i] === BACKSLASH) escaped = true;
+  if (!escaped) return undefined;
   try {
-    return JSON.parse(`"${raw.toString('utf8')}"`) as string;
+    const decoded = JSON.parse(`"${Buffer.from(buf.buffer, buf.byteOffset + from, n).toString('utf8')}"`) as string;
+    return wanted.some((w) => w.key === decoded) ? decoded : undefined;
   } catch {
     return undefined;
   }
@@ -112,6 +148,7 @@ export function topLevelMembers(buf: Uint8Array, wanted: ReadonlySet<string>, fr
   if (buf[i] !== 0x7b) return undefined;
   i = skipSpace(buf, i + 1, end);
   const members = new Map<string, TopMember>();
+  const keys = wantedBytes(wanted);
   let commaBefore = -1;
   let last: TopMember | undefined;
   let empty = true;
@@ -128,9 +165,9 @@ export function topLevelMembers(buf: Uint8Array, wanted: ReadonlySet<string>, fr
     const valueEnd = skipValue(buf, valueStart, end);
     if (valueEnd === -1) return undefined;
     empty = false;
-    const key = wanted.size > 0 ? keyOf(buf, keyStart + 1, keyEnd - 1) : undefined;
+    const key = keys.length > 0 ? keyOf(buf, keyStart + 1, keyEnd - 1, keys) : undefined;
     let member: TopMember | undefined;
-    if (key !== undefined && wanted.has(key)) {
+    if (key !== undefined) {
       const seen = members.get(key);
       member = { keyStart, valueStart, valueEnd, commaBefore, commaAfter: -1, count: (seen?.count ?? 0) + 1 };
       members.set(key, member);

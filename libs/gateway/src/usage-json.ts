@@ -2,30 +2,33 @@ import { MAX_USAGE_BYTES, type TokenCounts, countsOf } from './usage-counts';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
-const USAGE_KEY = 'usage';
+const USAGE_KEY = Buffer.from('usage');
 /** Top-level keys longer than this cannot be "usage" (escapes included). */
 const MAX_KEY_BYTES = 64;
 
 /**
  * Finds the top-level `usage` object of a plain (non-streamed) JSON answer as its chunks pass,
- * without holding the answer: a state machine that tracks nesting and strings, captures the
- * top-level keys (at most 64 bytes each) and the bytes of the `usage` value (at most
- * MAX_USAGE_BYTES). O(chunk) per chunk, with a native search for the end of each string, so a
- * large embeddings answer costs one pass and nothing is kept but the small usage text.
- * A malformed answer simply yields no usage.
+ * without holding the answer: a state machine that tracks nesting and strings (each string
+ * skipped with a native search for its closing quote), compares the top-level keys in place, and
+ * keeps only the bytes of the `usage` value (at most MAX_USAGE_BYTES). O(chunk) per chunk, so a
+ * large embeddings answer costs one pass and nothing is kept but the small usage text. A
+ * malformed answer simply yields no usage.
  */
 export class JsonUsageScanner {
   usage: TokenCounts | undefined;
   private depth = 0;
+  /** A string continues from the previous chunk. */
   private inString = false;
+  /** …and that chunk ended in the middle of an escape. */
   private escape = false;
-  /** The string being read is a top-level key. */
+  /** The continuing string is a top-level key: its parts so far (at most MAX_KEY_BYTES). */
   private inKey = false;
-  private key: number[] = [];
-  private keyOverflow = false;
-  /** A top-level key expected next (after '{' or ','). */
+  private keyParts: Buffer[] = [];
+  private keyBytes = 0;
+  /** A top-level key is expected next (after '{' or ','). */
   private expectKey = false;
-  private lastKey = '';
+  /** The last top-level key read was "usage". */
+  private keyIsUsage = false;
   /** Capturing the value of the top-level "usage". */
   private capturing = false;
   private captured: Buffer[] = [];
@@ -33,52 +36,52 @@ export class JsonUsageScanner {
   private failed = false;
 
   push(chunk: Uint8Array): void {
-    if (this.failed) return;
-    const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
-    let captureFrom = this.capturing ? 0 : -1;
+    if (this.failed || this.usage) return;
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     const n = buf.length;
-    for (let i = 0; i < n; i++) {
-      const c = buf[i];
-      if (this.inString) {
-        if (this.escape) {
-          this.escape = false;
-          if (this.inKey) this.keyByte(c);
-          continue;
-        }
-        if (c === BACKSLASH) {
-          this.escape = true;
-          if (this.inKey) this.keyByte(c);
-          continue;
-        }
-        if (c === QUOTE) {
-          this.inString = false;
-          if (this.inKey) this.endKey();
-          continue;
-        }
-        if (this.inKey) {
-          this.keyByte(c);
-          continue;
-        }
-        // Inside a value's string: jump to its closing quote (one not after an odd run of
-        // backslashes), or to the chunk's end with the escape state its last bytes leave.
-        const close = closingQuote(buf, i);
-        if (close < 0) {
-          this.escape = close === -2;
-          break;
-        }
-        this.inString = false;
-        i = close;
-        continue;
+    let captureFrom = this.capturing ? 0 : -1;
+    let i = 0;
+    if (this.inString) {
+      // The string the previous chunk ended in: its escaped byte first, then its closing quote.
+      const from = this.escape ? 1 : 0;
+      this.escape = false;
+      const close = from > n ? -1 : closingQuote(buf, from);
+      if (close < 0) {
+        if (this.inKey) this.keyPart(buf, 0, n);
+        this.escape = close === -2 || (from > n);
+        if (this.capturing) this.keep(buf);
+        return;
       }
+      if (this.inKey) {
+        this.keyPart(buf, 0, close);
+        this.endKey();
+      }
+      this.inString = false;
+      i = close + 1;
+    }
+    for (; i < n; i++) {
+      const c = buf[i];
       switch (c) {
-        case QUOTE:
-          this.inString = true;
-          if (this.depth === 1 && this.expectKey) {
-            this.inKey = true;
-            this.key = [];
-            this.keyOverflow = false;
+        case QUOTE: {
+          const isKey = this.depth === 1 && this.expectKey;
+          const close = closingQuote(buf, i + 1);
+          if (close < 0) {
+            // Goes on in the next chunk.
+            this.inString = true;
+            this.escape = close === -2;
+            this.inKey = isKey;
+            if (isKey) {
+              this.keyParts = [];
+              this.keyBytes = 0;
+              this.keyPart(buf, i + 1, n);
+            }
+            i = n;
+            break;
           }
+          if (isKey) this.keyIsUsage = isUsageKey(buf.subarray(i + 1, close));
+          i = close;
           break;
+        }
         case 0x7b:
         case 0x5b:
           this.depth++;
@@ -96,7 +99,7 @@ export class JsonUsageScanner {
         case 0x3a:
           if (this.depth === 1) {
             this.expectKey = false;
-            if (this.lastKey === USAGE_KEY && !this.usage) {
+            if (this.keyIsUsage) {
               this.capturing = true;
               captureFrom = i + 1;
             }
@@ -106,30 +109,29 @@ export class JsonUsageScanner {
           if (this.depth === 1) {
             if (this.capturing) this.endCapture(buf, captureFrom, i);
             this.expectKey = true;
+            this.keyIsUsage = false;
           }
           break;
       }
+      if (this.usage) return;
     }
     if (this.capturing && captureFrom >= 0) this.keep(buf.subarray(captureFrom));
   }
 
-  private keyByte(c: number): void {
-    if (this.key.length >= MAX_KEY_BYTES) this.keyOverflow = true;
-    else this.key.push(c);
+  private keyPart(buf: Buffer, from: number, to: number): void {
+    if (this.keyBytes + (to - from) > MAX_KEY_BYTES) {
+      this.keyBytes = MAX_KEY_BYTES + 1;
+      this.keyParts = [];
+      return;
+    }
+    this.keyParts.push(Buffer.from(buf.subarray(from, to)));
+    this.keyBytes += to - from;
   }
 
   private endKey(): void {
     this.inKey = false;
-    if (this.keyOverflow) {
-      this.lastKey = '';
-      return;
-    }
-    const raw = Buffer.from(this.key).toString('utf8');
-    try {
-      this.lastKey = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
-    } catch {
-      this.lastKey = '';
-    }
+    this.keyIsUsage = this.keyBytes <= MAX_KEY_BYTES && isUsageKey(Buffer.concat(this.keyParts));
+    this.keyParts = [];
   }
 
   private keep(part: Buffer): void {
@@ -156,6 +158,17 @@ export class JsonUsageScanner {
     this.failed = true;
     this.capturing = false;
     this.captured = [];
+  }
+}
+
+/** Whether a key's raw bytes (between its quotes) spell "usage", escapes decoded. */
+function isUsageKey(raw: Buffer): boolean {
+  if (raw.length === USAGE_KEY.length) return raw.equals(USAGE_KEY);
+  if (raw.length < USAGE_KEY.length || raw.length > MAX_KEY_BYTES || !raw.includes(BACKSLASH)) return false;
+  try {
+    return JSON.parse(`"${raw.toString('utf8')}"`) === 'usage';
+  } catch {
+    return false;
   }
 }
 

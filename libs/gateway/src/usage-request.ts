@@ -29,6 +29,10 @@ const STREAMING_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions', '/
 
 const REQUEST_KEYS: ReadonlySet<string> = new Set(['model', 'stream', 'stream_options']);
 const OPTION_KEYS: ReadonlySet<string> = new Set(['include_usage']);
+const ADD_OPTIONS = Buffer.from(',"stream_options":{"include_usage":true}');
+const OPTIONS_VALUE = Buffer.from('{"include_usage":true}');
+const ADD_INCLUDE = Buffer.from(',"include_usage":true');
+const TRUE = Buffer.from('true');
 /** A stream_options object larger than this is left as the caller wrote it (it never is). */
 const MAX_OPTIONS_BYTES = 4096;
 
@@ -55,8 +59,7 @@ export function usageRequestOf(path: string, body: Buffer): UsageRequest {
   const options = top.members.get('stream_options');
   if (!options) {
     // No stream_options: one is added as the last member.
-    const member = `${top.empty ? '' : ','}"stream_options":{"include_usage":true}`;
-    return { ...plain, body: splice(body, top.close, top.close, member), askedForUsage: true };
+    return { ...plain, body: splice(body, top.close, top.close, top.empty ? ADD_OPTIONS.subarray(1) : ADD_OPTIONS), askedForUsage: true };
   }
   if (options.count > 1) return plain;
   const rewritten = withIncludeUsage(body, options);
@@ -66,18 +69,23 @@ export function usageRequestOf(path: string, body: Buffer): UsageRequest {
 /** The body with `stream_options` asking for usage, or undefined when it asks already or is odd. */
 function withIncludeUsage(body: Buffer, options: TopMember): Buffer | undefined {
   const first = body[options.valueStart];
-  if (first === 0x6e /* null */) return splice(body, options.valueStart, options.valueEnd, '{"include_usage":true}');
+  if (first === 0x6e /* null */) return splice(body, options.valueStart, options.valueEnd, OPTIONS_VALUE);
   if (first !== 0x7b || options.valueEnd - options.valueStart > MAX_OPTIONS_BYTES) return undefined;
   const inner = topLevelMembers(body, OPTION_KEYS, options.valueStart, options.valueEnd);
   if (!inner) return undefined;
   const include = inner.members.get('include_usage');
-  if (!include) return splice(body, inner.close, inner.close, `${inner.empty ? '' : ','}"include_usage":true`);
+  if (!include) return splice(body, inner.close, inner.close, inner.empty ? ADD_INCLUDE.subarray(1) : ADD_INCLUDE);
   if (include.count > 1) return undefined;
   const value = valueText(body, include);
   if (value === 'true') return undefined; // the caller asked: nothing to add, nothing to strip
-  return value === 'false' || value === 'null' ? splice(body, include.valueStart, include.valueEnd, 'true') : undefined;
+  return value === 'false' || value === 'null' ? splice(body, include.valueStart, include.valueEnd, TRUE) : undefined;
 }
 
-function splice(body: Buffer, from: number, to: number, text: string): Buffer {
-  return Buffer.concat([body.subarray(0, from), Buffer.from(text), body.subarray(to)]);
+/** The body with [from, to) replaced by `bytes`: one copy of it, the rest byte for byte. */
+function splice(body: Buffer, from: number, to: number, bytes: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(body.length - (to - from) + bytes.length);
+  body.copy(out, 0, 0, from);
+  bytes.copy(out, from);
+  body.copy(out, from + bytes.length, to);
+  return out;
 }

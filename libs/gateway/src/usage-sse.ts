@@ -18,6 +18,8 @@ export const MAX_SSE_LINE = 64 * 1024;
 const NL = 0x0a;
 const USAGE = Buffer.from('"usage"');
 const NULL_LAST = Buffer.from(',"usage":null}');
+const NULL_EVENT_END = Buffer.from(',"usage":null}\n\n');
+const EVENT_END = Buffer.from('}\n\n');
 const LINE_KEYS: ReadonlySet<string> = new Set(['usage', 'choices']);
 const EMPTY = new Uint8Array(0);
 
@@ -52,7 +54,7 @@ export class SseUsageTap {
   }
 
   push(chunk: Uint8Array): SseOutput {
-    return this.strip ? this.pushStripping(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length)) : this.observe(chunk);
+    return this.strip ? this.pushStripping(asBuffer(chunk)) : this.observe(chunk);
   }
 
   /** The answer ended: what is held goes out as it is (an unterminated line is no event). */
@@ -65,7 +67,7 @@ export class SseUsageTap {
 
   /** Without strip: look at the lines holding "usage", pass the chunk on untouched. */
   private observe(chunk: Uint8Array): SseOutput {
-    const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    const buf = asBuffer(chunk);
     let pos = 0;
     if (this.carryBytes > 0 || this.oversized) {
       const nl = buf.indexOf(NL);
@@ -94,86 +96,120 @@ export class SseUsageTap {
     return { out: chunk, dropped: 0 };
   }
 
+  /**
+   * With strip: whole lines are looked at in place and what they keep is passed on as runs of
+   * the chunk (one copy per chunk at most, none when nothing is cut); the unfinished last line
+   * is held. Lines without `"usage"` cost only the newline search.
+   */
   private pushStripping(buf: Buffer): SseOutput {
+    const n = buf.length;
+    if (this.carryBytes === 0 && !this.oversized && !this.dropBlank && n > 0 && buf[n - 1] === NL) {
+      const first = buf.indexOf(USAGE);
+      // Most chunks: whole events, nothing of ours in them.
+      if (first === -1) return { out: buf, dropped: 0 };
+      // The next most: one token's event ending `,"usage":null}\n\n`, its only "usage" (see cutOf).
+      const at = n - NULL_EVENT_END.length;
+      if (first === at + 1 && buf.compare(NULL_EVENT_END, 0, NULL_EVENT_END.length, at, n) === 0 && isDataLine(buf, buf.lastIndexOf(NL, at) + 1, n)) {
+        const out = Buffer.allocUnsafe(at + EVENT_END.length);
+        buf.copy(out, 0, 0, at);
+        out.set(EVENT_END, at);
+        return { out, dropped: n - out.length };
+      }
+    }
     const heldBefore = this.carryBytes;
     const parts: Uint8Array[] = [];
+    let runStart = 0;
     let pos = 0;
-    let changed = heldBefore > 0 || this.oversized;
-    for (;;) {
-      const nl = buf.indexOf(NL, pos);
-      if (nl === -1) break;
+    if (this.carryBytes > 0 || this.oversized) {
+      const nl = buf.indexOf(NL);
       if (this.oversized) {
         // The rest of a line too long to look into: on as it is.
-        parts.push(buf.subarray(pos, nl + 1));
-        this.oversized = false;
-      } else if (this.carryBytes > 0) {
-        const kept = this.lineOut(Buffer.concat([this.takeCarry(), buf.subarray(pos, nl + 1)]));
-        if (kept) parts.push(kept);
+        if (nl !== -1) this.oversized = false;
+        pos = nl === -1 ? n : nl + 1;
+      } else if (nl === -1) {
+        if (this.carryBytes + n <= MAX_SSE_LINE) {
+          this.hold(buf, 0, n);
+          return { out: EMPTY, dropped: 0 };
+        }
+        parts.push(this.takeCarry());
+        this.oversized = true;
+        pos = n;
       } else {
-        const line = buf.subarray(pos, nl + 1);
-        const kept = this.lineOut(line);
-        if (kept !== line) changed = true;
-        if (kept) parts.push(kept);
+        const line = Buffer.concat([this.takeCarry(), buf.subarray(0, nl + 1)]);
+        const cut = this.cutOf(line, 0, line.length, line.indexOf(USAGE));
+        if (!cut) parts.push(line);
+        else {
+          if (cut[0] > 0) parts.push(line.subarray(0, cut[0]));
+          if (cut[1] < line.length) parts.push(line.subarray(cut[1]));
+        }
+        runStart = pos = nl + 1;
+      }
+    }
+    let hit = this.oversized ? -1 : buf.indexOf(USAGE, pos);
+    while (!this.oversized) {
+      const nl = buf.indexOf(NL, pos);
+      if (nl === -1) break;
+      // Searched once per chunk and again only past each hit: never once per line.
+      if (hit !== -1 && hit < pos) hit = buf.indexOf(USAGE, pos);
+      const cut = this.cutOf(buf, pos, nl + 1, hit !== -1 && hit < nl ? hit : -1);
+      if (cut) {
+        if (cut[0] > runStart) parts.push(buf.subarray(runStart, cut[0]));
+        runStart = cut[1];
       }
       pos = nl + 1;
     }
-    if (pos < buf.length) {
-      changed = true;
-      if (this.oversized) parts.push(buf.subarray(pos));
-      else if (this.carryBytes + buf.length - pos > MAX_SSE_LINE) {
-        parts.push(this.takeCarry(), buf.subarray(pos));
-        this.oversized = true;
-      } else this.hold(buf, pos, buf.length);
+    let runEnd = n;
+    if (pos < n && !this.oversized) {
+      if (n - pos > MAX_SSE_LINE) this.oversized = true;
+      else {
+        this.hold(buf, pos, n);
+        runEnd = pos;
+      }
     }
-    if (!changed) return { out: buf, dropped: 0 };
-    const out = parts.length === 1 ? parts[0] : Buffer.concat(parts);
-    return { out, dropped: heldBefore + buf.length - out.length - this.carryBytes };
+    if (runEnd > runStart) parts.push(runStart === 0 && runEnd === n ? buf : buf.subarray(runStart, runEnd));
+    const out = parts.length === 0 ? EMPTY : parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    return { out, dropped: heldBefore + n - out.length - this.carryBytes };
   }
 
   /**
-   * One whole line (with its newline) as it goes out: the very same object when untouched, the
-   * line without its `"usage":null` member, or null when it is dropped (the usage event).
+   * What to cut of the whole line buf[from, to) (with its newline), given where its first
+   * `"usage"` is (-1: none): nothing (undefined), its `"usage":null` member, or all of it (the
+   * usage event, and the blank line after it). Offsets are into `buf`.
    */
-  private lineOut(line: Buffer): Uint8Array | null {
+  private cutOf(buf: Buffer, from: number, to: number, hit: number): [number, number] | undefined {
     if (this.dropBlank) {
       this.dropBlank = false;
-      if (isBlank(line)) return null;
+      if (lineEndOf(buf, from, to) === from) return [from, to];
     }
-    const hit = line.indexOf(USAGE);
-    if (hit === -1) return line;
-    const payload = dataPayload(line);
-    if (payload === undefined) return line;
-    const end = lineEnd(line);
+    if (hit === -1 || !isDataLine(buf, from, to)) return undefined;
+    const end = lineEndOf(buf, from, to);
     // The common case, once per token: the member is the object's last (`…,"usage":null}`) and
     // the only "usage" of the line. In a JSON object a `,"usage":null` right before its final
     // brace can only be a top-level member, so it is cut without walking the line.
-    if (end - NULL_LAST.length === hit - 1 && line.subarray(hit - 1, end).equals(NULL_LAST)) {
-      return Buffer.concat([line.subarray(0, hit - 1), line.subarray(end - 1)]);
-    }
-    const top = topLevelMembers(line, LINE_KEYS, payload, end);
+    if (hit - 1 === end - NULL_LAST.length && buf.compare(NULL_LAST, 0, NULL_LAST.length, hit - 1, end) === 0) return [hit - 1, end - 1];
+    const top = topLevelMembers(buf, LINE_KEYS, payloadOf(buf, from), end);
     const usage = top?.members.get('usage');
-    if (!top || !usage || usage.count > 1) return line;
-    const value = valueText(line, usage);
-    if (value === 'null') {
-      const [cutFrom, cutTo] = memberCut(usage);
-      return Buffer.concat([line.subarray(0, cutFrom), line.subarray(cutTo)]);
-    }
+    if (!top || !usage || usage.count > 1) return undefined;
+    const value = valueText(buf, usage);
+    if (value === 'null') return memberCut(usage);
     const counts = countsOf(value);
     if (counts) this.usage = counts;
     const choices = top.members.get('choices');
-    if (counts && choices && valueText(line, choices).replace(/\s+/g, '') === '[]') {
+    if (counts && choices && valueText(buf, choices).replace(/\s+/g, '') === '[]') {
       this.dropBlank = true;
-      return null;
+      return [from, to];
     }
-    return line;
+    return undefined;
   }
 
   /** Reads the usage of one line (without its newline, or the unterminated last one). */
   private inspect(line: Buffer): void {
-    if (line.indexOf(USAGE) === -1) return;
-    const payload = dataPayload(line);
-    if (payload === undefined) return;
-    const usage = topLevelMembers(line, LINE_KEYS, payload, lineEnd(line))?.members.get('usage');
+    const hit = line.indexOf(USAGE);
+    if (hit === -1 || !isDataLine(line, 0, line.length)) return;
+    const end = lineEndOf(line, 0, line.length);
+    // `…,"usage":null}`: nothing to count (see cutOf).
+    if (hit - 1 === end - NULL_LAST.length && line.compare(NULL_LAST, 0, NULL_LAST.length, hit - 1, end) === 0) return;
+    const usage = topLevelMembers(line, LINE_KEYS, payloadOf(line, 0), end)?.members.get('usage');
     if (!usage || usage.count > 1) return;
     const counts = countsOf(valueText(line, usage));
     if (counts) this.usage = counts;
@@ -199,20 +235,25 @@ export class SseUsageTap {
   }
 }
 
-/** Where the JSON of a `data:` line starts, or undefined for any other line. */
-function dataPayload(line: Uint8Array): number | undefined {
-  if (line.length < 6 || line[0] !== 0x64 || line[1] !== 0x61 || line[2] !== 0x74 || line[3] !== 0x61 || line[4] !== 0x3a) return undefined;
-  return line[5] === 0x20 ? 6 : 5;
+/** Whether buf[from, to) is a `data:` line. */
+function isDataLine(buf: Uint8Array, from: number, to: number): boolean {
+  return to - from >= 6 && buf[from] === 0x64 && buf[from + 1] === 0x61 && buf[from + 2] === 0x74 && buf[from + 3] === 0x61 && buf[from + 4] === 0x3a;
 }
 
-/** The line's length without its line ending (\n or \r\n). */
-function lineEnd(line: Uint8Array): number {
-  let end = line.length;
-  if (end > 0 && line[end - 1] === NL) end--;
-  if (end > 0 && line[end - 1] === 0x0d) end--;
+/** Where the JSON of the `data:` line at `from` starts (after one optional space). */
+function payloadOf(buf: Uint8Array, from: number): number {
+  return buf[from + 5] === 0x20 ? from + 6 : from + 5;
+}
+
+/** The end of the line buf[from, to) without its line ending (\n or \r\n). */
+function lineEndOf(buf: Uint8Array, from: number, to: number): number {
+  let end = to;
+  if (end > from && buf[end - 1] === NL) end--;
+  if (end > from && buf[end - 1] === 0x0d) end--;
   return end;
 }
 
-function isBlank(line: Uint8Array): boolean {
-  return lineEnd(line) === 0;
+/** The chunk as a Buffer, without a copy (the broker's chunks mostly are Buffers already). */
+function asBuffer(chunk: Uint8Array): Buffer {
+  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
 }
