@@ -145,19 +145,40 @@ export class SseUsageTap {
         runStart = pos = nl + 1;
       }
     }
-    let hit = this.oversized ? -1 : buf.indexOf(USAGE, pos);
-    while (!this.oversized) {
+    // The whole lines of the chunk: only those holding "usage" are looked at, found hit by hit
+    // (plus the blank line after a dropped usage event); the rest pass as one run.
+    const whole = this.oversized ? pos : Math.max(pos, buf.lastIndexOf(NL) + 1);
+    if (this.dropBlank && pos < whole) {
       const nl = buf.indexOf(NL, pos);
-      if (nl === -1) break;
-      // Searched once per chunk and again only past each hit: never once per line.
-      if (hit !== -1 && hit < pos) hit = buf.indexOf(USAGE, pos);
-      const cut = this.cutOf(buf, pos, nl + 1, hit !== -1 && hit < nl ? hit : -1);
+      const cut = this.cutOf(buf, pos, nl + 1, -1);
       if (cut) {
         if (cut[0] > runStart) parts.push(buf.subarray(runStart, cut[0]));
         runStart = cut[1];
       }
       pos = nl + 1;
     }
+    for (let hit = pos < whole ? buf.indexOf(USAGE, pos) : -1; hit !== -1 && hit < whole; hit = buf.indexOf(USAGE, pos)) {
+      const lineStart = Math.max(pos, buf.lastIndexOf(NL, hit) + 1);
+      const nl = buf.indexOf(NL, hit);
+      const cut = this.cutOf(buf, lineStart, nl + 1, hit);
+      if (cut) {
+        if (cut[0] > runStart) parts.push(buf.subarray(runStart, cut[0]));
+        runStart = cut[1];
+      }
+      pos = nl + 1;
+      if (this.dropBlank && pos < whole) {
+        // The usage event's blank line.
+        const next = buf.indexOf(NL, pos);
+        const blank = this.cutOf(buf, pos, next + 1, -1);
+        if (blank) {
+          if (blank[0] > runStart) parts.push(buf.subarray(runStart, blank[0]));
+          runStart = blank[1];
+        }
+        pos = next + 1;
+      }
+      if (pos >= whole) break;
+    }
+    pos = whole;
     let runEnd = n;
     if (pos < n && !this.oversized) {
       if (n - pos > MAX_SSE_LINE) this.oversized = true;
