@@ -6,14 +6,15 @@ import { EXIT_ERROR, EXIT_OK, EXIT_USAGE } from './exit-codes';
 import { addProviderCommands } from './providers-commands';
 import { addSessionCommands } from './sessions-commands';
 import { addTunnelCommands } from './tunnels-commands';
+import { addUsageCommands } from './usage-commands';
 import { addUserCommands } from './users-commands';
 import { CLI_VERSION } from './version';
 
 const ENVIRONMENT_HELP = `
 Environment:
   ST_SERVER       control plane gRPC address, host:port (default ${DEFAULT_SERVER}); --server overrides it
-  ST_API_KEY      your API key ("st_key_…"): sessions, tunnels and providers commands
-  ST_ADMIN_TOKEN  the admin token: users commands
+  ST_API_KEY      your API key ("st_key_…"): sessions, tunnels, providers and usage commands
+  ST_ADMIN_TOKEN  the admin token: users commands, usage --all-users
 
 Exit codes:
   0 ok, 1 request refused, 2 bad command line, 3 missing or refused credentials,
@@ -24,6 +25,7 @@ Examples:
   ST_API_KEY=st_key_… stctl sessions start --name dev
   stctl tunnels create --session s-… --port 8000 --openai --json
   stctl providers watch --json
+  stctl usage --since 7d --by model --json
 `;
 
 /**
@@ -51,6 +53,7 @@ export function buildProgram(io: CliIo, state: RunState): Command {
   addSessionCommands(program, act);
   addTunnelCommands(program, act);
   addProviderCommands(program, act);
+  addUsageCommands(program, act);
   return program;
 }
 

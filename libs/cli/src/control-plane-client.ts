@@ -4,8 +4,11 @@ import {
   ProviderDiscoveryServiceClient,
   SessionServiceClient,
   TunnelManagerServiceClient,
+  UsageServiceClient,
   UserServiceClient,
   type CreateApiKeyResponse,
+  type GetUsageRequest,
+  type GetUsageResponse,
   type CreateTunnelRequest,
   type CreateTunnelResponse,
   type CreateUserResponse,
@@ -188,6 +191,12 @@ export class ControlPlaneClient {
     return this.discovery().watchProviders({}, bearerMetadata(this.secret));
   }
 
+  // --- UsageService (API key; the admin token with allUsers) ---
+
+  getUsage(request: GetUsageRequest): Promise<GetUsageResponse> {
+    return this.unary((md, o, cb) => this.usage().getUsage(request, md, o, cb));
+  }
+
   /** Closes every channel: the process can then exit on its own. */
   close(): void {
     for (const client of this.clients.values()) client.close();
@@ -214,6 +223,10 @@ export class ControlPlaneClient {
 
   private discovery(): ProviderDiscoveryServiceClient {
     return this.client('discovery', ProviderDiscoveryServiceClient);
+  }
+
+  private usage(): UsageServiceClient {
+    return this.client('usage', UsageServiceClient);
   }
 
   private client<C extends Client>(key: string, ctor: new (address: string, creds: ReturnType<typeof credentials.createInsecure>, options?: object) => C): C {

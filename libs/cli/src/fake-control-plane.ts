@@ -7,13 +7,17 @@ import {
   SessionStatus,
   TunnelManagerServiceService,
   TunnelStatus,
+  UsageServiceService,
   UserServiceService,
+  type GetUsageRequest,
   type Provider,
   type ProviderDiscoveryServiceServer,
   type Session,
   type SessionServiceServer,
   type Tunnel,
   type TunnelManagerServiceServer,
+  type UsageRow,
+  type UsageServiceServer,
   type User,
   type UserServiceServer,
   type WatchProvidersResponse,
@@ -57,6 +61,8 @@ export class FakeControlPlane {
   readonly apiKeys = new Map<string, string>();
   readonly sessions = new Map<string, OwnedSession>();
   readonly tunnels = new Map<string, OwnedTunnel>();
+  /** What GetUsage answers (already summed: grouping and since are the server's job, recorded in calls). */
+  readonly usageRows: UsageRow[] = [];
   private readonly watchers = new Set<{ owner: string; call: grpc.ServerWritableStream<unknown, WatchProvidersResponse> }>();
   private readonly server = new grpc.Server();
   private nextId = 1;
@@ -68,6 +74,7 @@ export class FakeControlPlane {
     this.server.addService(SessionServiceService, this.sessionService());
     this.server.addService(TunnelManagerServiceService, this.tunnelService());
     this.server.addService(ProviderDiscoveryServiceService, this.discoveryService());
+    this.server.addService(UsageServiceService, this.usageService());
   }
 
   get address(): string {
@@ -334,6 +341,24 @@ export class FakeControlPlane {
         const watcher = { owner, call };
         this.watchers.add(watcher);
         call.on('cancelled', () => this.watchers.delete(watcher));
+      },
+    };
+  }
+
+  /** A user sees its own rows (user id cleared); the admin everyone's, only with allUsers. */
+  private usageService(): UsageServiceServer {
+    return {
+      getUsage: (call: grpc.ServerUnaryCall<GetUsageRequest, unknown>, callback: grpc.sendUnaryData<{ usage: UsageRow[] }>) => {
+        const bearer = this.record('GetUsage', call);
+        const allUsers = call.request.allUsers;
+        if (bearer === this.adminToken) {
+          if (!allUsers) return callback(fail(grpc.status.PERMISSION_DENIED, 'the admin token has no usage of its own: ask for every user\'s (all_users)'));
+          return callback(null, { usage: this.usageRows });
+        }
+        const owner = bearer === undefined ? undefined : this.apiKeys.get(bearer);
+        if (!owner) return callback(fail(grpc.status.UNAUTHENTICATED, 'the API key is missing, unknown or revoked'));
+        if (allUsers) return callback(fail(grpc.status.PERMISSION_DENIED, "every user's usage is the admin's to see: use the admin token"));
+        callback(null, { usage: this.usageRows.filter((r) => r.userId === owner).map((r) => ({ ...r, userId: '' })) });
       },
     };
   }

@@ -10,7 +10,7 @@ import { NO_AGENT_VIEW, type TunnelRuntime } from '@st/live-state';
 import type { Logger } from '@st/logging';
 import { type Store, ensurePrivateDir, openStore, tightenDataDirFiles } from '@st/store';
 import { addBrokerRole, brokerListening } from './broker-role';
-import { addDiscoveryRole, createDirectory, createDiscoveryHttp } from './discovery-role';
+import { addDiscoveryRole, createDirectory, createDiscoveryHttp, usageConnectMount } from './discovery-role';
 import { type GatewayMounts, createBrokerRouter, createGateway } from './gateway-role';
 import { type LiveState, openLiveState } from './live-state-wiring';
 import type { RoleContext } from './role-context';
@@ -104,6 +104,7 @@ export class ControlPlane {
         const mounts: GatewayMounts = directory
           ? [{ prefix: DISCOVERY_CONNECT_PREFIX, handler: createDiscoveryConnectHandler({ directory, auth, logger, corsOrigins: config.corsOrigins }) }]
           : [];
+        mounts!.push(usageConnectMount(ctx));
         if (live.view) {
           // Shared presence says which broker holds each tunnel's streams: no fixed broker address.
           if (config.brokerAddress) logger.warn('ST_BROKER_ADDRESS is ignored with ST_REDIS_URL: the gateway finds brokers through presence');

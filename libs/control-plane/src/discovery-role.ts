@@ -1,8 +1,16 @@
 import type { GrpcServerHost } from '@st/grpc-kit';
-import { DiscoveryHttpServer, ProviderDirectory, createDiscoveryConnectHandler, createDiscoveryGrpcService } from '@st/discovery';
+import {
+  DiscoveryHttpServer,
+  ProviderDirectory,
+  USAGE_CONNECT_PREFIX,
+  createDiscoveryConnectHandler,
+  createDiscoveryGrpcService,
+  createUsageConnectHandler,
+  createUsageGrpcService,
+} from '@st/discovery';
 import type { TunnelRuntime } from '@st/live-state';
 import { createSessionService, createTunnelManagerService, createUserService } from '@st/management';
-import { ProviderDiscoveryServiceService, SessionServiceService, TunnelManagerServiceService, UserServiceService } from '@st/proto';
+import { ProviderDiscoveryServiceService, SessionServiceService, TunnelManagerServiceService, UsageServiceService, UserServiceService } from '@st/proto';
 import type { RoleContext } from './role-context';
 
 /** The provider directory of this process, over the store and the given live state. */
@@ -41,6 +49,7 @@ export function addDiscoveryRole(ctx: RoleContext, grpc: GrpcServerHost, runtime
     },
   };
   grpc.addService('sessiontunnel.v1.ProviderDiscoveryService', ProviderDiscoveryServiceService, createDiscoveryGrpcService(directory, auth, logger));
+  grpc.addService('sessiontunnel.v1.UsageService', UsageServiceService, createUsageGrpcService(store, auth, logger.child({ role: 'usage' })));
   grpc.addService('sessiontunnel.v1.UserService', UserServiceService, createUserService(managementDeps));
   grpc.addService('sessiontunnel.v1.SessionService', SessionServiceService, createSessionService(managementDeps));
   grpc.addService('sessiontunnel.v1.TunnelManagerService', TunnelManagerServiceService, createTunnelManagerService(managementDeps));
@@ -58,5 +67,16 @@ export function createDiscoveryHttp(ctx: RoleContext, directory: ProviderDirecto
     degraded: () => (live.degraded() ? 'Redis is unreachable: live status comes from the last known presence (ST_REDIS_URL)' : undefined),
     logger,
     headerTimeoutMs: config.headerTimeoutMs,
+    mounts: [usageConnectMount(ctx)],
   });
+}
+
+/**
+ * UsageService's Connect face (the web console's usage view), mounted on every gateway and on
+ * discovery's HTTP port: it needs only the store and the callers' credentials.
+ */
+export function usageConnectMount(ctx: RoleContext): { prefix: string; handler: ReturnType<typeof createUsageConnectHandler> } {
+  const { store, auth, config } = ctx;
+  const logger = ctx.logger.child({ role: 'usage' });
+  return { prefix: USAGE_CONNECT_PREFIX, handler: createUsageConnectHandler({ store, auth, logger, corsOrigins: config.corsOrigins }) };
 }

@@ -11,6 +11,8 @@ export interface DiscoveryHttpServerOptions {
   logger: Logger;
   /** The request line and headers must arrive within this long (ST_HEADER_TIMEOUT_MS). */
   headerTimeoutMs: number;
+  /** Other Connect services on this port, by URL prefix (UsageService). */
+  mounts?: { prefix: string; handler: (req: IncomingMessage, res: ServerResponse) => void }[];
 }
 
 /**
@@ -73,6 +75,7 @@ export class DiscoveryHttpServer {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? '/';
     if (url.startsWith(DISCOVERY_CONNECT_PREFIX)) return this.options.connect(req, res);
+    for (const mount of this.options.mounts ?? []) if (url.startsWith(mount.prefix)) return mount.handler(req, res);
     const path = url.split('?')[0];
     if (path === '/healthz' || path === '/readyz') {
       // Degraded stays ready (200), as on gateways: the management API still works from the store,

@@ -6,3 +6,7 @@ export type { DiscoveryConnectOptions } from './discovery-connect-routes';
 export { describeProvider, describeTunnel, sessionOf, tunnelBaseUrl, tunnelStatus } from './tunnel-view';
 export { DiscoveryHttpServer } from './discovery-http-server';
 export type { DiscoveryHttpServerOptions } from './discovery-http-server';
+export { createUsageGrpcService } from './usage-grpc-service';
+export type { UsageStore } from './usage-grpc-service';
+export { createUsageConnectHandler, USAGE_CONNECT_PREFIX } from './usage-connect-routes';
+export type { UsageConnectOptions } from './usage-connect-routes';

@@ -22,6 +22,8 @@ import { type LimitTicket, RequestLimiter } from './request-limiter';
 import { traceForward, traceRequest } from './gateway-tracing';
 import { parseTunnelRoute } from './tunnel-route';
 import { UnifiedEndpoint } from './unified-endpoint';
+import { openExchange } from './usage-metering';
+import type { UsageRecorder } from './usage-recorder';
 
 export interface GatewayOptions {
   store: GatewayStore;
@@ -52,6 +54,8 @@ export interface GatewayOptions {
   degraded?: () => string | undefined;
   /** The web console's files, served at `/` and their own paths (none when absent). */
   console?: ConsoleSite;
+  /** Where counted token usage goes (usage-batcher.ts); no accounting without it. */
+  usage?: UsageRecorder;
 }
 
 const DEFAULT_BODY_DEADLINE: Omit<BodyDeadlineOptions, 'clock'> = { idleTimeoutMs: 30_000, minBytesPerSecond: 1024, rateWindowMs: 30_000 };
@@ -173,6 +177,7 @@ export class Gateway {
     clearTimeout(timer);
     clearTimeout(cut);
     await this.options.limitCounters?.close?.();
+    await this.options.usage?.close?.();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -346,7 +351,12 @@ export class Gateway {
       logger: this.logger,
       apiAnswer: f.tunnel.openai,
     });
-    const exchange = this.options.opener.open(
+    const exchange = openExchange(
+      this.options.opener,
+      this.options.usage,
+      this.logger,
+      f.tunnel,
+      f.body,
       { tunnelId: f.tunnel.id, userId: f.user.id },
       { requestId: f.requestId, method, path: f.path, query: f.query, headers, body: f.body ?? EMPTY, end: !streamed },
       responder,

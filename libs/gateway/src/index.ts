@@ -13,3 +13,6 @@ export type { BrokerChannel, BrokerChannelPoolOptions } from './broker-channel-p
 export { RedisLimitCounters, DEFAULT_SLOT_LEASE_MS, DEFAULT_SLOT_RENEW_MS } from './redis-limit-counters';
 export type { RedisLimitCountersOptions } from './redis-limit-counters';
 export { CONSOLE_CSP, ConsoleSite } from './console-site';
+export { UsageBatcher } from './usage-batcher';
+export type { UsageBatcherOptions, UsageWriter } from './usage-batcher';
+export type { UsageEntry, UsageRecorder } from './usage-recorder';

@@ -222,6 +222,20 @@ describe('MockModelServer', () => {
     expect(typo.status).toBe(400);
   });
 
+  it('refuses stream_options like an older server when x-mock-refuse-stream-options is set, and serves without them', async () => {
+    const { url } = await start();
+    const headers = { 'x-mock-refuse-stream-options': '1' };
+    const body = { messages: MESSAGES, stream: true, stream_options: { include_usage: true } };
+    const refused = await postJson(`${url}/v1/chat/completions`, body, headers);
+    expect(refused.status).toBe(400);
+    const error = ((await refused.json()) as { error: { message: string; param: string } }).error;
+    expect(error.param).toBe('stream_options');
+    expect(error.message).toContain('stream_options');
+    const served = await postJson(`${url}/v1/chat/completions`, { messages: MESSAGES, stream: true }, headers);
+    expect(served.status).toBe(200);
+    expect(await served.text()).toContain('data: [DONE]');
+  });
+
   it('midstream: three tokens, then the connection dies and the stream iteration throws', async () => {
     const { client, server } = await start();
     const stream = await client.chat.completions.create(

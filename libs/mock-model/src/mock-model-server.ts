@@ -295,6 +295,12 @@ export class MockModelServer {
       return;
     }
     const fields = parsed as Record<string, unknown>;
+    // `x-mock-refuse-stream-options`: answer like a server that predates stream_options (pydantic's
+    // extra_forbidden), for the gateway's retry without the include_usage it adds.
+    if (fields.stream_options !== undefined && req.headers['x-mock-refuse-stream-options'] !== undefined) {
+      sendProblem(res, badRequest("[{'type': 'extra_forbidden', 'loc': ('body', 'stream_options'), 'msg': 'Extra inputs are not permitted'}]", 'stream_options'));
+      return;
+    }
 
     if (route === 'embeddings') {
       const request = parseEmbeddingRequest(fields, options);

@@ -3,6 +3,7 @@ import { AGENT_TOKEN_PREFIX, API_KEY_PREFIX, secretHint } from './secrets';
 import { StoreConflictError, StoreNotFoundError, type Store, type Tunnel } from './store';
 import { describeLifecycleContract } from './store-contract-lifecycle';
 import { describeSessionContract } from './store-contract-sessions';
+import { describeUsageContract } from './store-contract-usage';
 import { ISO_UTC, sleep } from './store-contract-helpers';
 
 /** A fresh, empty store for one test, and how to dispose of it. */
@@ -376,5 +377,6 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
 
     describeSessionContract(() => store);
     describeLifecycleContract(() => store);
+    describeUsageContract(() => store);
   });
 }

@@ -1,3 +1,5 @@
+import type { UsageDelta, UsageQuery, UsageSummary } from './usage';
+
 /** A person or service account that owns API keys and tunnels. */
 export interface User {
   id: string;
@@ -175,6 +177,13 @@ export interface Store {
   putSetting(name: string, value: string): Promise<void>;
   /** Sets a setting unless it is set already (two replicas starting at once); true when it wrote. */
   putSettingIfAbsent(name: string, value: string): Promise<boolean>;
+  /**
+   * Adds counted usage to the hourly rows (usage.ts): each delta is summed into the row of its
+   * (user, tunnel, model, hour), made when missing; the row keeps the latest tunnel name.
+   */
+  addUsage(deltas: readonly UsageDelta[]): Promise<void>;
+  /** Usage summed per group, largest total first (usage.ts). */
+  queryUsage(query: UsageQuery): Promise<UsageSummary[]>;
   close(): Promise<void>;
 }
 

@@ -25,6 +25,8 @@ import { applyPgMigrations } from './apply-migrations';
 import { DEFAULT_SCHEMA, checkSchemaName, redactConnectionString, withSearchPath } from './connection';
 import { PG_MIGRATIONS } from './migrations';
 import { SQL } from './queries';
+import type { UsageDelta, UsageQuery, UsageSummary } from '../usage';
+import { PG_ADD_USAGE, type UsageResultRow, mergeDeltas, pgUsageColumns, toUsageSummary, usageQuerySql } from '../usage-sql';
 
 export interface PostgresStoreOptions {
   /** `postgres://user:password@host:port/database`; any node-postgres connection string. */
@@ -266,6 +268,15 @@ export class PostgresStore implements Store {
 
   async putSettingIfAbsent(name: string, value: string): Promise<boolean> {
     return (await this.run(SQL.putSettingIfAbsent, [name, value, now()])) === 1;
+  }
+
+  async addUsage(deltas: readonly UsageDelta[]): Promise<void> {
+    if (deltas.length > 0) await this.run(PG_ADD_USAGE, pgUsageColumns(mergeDeltas(deltas)));
+  }
+
+  async queryUsage(query: UsageQuery): Promise<UsageSummary[]> {
+    const { sql, params } = usageQuerySql('postgres', query);
+    return this.all(sql, params, (row: UsageResultRow) => toUsageSummary(row));
   }
 
   async close(): Promise<void> {

@@ -88,4 +88,27 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    description: 'token usage per user, tunnel, model and hour',
+    sql: `
+      -- Written by the gateways in batches (one upsert per row and batch). No foreign keys: usage
+      -- outlives a deleted tunnel or user, under its id and the last tunnel name.
+      CREATE TABLE usage_hourly (
+        user_id           TEXT NOT NULL,
+        tunnel_id         TEXT NOT NULL,
+        tunnel_name       TEXT NOT NULL,
+        model             TEXT NOT NULL,
+        -- Start of the hour, ISO 8601 UTC: string order is time order.
+        hour              TEXT NOT NULL,
+        prompt_tokens     INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        requests          INTEGER NOT NULL,
+        -- Also serves a user's queries (user_id leads).
+        PRIMARY KEY (user_id, tunnel_id, model, hour)
+      );
+      -- The admin's queries over every user, by time.
+      CREATE INDEX usage_hourly_hour ON usage_hourly (hour);
+    `,
+  },
 ];

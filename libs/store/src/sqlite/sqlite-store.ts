@@ -5,22 +5,12 @@ import type { Logger } from '@st/logging';
 import { createPrivateFile, ensurePrivateDir, tightenDataDirFiles } from '../private-files';
 import { draftApiKey, draftSession, draftTunnel, draftUser, now } from '../drafts';
 import {
-  KEY_COLUMNS,
-  SESSION_COLUMNS,
-  TUNNEL_COLUMNS,
-  USER_COLUMNS,
-  byCreation,
-  toApiKeyInfo,
-  toSession,
-  toTunnel,
-  toUser,
-  type ApiKeyRow,
-  type SessionRow,
-  type TunnelRow,
-  type UserRow,
+  KEY_COLUMNS, SESSION_COLUMNS, TUNNEL_COLUMNS, USER_COLUMNS, byCreation, toApiKeyInfo,
+  toSession, toTunnel, toUser, type ApiKeyRow, type SessionRow, type TunnelRow, type UserRow,
 } from '../rows';
 import { AGENT_TOKEN_PREFIX, API_KEY_PREFIX, digestSecret, generateSecret, isWellFormedSecret } from '../secrets';
 import type { ApiKeyInfo, NewTunnel, Session, SessionState, Store, Tunnel, TunnelState, User } from '../store';
+import type { UsageDelta, UsageQuery, UsageSummary } from '../usage';
 import {
   missingSession,
   missingTunnel,
@@ -31,6 +21,7 @@ import {
 } from '../store-errors';
 import { applyMigrations } from './apply-migrations';
 import { MIGRATIONS } from './migrations';
+import { SqliteUsage } from './sqlite-usage';
 
 /** The database file inside a data directory. */
 export const SQLITE_FILE_NAME = 'session-tunnels.db';
@@ -55,6 +46,7 @@ function isSqliteError(err: unknown, code: string): boolean {
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly sql: ReturnType<typeof prepareStatements>;
+  private readonly usage: SqliteUsage;
 
   private constructor(db: Database.Database, logger: Logger | undefined) {
     this.db = db;
@@ -63,6 +55,7 @@ export class SqliteStore implements Store {
     }
     // Prepared once: parsing SQL on every gateway request would cost more than running it.
     this.sql = prepareStatements(db);
+    this.usage = new SqliteUsage(db);
   }
 
   /** Opens (creating if needed) `<dataDir>/session-tunnels.db`, or `file` (`:memory:` for tests). */
@@ -285,6 +278,14 @@ export class SqliteStore implements Store {
 
   async putSettingIfAbsent(name: string, value: string): Promise<boolean> {
     return this.sql.putSettingIfAbsent.run(name, value, now()).changes === 1;
+  }
+
+  async addUsage(deltas: readonly UsageDelta[]): Promise<void> {
+    this.usage.add(deltas);
+  }
+
+  async queryUsage(query: UsageQuery): Promise<UsageSummary[]> {
+    return this.usage.query(query);
   }
 
   async close(): Promise<void> {

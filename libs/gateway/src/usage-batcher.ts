@@ -1,0 +1,127 @@
+import type { Logger } from '@st/logging';
+import { type UsageDelta, hourOf } from '@st/store';
+import type { UsageEntry, UsageRecorder } from './usage-recorder';
+
+/** Where batches go (the Store). */
+export interface UsageWriter {
+  addUsage(deltas: readonly UsageDelta[]): Promise<void>;
+}
+
+export interface UsageBatcherOptions {
+  writer: UsageWriter;
+  logger: Logger;
+  /** How often a batch is written (default 1 s). */
+  flushIntervalMs?: number;
+  /** A batch is written as soon as it holds this many distinct rows (default 500). */
+  maxRows?: number;
+  /**
+   * Rows held at most while the store cannot be written (default 50,000): beyond, new usage is
+   * dropped (counted, and logged at most every 30 s) rather than growing without bound.
+   */
+  maxPendingRows?: number;
+  /** The clock (tests). */
+  now?: () => number;
+}
+
+const DEFAULTS = { flushIntervalMs: 1_000, maxRows: 500, maxPendingRows: 50_000 };
+const WARN_EVERY_MS = 30_000;
+
+/**
+ * The gateway's {@link UsageRecorder}: entries are summed in memory per (user, tunnel, model,
+ * hour) and written to the store once a second, or sooner when a batch fills, one write at a
+ * time. Recording is a map update: no request ever waits on the store. A failed write keeps its
+ * rows and tries again with the next batch; on close what is left is written once more.
+ */
+export class UsageBatcher implements UsageRecorder {
+  private pending = new Map<string, UsageDelta>();
+  private writing: Promise<void> | undefined;
+  private readonly timer: NodeJS.Timeout;
+  private readonly options: Required<Omit<UsageBatcherOptions, 'now'>> & { now: () => number };
+  private dropped = 0;
+  private lastWarn = -Infinity;
+  private closed = false;
+
+  constructor(options: UsageBatcherOptions) {
+    this.options = { ...DEFAULTS, now: Date.now, ...options };
+    this.timer = setInterval(() => this.flushSoon(), this.options.flushIntervalMs);
+    this.timer.unref();
+  }
+
+  record(entry: UsageEntry): void {
+    const hour = hourOf(this.options.now());
+    const key = `${entry.userId}\u0000${entry.tunnelId}\u0000${entry.model}\u0000${hour}`;
+    const row = this.pending.get(key);
+    if (row) {
+      row.tunnelName = entry.tunnelName;
+      row.promptTokens += entry.promptTokens;
+      row.completionTokens += entry.completionTokens;
+      row.requests += 1;
+      return;
+    }
+    if (this.pending.size >= this.options.maxPendingRows) {
+      this.dropped++;
+      this.warnDropped();
+      return;
+    }
+    this.pending.set(key, { ...entry, hour, requests: 1 });
+    if (this.pending.size >= this.options.maxRows) this.flushSoon();
+  }
+
+  /** Writes what is pending now (and waits for a write already running). */
+  async flush(): Promise<void> {
+    while (this.writing) await this.writing;
+    if (this.pending.size === 0) return;
+    this.writing = this.write();
+    await this.writing;
+  }
+
+  /** Stops the timer and writes what is left. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    await this.flush();
+  }
+
+  private flushSoon(): void {
+    if (this.writing || this.pending.size === 0) return;
+    this.writing = this.write();
+  }
+
+  private async write(): Promise<void> {
+    const batch = this.pending;
+    this.pending = new Map();
+    try {
+      await this.options.writer.addUsage([...batch.values()]);
+    } catch (err) {
+      // Kept for the next batch (merged with what came meanwhile), within the bound.
+      for (const [key, row] of batch) this.merge(key, row);
+      if (this.options.now() - this.lastWarn > WARN_EVERY_MS) {
+        this.lastWarn = this.options.now();
+        this.options.logger.warn({ err, rows: this.pending.size }, 'writing usage to the store failed: kept for the next batch (check the database)');
+      }
+    } finally {
+      this.writing = undefined;
+    }
+  }
+
+  private merge(key: string, row: UsageDelta): void {
+    const newer = this.pending.get(key);
+    if (newer) {
+      newer.promptTokens += row.promptTokens;
+      newer.completionTokens += row.completionTokens;
+      newer.requests += row.requests;
+    } else if (this.pending.size < this.options.maxPendingRows) this.pending.set(key, row);
+    else this.dropped += row.requests;
+  }
+
+  private warnDropped(): void {
+    const now = this.options.now();
+    if (now - this.lastWarn < WARN_EVERY_MS) return;
+    this.lastWarn = now;
+    this.options.logger.warn(
+      { dropped: this.dropped, rows: this.pending.size },
+      'usage not recorded: too many rows wait for the store (is the database down?); requests are still served',
+    );
+  }
+}

@@ -1,0 +1,56 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { fuzzRuns, fuzzSeed } from '@st/testing';
+import { JsonUsageScanner } from './usage-json';
+
+const SETTINGS = { seed: fuzzSeed(), numRuns: fuzzRuns(300) };
+
+function scan(bytes: Buffer, cuts: number[]): JsonUsageScanner {
+  const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+  const scanner = new JsonUsageScanner();
+  let prev = 0;
+  for (const c of [...at, bytes.length]) {
+    scanner.push(bytes.subarray(prev, c));
+    prev = c;
+  }
+  return scanner;
+}
+
+describe('JsonUsageScanner', () => {
+  it('finds the top-level usage of any answer, wherever the chunks split', () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.string().filter((k) => k !== 'usage'), fc.jsonValue({ maxDepth: 3 })),
+        fc.nat(1_000_000),
+        fc.nat(1_000_000),
+        fc.nat(),
+        fc.array(fc.nat(), { maxLength: 20 }),
+        (other, prompt, completion, position, cuts) => {
+          const entries: [string, unknown][] = Object.entries(other);
+          const usage: [string, unknown] = ['usage', { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }];
+          entries.splice(position % (entries.length + 1), 0, usage);
+          const text = `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}`;
+          expect(scan(Buffer.from(text), cuts).usage).toEqual({ promptTokens: prompt, completionTokens: completion });
+        },
+      ),
+      SETTINGS,
+    );
+  });
+
+  it('ignores a "usage" that is not a top-level key', () => {
+    const text = JSON.stringify({ choices: [{ usage: { prompt_tokens: 9 }, text: '"usage":{"prompt_tokens":8}' }], data: { usage: 1 } });
+    expect(scan(Buffer.from(text), [3, 17, 30]).usage).toBeUndefined();
+  });
+
+  it('reads an embeddings answer (no completion tokens) without holding its vectors', () => {
+    const vectors = Array.from({ length: 200 }, () => ({ object: 'embedding', embedding: Array.from({ length: 64 }, (_, i) => i / 7), index: 0 }));
+    const text = JSON.stringify({ object: 'list', data: vectors, model: 'e', usage: { prompt_tokens: 12, total_tokens: 12 } });
+    expect(scan(Buffer.from(text), Array.from({ length: 50 }, (_, i) => i * 997)).usage).toEqual({ promptTokens: 12, completionTokens: 0 });
+  });
+
+  it('gives up on an oversized or malformed usage and on what is not an object', () => {
+    expect(scan(Buffer.from(`{"usage":{"prompt_tokens":1,"x":"${'a'.repeat(5000)}"}}`), [100]).usage).toBeUndefined();
+    expect(scan(Buffer.from('[{"usage":{"prompt_tokens":1}}]'), []).usage).toBeUndefined();
+    expect(scan(Buffer.from('{"usage":"many"}'), []).usage).toBeUndefined();
+  });
+});

@@ -1,0 +1,195 @@
+import { MAX_USAGE_BYTES, type TokenCounts, countsOf } from './usage-counts';
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const USAGE_KEY = Buffer.from('usage');
+/** Top-level keys longer than this cannot be "usage" (escapes included). */
+const MAX_KEY_BYTES = 64;
+
+/**
+ * Finds the top-level `usage` object of a plain (non-streamed) JSON answer as its chunks pass,
+ * without holding the answer: a state machine that tracks nesting and strings (each string
+ * skipped with a native search for its closing quote), compares the top-level keys in place, and
+ * keeps only the bytes of the `usage` value (at most MAX_USAGE_BYTES). O(chunk) per chunk, so a
+ * large embeddings answer costs one pass and nothing is kept but the small usage text. A
+ * malformed answer simply yields no usage.
+ */
+export class JsonUsageScanner {
+  usage: TokenCounts | undefined;
+  private depth = 0;
+  /** A string continues from the previous chunk. */
+  private inString = false;
+  /** …and that chunk ended in the middle of an escape. */
+  private escape = false;
+  /** The continuing string is a top-level key: its parts so far (at most MAX_KEY_BYTES). */
+  private inKey = false;
+  private keyParts: Buffer[] = [];
+  private keyBytes = 0;
+  /** A top-level key is expected next (after '{' or ','). */
+  private expectKey = false;
+  /** The last top-level key read was "usage". */
+  private keyIsUsage = false;
+  /** Capturing the value of the top-level "usage". */
+  private capturing = false;
+  private captured: Buffer[] = [];
+  private capturedBytes = 0;
+  private failed = false;
+
+  push(chunk: Uint8Array): void {
+    if (this.failed || this.usage) return;
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    const n = buf.length;
+    let captureFrom = this.capturing ? 0 : -1;
+    let i = 0;
+    if (this.inString) {
+      // The string the previous chunk ended in: its escaped byte first, then its closing quote.
+      const from = this.escape ? 1 : 0;
+      this.escape = false;
+      const close = from > n ? -1 : closingQuote(buf, from);
+      if (close < 0) {
+        if (this.inKey) this.keyPart(buf, 0, n);
+        this.escape = close === -2 || (from > n);
+        if (this.capturing) this.keep(buf);
+        return;
+      }
+      if (this.inKey) {
+        this.keyPart(buf, 0, close);
+        this.endKey();
+      }
+      this.inString = false;
+      i = close + 1;
+    }
+    for (; i < n; i++) {
+      const c = buf[i];
+      switch (c) {
+        case QUOTE: {
+          const isKey = this.depth === 1 && this.expectKey;
+          const close = closingQuote(buf, i + 1);
+          if (close < 0) {
+            // Goes on in the next chunk.
+            this.inString = true;
+            this.escape = close === -2;
+            this.inKey = isKey;
+            if (isKey) {
+              this.keyParts = [];
+              this.keyBytes = 0;
+              this.keyPart(buf, i + 1, n);
+            }
+            i = n;
+            break;
+          }
+          if (isKey) this.keyIsUsage = isUsageKey(buf.subarray(i + 1, close));
+          i = close;
+          break;
+        }
+        case 0x7b:
+        case 0x5b:
+          this.depth++;
+          if (this.depth === 1) {
+            if (c !== 0x7b) return this.fail();
+            this.expectKey = true;
+          }
+          break;
+        case 0x7d:
+        case 0x5d:
+          if (this.depth === 1 && this.capturing) this.endCapture(buf, captureFrom, i);
+          this.depth--;
+          if (this.depth < 0) return this.fail();
+          break;
+        case 0x3a:
+          if (this.depth === 1) {
+            this.expectKey = false;
+            if (this.keyIsUsage) {
+              this.capturing = true;
+              captureFrom = i + 1;
+            }
+          }
+          break;
+        case 0x2c:
+          if (this.depth === 1) {
+            if (this.capturing) this.endCapture(buf, captureFrom, i);
+            this.expectKey = true;
+            this.keyIsUsage = false;
+          }
+          break;
+      }
+      if (this.usage) return;
+    }
+    if (this.capturing && captureFrom >= 0) this.keep(buf.subarray(captureFrom));
+  }
+
+  private keyPart(buf: Buffer, from: number, to: number): void {
+    if (this.keyBytes + (to - from) > MAX_KEY_BYTES) {
+      this.keyBytes = MAX_KEY_BYTES + 1;
+      this.keyParts = [];
+      return;
+    }
+    this.keyParts.push(Buffer.from(buf.subarray(from, to)));
+    this.keyBytes += to - from;
+  }
+
+  private endKey(): void {
+    this.inKey = false;
+    this.keyIsUsage = this.keyBytes <= MAX_KEY_BYTES && isUsageKey(Buffer.concat(this.keyParts));
+    this.keyParts = [];
+  }
+
+  private keep(part: Buffer): void {
+    if (this.capturedBytes + part.length > MAX_USAGE_BYTES) {
+      // Not a usage object anyone sends: stop capturing, count no tokens.
+      this.capturing = false;
+      this.captured = [];
+      this.capturedBytes = MAX_USAGE_BYTES + 1;
+      return;
+    }
+    this.captured.push(Buffer.from(part));
+    this.capturedBytes += part.length;
+  }
+
+  private endCapture(buf: Buffer, from: number, to: number): void {
+    this.keep(buf.subarray(Math.max(from, 0), to));
+    if (!this.capturing) return;
+    this.capturing = false;
+    this.usage = countsOf(Buffer.concat(this.captured).toString('utf8').trim());
+    this.captured = [];
+  }
+
+  private fail(): void {
+    this.failed = true;
+    this.capturing = false;
+    this.captured = [];
+  }
+}
+
+/** Whether a key's raw bytes (between its quotes) spell "usage", escapes decoded. */
+function isUsageKey(raw: Buffer): boolean {
+  if (raw.length === USAGE_KEY.length) return raw.equals(USAGE_KEY);
+  if (raw.length < USAGE_KEY.length || raw.length > MAX_KEY_BYTES || !raw.includes(BACKSLASH)) return false;
+  try {
+    return JSON.parse(`"${raw.toString('utf8')}"`) === 'usage';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The closing quote of a string whose unread part starts at `from` (no escape pending there): its
+ * offset, or -1 when the string goes on past the chunk, -2 when it does and the chunk ends in an
+ * escape. O(bytes scanned): each candidate quote looks back only over the backslashes before it.
+ */
+function closingQuote(buf: Buffer, from: number): number {
+  let at = from;
+  for (;;) {
+    const q = buf.indexOf(QUOTE, at);
+    if (q === -1) return backslashRun(buf, buf.length, from) % 2 === 1 ? -2 : -1;
+    if (backslashRun(buf, q, from) % 2 === 0) return q;
+    at = q + 1;
+  }
+}
+
+/** How many backslashes come right before `end`, not looking before `floor`. */
+function backslashRun(buf: Buffer, end: number, floor: number): number {
+  let run = 0;
+  for (let k = end - 1; k >= floor && buf[k] === BACKSLASH; k--) run++;
+  return run;
+}
