@@ -90,7 +90,10 @@ export class GrpcServerHost {
       }
       if (pending.length > 0) setImmediate(injectSome);
     };
-    const listener = createServer((socket) => {
+    // TCP_NODELAY, as grpc-js's clients set on their side: a small frame (an Open, a Pong, a
+    // Credit) written while an earlier one is unacknowledged must not wait for the peer's
+    // delayed ACK (Nagle), which a request/response stream meets on every quiet spell.
+    const listener = createServer({ noDelay: true }, (socket) => {
       if (pending.push(socket) === 1) setImmediate(injectSome);
     });
     await new Promise<void>((resolve, reject) => {
