@@ -5,6 +5,7 @@ import type { Tunnel, User } from '@st/store';
 import { TunnelError, toWireHeaders } from '@st/tunnel-protocol';
 import { BodyDeadline, type BodyDeadlineOptions } from './body-deadline';
 import { type GatewayRuntime, type GatewayStore, bearerFromHeaders } from './caller-auth';
+import { DeferredBodyDeadline } from './deferred-body-deadline';
 import { ExchangeResponder } from './exchange-responder';
 import { GatewayLifecycle } from './gateway-lifecycle';
 import { openAIErrorBody, sendOpenAIError, sendTunnelError } from './openai-error';
@@ -231,8 +232,9 @@ export class Gateway {
   /** Reads and validates a JSON body; answers the error itself and returns undefined on failure. */
   private async readJson(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<JsonBody | undefined> {
     if (!this.withinDeclaredLimit(req, res, requestId)) return undefined;
-    // A body that has all arrived (a small one mostly comes with the head) cannot stall: no timer.
-    const deadline = req.complete ? undefined : this.bodyDeadline();
+    // A body that has all arrived cannot stall: no timer. One still in the head's packet is
+    // parsed right after this callback, before a deferred deadline would start.
+    const deadline = req.complete ? undefined : new DeferredBodyDeadline(() => this.bodyDeadline());
     try {
       return await readJsonBody(req, this.options.maxBodyBytes, this.options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH, deadline);
     } catch (err) {
