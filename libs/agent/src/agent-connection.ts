@@ -6,21 +6,15 @@ import type { AgentFrame, BrokerFrame, ConnectRequest, ConnectResponse, RequestO
 import {
   CAPABILITY_FLOW_CONTROL,
   CAPABILITY_HEALTH_REPORT,
-  DEFAULT_HEALTH_INTERVAL_MS,
-  DEFAULT_MAX_CHUNK_BYTES,
-  DEFAULT_PING_INTERVAL_MS,
   DEFAULT_RECEIVE_WINDOW,
   FrameSender,
   agentFrameSize,
   exchangeIdOf,
   isAgentControlFrame,
   PROTOCOL_VERSION,
-  GrowthBudget,
-  STREAM_WINDOW_GROWTH_BYTES,
-  processGrowthBudget,
-  windowLimitFor,
 } from '@st/tunnel-protocol';
 import { ExchangeErrorCode } from '@st/proto';
+import { exchangeContextFor, welcomeTerms } from './agent-welcome';
 import { HealthMonitor } from './health-monitor';
 import { EXCHANGE_CONNECT_TIMEOUT_MS, UpstreamClient } from './upstream-client';
 import { type ExchangeContext, UpstreamExchange } from './upstream-exchange';
@@ -275,39 +269,15 @@ export class AgentConnection {
 
   private onWelcome(welcome: Welcome): void {
     if (this.welcomeTimer) clearTimeout(this.welcomeTimer);
-    this.startLivenessCheck(welcome.pingIntervalMs || DEFAULT_PING_INTERVAL_MS);
-    const upstreamUrl = this.options.upstreamOverride || welcome.upstreamUrl || 'http://127.0.0.1:8000';
-    this.upstream = new UpstreamClient(upstreamUrl, { connectTimeoutMs: EXCHANGE_CONNECT_TIMEOUT_MS });
-    const sender = this.sender!;
-    // The model server's own key replaces the caller's credentials, which never leave the gateway.
-    const extraHeaders: Record<string, string> = welcome.upstreamApiKey ? { authorization: `Bearer ${welcome.upstreamApiKey}` } : {};
-    this.context = {
-      extraHeaders,
-      plainHttp: welcome.plainHttp,
-      send: (frame) => {
-        // An ExchangeError goes ahead of queued data (a control frame): the exchange's own
-        // queued frames would arrive after it, for an exchange the broker has already ended.
-        if (frame.frame?.$case === 'error') {
-          const id = frame.frame.value.exchangeId;
-          if (sender.pending > 0) sender.dropQueued((f) => exchangeIdOf(f) === id);
-        }
-        sender.send(frame);
-      },
-      beforeFlush: (producer) => sender.beforeFlush(producer),
-      remove: (id) => {
-        this.exchanges.delete(id);
-      },
-      upstream: this.upstream,
-      brokerWindow: welcome.receiveWindow || DEFAULT_RECEIVE_WINDOW,
-      agentWindow: DEFAULT_RECEIVE_WINDOW,
-      // A protocol-2 broker lets our request-body windows grow while the model server keeps up.
-      agentWindowLimit: windowLimitFor(welcome.protocolVersion || 1, DEFAULT_RECEIVE_WINDOW),
-      growthBudget: new GrowthBudget(STREAM_WINDOW_GROWTH_BYTES, processGrowthBudget),
-      maxChunkBytes: welcome.maxChunkBytes || DEFAULT_MAX_CHUNK_BYTES,
-      logger: this.options.logger,
+    const terms = welcomeTerms(welcome, this.options.upstreamOverride);
+    this.startLivenessCheck(terms.pingIntervalMs);
+    this.upstream = new UpstreamClient(terms.upstreamUrl, { connectTimeoutMs: EXCHANGE_CONNECT_TIMEOUT_MS });
+    const remove = (id: number) => {
+      this.exchanges.delete(id);
     };
-    this.options.onWelcome?.(welcome, upstreamUrl);
-    if (!welcome.plainHttp) this.startHealthProbes(welcome.healthIntervalMs || DEFAULT_HEALTH_INTERVAL_MS, extraHeaders);
+    this.context = exchangeContextFor(welcome, terms, this.sender!, this.upstream, remove, this.options.logger);
+    this.options.onWelcome?.(welcome, terms.upstreamUrl);
+    if (terms.healthIntervalMs !== undefined) this.startHealthProbes(terms.healthIntervalMs, terms.extraHeaders);
   }
 
   /**

@@ -1,14 +1,13 @@
-import type { IncomingHttpHeaders } from 'node:http';
 import { PassThrough } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '@st/logging';
 import { type AgentFrame, type Data, ExchangeErrorCode, type Header, type RequestOpen } from '@st/proto';
-import { AutoReceiveWindow, type GrowthBudget, toWireHeaders } from '@st/tunnel-protocol';
+import { AutoReceiveWindow, type GrowthBudget } from '@st/tunnel-protocol';
 import { AgentExchangeSpans } from './agent-tracing';
 import { forwardablePath } from './path-policy';
 import type { UpstreamClient } from './upstream-client';
 import type { UpstreamTicket } from './upstream-pool';
-import { upstreamRequestHeaders } from './upstream-headers';
+import { upstreamRequestHeaders, wireHeadersFromRaw } from './upstream-headers';
 import { bodySegments } from './body-segments';
 import { describeRequestFailure, describeResponseFailure } from './upstream-error';
 
@@ -39,7 +38,10 @@ const EMPTY = new Uint8Array(0);
 
 /**
  * Replays one exchange against the model server (undici's dispatch API: no Readable, no
- * AbortController per request) and streams the answer back.
+ * AbortController per request) and streams the answer back. It is a handler of undici's first
+ * style (onConnect, onHeaders, onData, …), which undici calls as is: one of the newer style is
+ * wrapped per request in an adapter that turns the raw response headers into an object (and the
+ * trailers too) for us only to turn it back into a list (issue 9: 5 % of the agent at c=1).
  *
  * Response bytes are gathered per event-loop turn and sent as one frame just before the stream's
  * batch is written: a model server writes one small chunk per SSE event, and a frame per event
@@ -48,8 +50,11 @@ const EMPTY = new Uint8Array(0);
  * paused, which pushes back on the model server's socket instead of buffering here.
  */
 export class UpstreamExchange implements Dispatcher.DispatchHandler {
-  private controller: Dispatcher.DispatchController | undefined;
-  /** The request in the upstream pool, to cancel before it starts (then `controller` aborts it). */
+  /** Aborts the upstream request once it started (undici's onConnect). */
+  private abort: ((err?: Error) => void) | undefined;
+  /** Resumes the upstream body after a pause (onData returned false). */
+  private resume: (() => void) | undefined;
+  /** The request in the upstream pool, to cancel before it starts (then `abort` aborts it). */
   private ticket: UpstreamTicket | undefined;
   private requestBody: PassThrough | undefined;
   private readonly requestWindow: AutoReceiveWindow;
@@ -125,7 +130,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     const held = this.held;
     this.held = undefined;
     this.accept(held);
-    if (!this.held) this.controller?.resume();
+    if (!this.held) this.resume?.();
     this.scheduleFlush();
   }
 
@@ -138,33 +143,36 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
 
   // undici DispatchHandler ------------------------------------------------------------------
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.done) controller.abort(new Error('exchange cancelled'));
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+    if (this.done) abort(new Error('exchange cancelled'));
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, status: number, headers: IncomingHttpHeaders): void {
-    if (this.done) return;
+  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    this.resume = resume;
+    if (this.done) return true;
     this.status = status;
-    this.headers = toWireHeaders(headers);
+    this.headers = wireHeadersFromRaw(rawHeaders);
     this.responseStarted = true;
     this.scheduleFlush();
+    return true;
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.done) return;
+  /** False pauses the upstream body: more arrived than the broker's credit covers. */
+  onData(chunk: Buffer): boolean {
+    if (this.done) return true;
     this.accept(chunk);
-    if (this.held) controller.pause();
     this.scheduleFlush();
+    return !this.held;
   }
 
-  onResponseEnd(): void {
+  onComplete(): void {
     if (this.done) return;
     this.pendingEnd = true;
     this.scheduleFlush();
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+  onError(err: Error): void {
     if (this.done) return;
     const failure = this.responseStarted
       ? describeResponseFailure(this.ctx.upstream.origin, err)
@@ -242,7 +250,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (abort) {
       // Started: the abort closes the connection, which is what stops the model generating.
       // Not yet: the pool drops it from its queue, or closes the connect opened for it.
-      if (this.controller) this.controller.abort(new Error('exchange cancelled'));
+      if (this.abort) this.abort(new Error('exchange cancelled'));
       else this.ticket?.cancel();
     }
     this.requestBody?.destroy();

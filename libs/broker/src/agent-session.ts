@@ -1,49 +1,39 @@
 import * as grpc from '@grpc/grpc-js';
-import type { AgentFrame, BrokerFrame, ConnectResponse, HealthReport, Register } from '@st/proto';
+import type { AgentFrame, BrokerFrame, ConnectResponse, Register } from '@st/proto';
 import type { Logger } from '@st/logging';
 import {
-  CAPABILITY_HEALTH_REPORT,
-  DEFAULT_HEALTH_INTERVAL_MS,
-  DEFAULT_MAX_CHUNK_BYTES,
-  DEFAULT_PING_INTERVAL_MS,
   DEFAULT_RECEIVE_WINDOW,
   FrameSender,
   GrowthBudget,
   MAX_FRAMES_PER_BATCH,
   MAX_RECEIVE_WINDOW,
   brokerFrameSize,
-  PROTOCOL_VERSION,
   STREAM_WINDOW_GROWTH_BYTES,
   TunnelError,
   errorFromExchangeCode,
   exchangeIdOf,
   isBrokerControlFrame,
   processGrowthBudget,
-  windowLimitFor,
 } from '@st/tunnel-protocol';
+import { acceptRegister, registeredLogFields } from './agent-registration';
+import { type AgentSessionEvents, type AgentSessionOptions, sessionOptionsWithDefaults } from './agent-session-options';
 import { type BoundedConnectRequest, MAX_FRAMES_PER_MESSAGE } from './bounded-connect-request';
 import { BrokerExchange, type ExchangeStream } from './broker-exchange';
 import type { Exchange, ExchangeRequestHead, ExchangeSink } from './exchange-api';
 import { ExchangeIdAllocator } from './exchange-id-allocator';
 import { resetServerCall } from './grpc-stream-reset';
-import { TokenBucket } from './token-bucket';
+import { type RateBreach, StreamRateLimits } from './stream-rate-limits';
+import { REGISTER_FIRST_CUT, SILENT_AGENT_CUT, type StreamCut, overLimitCut, queueOverflowCut } from './stream-cuts';
+import { StreamLiveness } from './stream-liveness';
 import type { TunnelHealth } from './tunnel-health';
 
 /** How long a probing agent's stream waits for its first health report before taking requests anyway. */
 const FIRST_REPORT_WAIT_MS = 3_000;
 
-/** Default of ST_STREAM_QUEUE_LIMIT: bytes the broker holds towards one agent stream before cutting it. */
-export const DEFAULT_STREAM_QUEUE_LIMIT = 8 * 1024 * 1024;
+export { DEFAULT_STREAM_QUEUE_LIMIT } from './agent-session-options';
+export type { AgentSessionEvents, AgentSessionOptions } from './agent-session-options';
 
-/**
- * Pings an agent may send: st-agent sends none (it only answers ours), so this is room for other
- * implementations, not a budget to tune. HealthReports come every health interval; the bucket
- * allows several times that rate (see healthBucket).
- */
-export const PING_RATE_PER_SECOND = 10;
-export const PING_BURST = 50;
-export const HEALTH_RATE_PER_SECOND = 10;
-export const HEALTH_BURST = 50;
+export { HEALTH_BURST, HEALTH_RATE_PER_SECOND, PING_BURST, PING_RATE_PER_SECOND } from './stream-rate-limits';
 
 /** After a cut with a status, how long a peer has to take it before its HTTP/2 stream is reset. */
 const STATUS_GRACE_MS = 5_000;
@@ -75,34 +65,6 @@ export interface SessionTunnel {
   plainHttp: boolean;
 }
 
-/** How an AgentSession tells its owner about itself. */
-export interface AgentSessionEvents {
-  /** Register arrived and Welcome went out: the stream takes exchanges. */
-  ready(session: AgentSession): void;
-  /** The stream is gone. */
-  closed(session: AgentSession): void;
-  /** The agent reported its model server's health. */
-  health(session: AgentSession, report: HealthReport): void;
-  /** The agent is stopping (Draining): the stream takes no new exchanges any more. */
-  draining?(session: AgentSession): void;
-  /** Register arrived (its agent instance id and epoch are known); Welcome went out. */
-  registered?(session: AgentSession): void;
-}
-
-export interface AgentSessionOptions {
-  brokerId: string;
-  /** How often agents probe their model server (Welcome.health_interval_ms). */
-  healthIntervalMs?: number;
-  /** Bytes of response body the agent may send per exchange before waiting for credit. */
-  receiveWindow?: number;
-  maxChunkBytes?: number;
-  pingIntervalMs?: number;
-  /** ST_STREAM_QUEUE_LIMIT: queued plus unsent bytes towards the agent before the stream is cut. */
-  streamQueueLimitBytes?: number;
-  /** Distinct brokers live now, this one included (Welcome.live_brokers); 1 when brokers share nothing. */
-  liveBrokers?: () => number;
-}
-
 /**
  * One connected agent stream: the only reader of the stream (one receive loop, switching on the
  * frame kind), the only writer (through a batching FrameSender), and the owner of the exchanges
@@ -123,23 +85,15 @@ export class AgentSession implements ExchangeStream {
   private readonly events: AgentSessionEvents;
   private readonly options: Required<AgentSessionOptions>;
   private registered: Register | undefined;
-  private pingTimer: NodeJS.Timeout | undefined;
-  private lastHeard = Date.now();
-  private pingNonce = 0;
+  private readonly liveness: StreamLiveness;
   private draining = false;
   private closed = false;
   private ready = false;
   private readyTimer: NodeJS.Timeout | undefined;
-  /** The newest nonce of the Pings not answered yet; one Pong answers them all (see onPing). */
-  private owedPong = 0;
-  private pongQueued = false;
-  private readonly pingBucket = new TokenBucket(PING_RATE_PER_SECOND, PING_BURST);
-  private readonly healthBucket: TokenBucket;
+  private readonly rates: StreamRateLimits;
   /** Set when the stream is cut because the agent does not read it: its status cannot get through. */
   private notReading = false;
   private warnedRegister = false;
-  /** Resolved with true by the next frame from the agent (see probe). */
-  private probeWaiter: ((heard: boolean) => void) | undefined;
   agentWindow = DEFAULT_RECEIVE_WINDOW;
   /** The agent's request-body window may grow to this (protocol 2; fixed at agentWindow before). */
   agentWindowLimit = DEFAULT_RECEIVE_WINDOW;
@@ -159,18 +113,17 @@ export class AgentSession implements ExchangeStream {
     this.connectionId = connectionId;
     this.logger = logger;
     this.events = events;
-    this.options = {
-      brokerId: options.brokerId,
-      healthIntervalMs: options.healthIntervalMs ?? DEFAULT_HEALTH_INTERVAL_MS,
-      receiveWindow: options.receiveWindow ?? DEFAULT_RECEIVE_WINDOW,
-      maxChunkBytes: options.maxChunkBytes ?? DEFAULT_MAX_CHUNK_BYTES,
-      pingIntervalMs: options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS,
-      streamQueueLimitBytes: options.streamQueueLimitBytes ?? DEFAULT_STREAM_QUEUE_LIMIT,
-      liveBrokers: options.liveBrokers ?? (() => 1),
-    };
-    // A short health interval (tests use 300 ms) must stay well inside the limit.
-    const healthRate = Math.max(HEALTH_RATE_PER_SECOND, (4 * 1000) / Math.max(1, this.options.healthIntervalMs));
-    this.healthBucket = new TokenBucket(healthRate, Math.max(HEALTH_BURST, healthRate * 5));
+    this.options = sessionOptionsWithDefaults(options);
+    this.rates = new StreamRateLimits(this.options.healthIntervalMs);
+    this.liveness = new StreamLiveness(
+      {
+        sendPing: (nonce) => this.send({ frame: { $case: 'ping', value: { nonce } } }),
+        sendPong: (nonce) => this.send({ frame: { $case: 'pong', value: { nonce } } }),
+        beforeFlush: (produce) => this.sender.beforeFlush(produce),
+        silent: () => this.cut(SILENT_AGENT_CUT),
+      },
+      this.options.pingIntervalMs,
+    );
     this.sender = new FrameSender<BrokerFrame>(
       {
         writeBatch: (frames, written) => this.call.write({ frames }, () => written()),
@@ -184,8 +137,7 @@ export class AgentSession implements ExchangeStream {
       },
     );
     this.call.on('data', (message: BoundedConnectRequest) => {
-      this.lastHeard = Date.now();
-      this.probeWaiter?.(true);
+      this.liveness.heard();
       if (message.oversized) {
         this.overLimit(`${MAX_FRAMES_PER_MESSAGE} frames in one message`, 'frames', `st-agent sends at most ${MAX_FRAMES_PER_BATCH} per message`);
         return;
@@ -227,19 +179,10 @@ export class AgentSession implements ExchangeStream {
     return this.ready && !this.draining && !this.closed;
   }
 
-  get agentVersion(): string {
-    return this.registered?.agentVersion ?? '';
-  }
-
-  /** The st-agent process's id from Register ('' from agents before it was added). */
-  get agentInstanceId(): string {
-    return this.registered?.agentInstanceId ?? '';
-  }
-
-  /** The stream's number among its agent process's streams (0 from older agents). */
-  get connectionEpoch(): number {
-    return Number(this.registered?.connectionEpoch ?? 0);
-  }
+  /** From Register: st-agent's version, its process's id ('' from older agents), and this stream's number among that process's streams (0 from older agents). */
+  get agentVersion(): string { return this.registered?.agentVersion ?? ''; }
+  get agentInstanceId(): string { return this.registered?.agentInstanceId ?? ''; }
+  get connectionEpoch(): number { return Number(this.registered?.connectionEpoch ?? 0); }
 
   /** True once the broker or the agent said this stream is draining. */
   get isDraining(): boolean {
@@ -299,19 +242,7 @@ export class AgentSession implements ExchangeStream {
    */
   probe(timeoutMs: number): Promise<boolean> {
     if (this.closed) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const previous = this.probeWaiter;
-      const timer = setTimeout(() => settle(false), timeoutMs);
-      timer.unref();
-      const settle = (heard: boolean) => {
-        clearTimeout(timer);
-        if (this.probeWaiter === settle) this.probeWaiter = undefined;
-        previous?.(heard);
-        resolve(heard);
-      };
-      this.probeWaiter = settle;
-      this.send({ frame: { $case: 'ping', value: { nonce: ++this.pingNonce } } });
-    });
+    return this.liveness.probe(timeoutMs);
   }
 
   /** Asks the agent to reconnect (broker shutting down); no new exchanges are routed here. */
@@ -328,8 +259,7 @@ export class AgentSession implements ExchangeStream {
   close(reason: string, status?: { code: grpc.status; details: string }, exchangeMessage?: string): void {
     if (this.closed) return;
     this.closed = true;
-    this.probeWaiter?.(false);
-    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.liveness.stop();
     if (this.readyTimer) clearTimeout(this.readyTimer);
     const lost = [...this.exchanges.values()];
     this.exchanges.clear();
@@ -367,18 +297,10 @@ export class AgentSession implements ExchangeStream {
     if (!f) return; // An unknown frame kind from a newer agent: ignore it (see tunnel.proto).
     if (!this.registered) {
       if (f.$case !== 'register') {
-        this.close('first frame was not Register', {
-          code: 3 /* INVALID_ARGUMENT */,
-          details: 'the first frame on the tunnel stream must be Register: upgrade st-agent',
-        });
+        this.cut(REGISTER_FIRST_CUT);
         return;
       }
       this.onRegister(f.value);
-      // Agents that probe their model server become routable with their first report, so that
-      // a running tunnel's models are known; older agents at once, and so do the agents of plain
-      // HTTP tunnels, which Welcome tells not to probe (no report will come).
-      if (!f.value.capabilities.includes(CAPABILITY_HEALTH_REPORT) || this.tunnel.plainHttp) this.markReady();
-      else this.readyTimer = setTimeout(() => this.markReady(), FIRST_REPORT_WAIT_MS).unref();
       return;
     }
     switch (f.$case) {
@@ -389,9 +311,7 @@ export class AgentSession implements ExchangeStream {
         this.exchanges.get(f.value.exchangeId)?.onData(f.value);
         break;
       case 'error':
-        this.exchanges
-          .get(f.value.exchangeId)
-          ?.fail(errorFromExchangeCode(f.value.code, f.value.message));
+        this.exchanges.get(f.value.exchangeId)?.fail(errorFromExchangeCode(f.value.code, f.value.message));
         break;
       case 'credit':
         this.exchanges.get(f.value.exchangeId)?.onCredit(f.value.bytes);
@@ -407,14 +327,16 @@ export class AgentSession implements ExchangeStream {
         this.logger.info({ graceMs: f.value.graceMs, openExchanges: this.exchanges.size }, 'agent is draining; no new exchanges go to it');
         if (this.ready) this.events.draining?.(this);
         break;
-      case 'health':
-        if (!this.healthBucket.take()) {
-          this.overRate('HealthReport', this.healthBucket);
+      case 'health': {
+        const breach = this.rates.takeHealth();
+        if (breach) {
+          this.overRate(breach);
           break;
         }
         this.events.health(this, f.value);
         this.markReady();
         break;
+      }
       case 'register':
         // Logged once: a peer repeating it thousands of times a message must not flood the log.
         if (!this.warnedRegister) this.logger.warn('agent sent Register twice; ignored');
@@ -423,57 +345,35 @@ export class AgentSession implements ExchangeStream {
     }
   }
 
-  /**
-   * At most one Pong is owed per stream: a Ping that comes while the Pong is still queued (the
-   * agent does not read, or the stream is busy) replaces its nonce, so the newest Ping is
-   * answered and a peer that pings without reading grows nothing (issue 7: 3 M Pings held
-   * 364 MB). The Pong is produced only when the stream is written (FrameSender.beforeFlush).
-   */
+  /** An agent's Ping, within its rate: one Pong is owed (see StreamLiveness.owePong). */
   private onPing(nonce: number): void {
-    if (!this.pingBucket.take()) {
-      this.overRate('Ping', this.pingBucket);
+    const breach = this.rates.takePing();
+    if (breach) {
+      this.overRate(breach);
       return;
     }
-    this.owedPong = nonce;
-    if (this.pongQueued) return;
-    this.pongQueued = true;
-    this.sender.beforeFlush(this.sendPong);
+    this.liveness.owePong(nonce);
   }
 
-  private readonly sendPong = (): void => {
-    this.pongQueued = false;
-    this.send({ frame: { $case: 'pong', value: { nonce: this.owedPong } } });
-  };
-
-  private overRate(kind: string, bucket: TokenBucket): void {
-    this.overLimit(`${bucket.ratePerSecond} ${kind} frames per second (burst ${bucket.burst})`, `${kind} frames`, 'per stream');
+  private overRate(breach: RateBreach): void {
+    this.overLimit(breach.limit, breach.what, 'per stream');
   }
 
   /** Cuts a peer over one of the stream's limits, saying which (log line and status). */
   private overLimit(limit: string, what: string, context: string): void {
-    this.logger.warn({ limit }, `agent stream over the limit of ${limit}: cut with RESOURCE_EXHAUSTED`);
-    this.close(`the agent sent more than ${limit}`, {
-      code: grpc.status.RESOURCE_EXHAUSTED,
-      details: `too many ${what}: the broker allows ${limit} (${context}); the stream was cut`,
-    });
+    this.cut(overLimitCut(limit, what, context), { limit });
   }
 
   private onQueueOverflow(held: number): void {
     if (this.closed) return;
     this.notReading = true;
     const limit = this.options.streamQueueLimitBytes;
-    this.logger.warn(
-      { limit, setting: 'ST_STREAM_QUEUE_LIMIT', heldBytes: held, openExchanges: this.exchanges.size },
-      `agent stream over ST_STREAM_QUEUE_LIMIT (${formatBytes(limit)} queued towards it): the agent does not read its stream; cut with RESOURCE_EXHAUSTED`,
-    );
-    this.close(
-      `the broker's queue towards the agent passed ST_STREAM_QUEUE_LIMIT (${formatBytes(limit)})`,
-      {
-        code: grpc.status.RESOURCE_EXHAUSTED,
-        details: `the broker's queue towards this stream passed ST_STREAM_QUEUE_LIMIT (${formatBytes(limit)}): the agent did not read its stream; the stream was cut`,
-      },
-      `the agent of tunnel ${this.tunnel.id} stopped reading its stream and the broker cut it (more than ST_STREAM_QUEUE_LIMIT, ${formatBytes(limit)}, queued towards it); the request was not completed: retry once the agent has reconnected`,
-    );
+    this.cut(queueOverflowCut(limit, this.tunnel.id), { limit, setting: 'ST_STREAM_QUEUE_LIMIT', heldBytes: held, openExchanges: this.exchanges.size });
+  }
+
+  private cut(c: StreamCut, fields?: Record<string, unknown>): void {
+    if (c.warning) this.logger.warn(fields ?? {}, c.warning);
+    this.close(c.reason, c.status, c.exchangeMessage);
   }
 
   private markReady(): void {
@@ -494,64 +394,17 @@ export class AgentSession implements ExchangeStream {
     this.send({ frame: { $case: 'cancel', value: { exchangeId: id, reason: 'broker error' } } });
   }
 
+  /** Welcomes the agent, starts the pings, and makes the stream routable now or with its first report. */
   private onRegister(register: Register): void {
     this.registered = register;
-    // The agent's request window is its own business, within reason: a huge one would let a
-    // request body pile up in the agent's memory instead of pushing back on the caller.
-    this.agentWindow = register.receiveWindow > 0 ? Math.min(register.receiveWindow, 4 * DEFAULT_RECEIVE_WINDOW) : DEFAULT_RECEIVE_WINDOW;
-    this.agentWindowLimit = windowLimitFor(Math.min(PROTOCOL_VERSION, register.protocolVersion || 1), this.agentWindow);
-    this.send({
-      frame: {
-        $case: 'welcome',
-        value: {
-          protocolVersion: Math.min(PROTOCOL_VERSION, register.protocolVersion || PROTOCOL_VERSION),
-          tunnelId: this.tunnel.id,
-          upstreamUrl: this.tunnel.upstreamUrl,
-          brokerId: this.options.brokerId,
-          receiveWindow: this.options.receiveWindow,
-          maxChunkBytes: this.options.maxChunkBytes,
-          pingIntervalMs: this.options.pingIntervalMs,
-          upstreamApiKey: this.tunnel.upstreamApiKey,
-          healthIntervalMs: this.options.healthIntervalMs,
-          plainHttp: this.tunnel.plainHttp,
-          liveBrokers: Math.max(1, this.options.liveBrokers()),
-        },
-      },
-    });
-    this.logger.info(
-      {
-        agentVersion: register.agentVersion,
-        protocolVersion: register.protocolVersion,
-        hostname: register.hostname,
-        capabilities: register.capabilities,
-        upstream: register.upstreamOverride || this.tunnel.upstreamUrl,
-        upstreamOverridden: register.upstreamOverride !== '',
-        agentInstanceId: register.agentInstanceId,
-        connectionEpoch: Number(register.connectionEpoch),
-      },
-      'agent registered',
-    );
-    this.pingTimer = setInterval(() => this.ping(), this.options.pingIntervalMs);
-    this.pingTimer.unref();
+    const registration = acceptRegister(register, this.tunnel, this.options);
+    this.agentWindow = registration.agentWindow;
+    this.agentWindowLimit = registration.agentWindowLimit;
+    this.send({ frame: { $case: 'welcome', value: registration.welcome } });
+    this.logger.info(registeredLogFields(register, this.tunnel), 'agent registered');
+    this.liveness.start();
     this.events.registered?.(this);
+    if (registration.routableAtOnce) this.markReady();
+    else this.readyTimer = setTimeout(() => this.markReady(), FIRST_REPORT_WAIT_MS).unref();
   }
-
-  /** An agent whose receive loop is stuck answers no pings; its stream is then useless. */
-  private ping(): void {
-    if (Date.now() - this.lastHeard > this.options.pingIntervalMs * 2.5) {
-      this.close('the agent answered no ping for too long', {
-        code: 4 /* DEADLINE_EXCEEDED */,
-        details: 'the agent answered no ping: reconnect',
-      });
-      return;
-    }
-    this.send({ frame: { $case: 'ping', value: { nonce: ++this.pingNonce } } });
-  }
-}
-
-
-function formatBytes(bytes: number): string {
-  if (bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
-  if (bytes % 1024 === 0) return `${bytes / 1024} KiB`;
-  return `${bytes} bytes`;
 }

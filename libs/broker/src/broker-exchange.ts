@@ -42,10 +42,14 @@ export class BrokerExchange implements Exchange {
    */
   private allowance: number;
   private received = 0;
-  private writing: Promise<void> = Promise.resolve();
-  /** Resolves when the exchange ends, so that a body write waiting for the stream wakes up. */
-  private readonly ended: Promise<void>;
-  private markEnded: () => void = () => undefined;
+  /** The body write under way, which the next one waits for (none: the Open carried the whole body). */
+  private writing: Promise<void> | undefined;
+  /**
+   * Resolves when the exchange ends, so that a body write waiting for the stream wakes up. Made
+   * only for such a wait: most exchanges send their whole body in the Open and never need it.
+   */
+  private ended: Promise<void> | undefined;
+  private markEnded: (() => void) | undefined;
 
   constructor(
     readonly id: number,
@@ -55,7 +59,6 @@ export class BrokerExchange implements Exchange {
     this.sendWindow = new SendWindow(stream.agentWindow);
     this.receiveWindow = new AutoReceiveWindow(stream.brokerWindow, stream.brokerWindowLimit ?? stream.brokerWindow, stream.growthBudget);
     this.allowance = stream.brokerWindow;
-    this.ended = new Promise((resolve) => (this.markEnded = resolve));
   }
 
   /** Sends the Open frame, with as much of the body as the window and chunk size allow. */
@@ -86,7 +89,7 @@ export class BrokerExchange implements Exchange {
 
   /** Body writes run one after another, so chunks keep their order whoever calls. */
   write(chunk: Uint8Array, end: boolean): Promise<void> {
-    this.writing = this.writing.then(() => this.writeNow(chunk, end));
+    this.writing = this.writing ? this.writing.then(() => this.writeNow(chunk, end)) : this.writeNow(chunk, end);
     return this.writing;
   }
 
@@ -97,7 +100,7 @@ export class BrokerExchange implements Exchange {
       // An agent that stops reading its stream makes the uploader wait here (and meet the body
       // and idle timeouts) instead of the broker buffering every uploaded byte (issue 7).
       if (!this.stream.writable) {
-        await Promise.race([this.stream.whenWritable(), this.ended]);
+        await Promise.race([this.stream.whenWritable(), this.whenEnded()]);
         continue;
       }
       if (this.sendWindow.bytes <= 0) {
@@ -196,9 +199,14 @@ export class BrokerExchange implements Exchange {
     this.stream.send({ frame: { $case: 'data', value: { exchangeId: this.id, chunk, end } } });
   }
 
+  private whenEnded(): Promise<void> {
+    this.ended ??= new Promise((resolve) => (this.markEnded = resolve));
+    return this.ended;
+  }
+
   private finish(): void {
     this.done = true;
-    this.markEnded();
+    this.markEnded?.();
     this.sendWindow.release();
     this.receiveWindow.closeWhenConsumed();
     this.stream.remove(this.id);

@@ -4,6 +4,7 @@ import type { Logger } from '@st/logging';
 import type { Header } from '@st/proto';
 import { traceIdOf } from '@st/telemetry';
 import { TunnelError } from '@st/tunnel-protocol';
+import { type Deadline, DeadlineQueue } from './deadline-queue';
 import { httpErrorFor } from './http-error-table';
 import { sendTunnelError } from './openai-error';
 import { relayedHead } from './relayed-headers';
@@ -26,7 +27,12 @@ export interface ResponderOptions {
    * A plain tunnel's web app keeps its own headers and bodies.
    */
   apiAnswer?: boolean;
+  /** Where the deadlines are kept (default: the process's shared queue). */
+  deadlines?: DeadlineQueue;
 }
+
+/** One queue for every answer of the process: one Node timer per deadline duration, not per answer. */
+const SHARED_DEADLINES = new DeadlineQueue();
 
 /**
  * Writes one exchange's answer to the HTTP response: headers as soon as they come, every chunk as
@@ -35,7 +41,7 @@ export interface ResponderOptions {
  */
 export class ExchangeResponder implements ExchangeSink {
   private exchange: Exchange | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Deadline | undefined;
   private timerKind: 'first-byte' | 'idle' | undefined;
   private sse = false;
   /** text/event-stream: a break-off can be reported in-band as an error event. */
@@ -194,7 +200,7 @@ export class ExchangeResponder implements ExchangeSink {
     if (!this.waitingDrain) {
       this.waitingDrain = true;
       // Silence while the client is the slow party is not the model's silence: no idle deadline.
-      if (this.timer) clearTimeout(this.timer);
+      this.timer?.clear();
       this.timer = undefined;
       this.res.once('drain', () => {
         this.waitingDrain = false;
@@ -230,9 +236,9 @@ export class ExchangeResponder implements ExchangeSink {
       this.timer.refresh();
       return;
     }
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.clear();
     this.timerKind = which;
-    this.timer = setTimeout(() => this.expire(which, ms), ms);
+    this.timer = (this.options.deadlines ?? SHARED_DEADLINES).set(ms, () => this.expire(which, ms));
   }
 
   private expire(which: 'first-byte' | 'idle', ms: number): void {
@@ -248,7 +254,7 @@ export class ExchangeResponder implements ExchangeSink {
   /** The client went away before the answer was complete: stop the model. */
   private abandon(): void {
     this.finished = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.clear();
     this.exchange?.cancel('client disconnected');
     this.options.logger.info(
       { requestId: this.options.requestId, tunnelId: this.options.tunnelId, ...this.traceFields(), ms: Math.round(performance.now() - this.startedAt) },
@@ -264,7 +270,7 @@ export class ExchangeResponder implements ExchangeSink {
 
   private done(status: number, error?: TunnelError): void {
     this.finished = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.clear();
     // The debug line is off in production: then its fields are not even built (once per request).
     if (!error && !this.options.logger.isLevelEnabled('debug')) return;
     const fields = {

@@ -1,5 +1,4 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import type { Socket } from 'node:net';
 import type { ExchangeOpener } from '@st/broker';
 import type { Logger } from '@st/logging';
 import type { Tunnel, User } from '@st/store';
@@ -7,7 +6,9 @@ import { TunnelError, toWireHeaders } from '@st/tunnel-protocol';
 import { BodyDeadline, type BodyDeadlineOptions } from './body-deadline';
 import { type GatewayRuntime, type GatewayStore, bearerFromHeaders } from './caller-auth';
 import type { ConsoleSite } from './console-site';
+import { DeferredBodyDeadline } from './deferred-body-deadline';
 import { ExchangeResponder } from './exchange-responder';
+import { GatewayLifecycle } from './gateway-lifecycle';
 import { openAIErrorBody, sendOpenAIError, sendTunnelError } from './openai-error';
 import { answerProtocolErrors } from './protocol-error-answers';
 import { type HttpServerLimits, applyHttpServerLimits, httpServerOptions } from './http-server-limits';
@@ -59,8 +60,6 @@ export interface GatewayOptions {
 }
 
 const DEFAULT_BODY_DEADLINE: Omit<BodyDeadlineOptions, 'clock'> = { idleTimeoutMs: 30_000, minBytesPerSecond: 1024, rateWindowMs: 30_000 };
-/** Pending connections the kernel queues for accept (as uvicorn; Linux caps it at somaxconn). */
-const LISTEN_BACKLOG = 2048;
 const DEFAULT_HTTP_LIMITS: HttpServerLimits = { headerTimeoutMs: 10_000, maxConnections: 4096, keepAliveTimeoutMs: 5_000, maxRequestsPerConnection: 1000 };
 const NO_REQUEST_LIMITS: RequestLimits = { tunnelConcurrency: 0, userConcurrency: 0, userRps: 0, userBurst: 0 };
 
@@ -102,9 +101,8 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 export class Gateway {
   readonly server: Server;
   private readonly logger: Logger;
-  private readonly sockets = new Set<Socket>();
-  /** Answers being relayed: ended with an error event if still open when the grace period ends. */
-  private readonly openResponders = new Set<ExchangeResponder>();
+  /** Listen, close and drain (the sockets and the answers still open). */
+  private readonly lifecycle: GatewayLifecycle;
   private readonly unified: UnifiedEndpoint;
   private readonly limiter: RequestLimiter;
   private readonly refusals: RefusalSummary;
@@ -131,51 +129,17 @@ export class Gateway {
       });
     });
     applyHttpServerLimits(this.server, httpLimits, this.logger);
-    this.server.on('connection', (socket: Socket) => {
-      this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
-    });
+    this.lifecycle = new GatewayLifecycle(this.server, this.logger);
     answerProtocolErrors(this.server, httpLimits.headerTimeoutMs);
   }
 
-  async listen(host: string, port: number): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(
-          err.code === 'EADDRINUSE'
-            ? new Error(`cannot listen for HTTP on ${host}:${port}: the port is in use. Stop the other process or choose another port (ST_HTTP_PORT).`)
-            : err,
-        ),
-      );
-      // A deeper accept queue than node's 511: thousands of callers connecting at once (a batch
-      // job's workers starting together) would otherwise overflow it and wait on SYN retries.
-      this.server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => resolve());
-    });
-    const address = this.server.address();
-    const bound = typeof address === 'object' && address ? address.port : port;
-    this.logger.info({ address: `${host}:${bound}` }, 'gateway listening');
-    return bound;
+  listen(host: string, port: number): Promise<number> {
+    return this.lifecycle.listen(host, port);
   }
 
   /** Stops accepting, gives open answers `graceMs` to finish, then cuts what is left. */
   async close(graceMs: number): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeIdleConnections();
-    // At the deadline, answers still open end with an error event (the client must see the cut);
-    // the sockets are destroyed a moment later, once those last writes had a chance to go out.
-    let cut: NodeJS.Timeout | undefined;
-    const timer = setTimeout(() => {
-      for (const r of this.openResponders) r.shutdown(graceMs);
-      this.server.closeIdleConnections();
-      cut = setTimeout(() => {
-        for (const s of this.sockets) s.destroy();
-      }, SHUTDOWN_FLUSH_MS);
-      cut.unref();
-    }, graceMs);
-    timer.unref();
-    await closed;
-    clearTimeout(timer);
-    clearTimeout(cut);
+    await this.lifecycle.close(graceMs);
     await this.options.limitCounters?.close?.();
     await this.options.usage?.close?.();
   }
@@ -279,8 +243,9 @@ export class Gateway {
   /** Reads and validates a JSON body; answers the error itself and returns undefined on failure. */
   private async readJson(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<JsonBody | undefined> {
     if (!this.withinDeclaredLimit(req, res, requestId)) return undefined;
-    // A body that has all arrived (a small one mostly comes with the head) cannot stall: no timer.
-    const deadline = req.complete ? undefined : this.bodyDeadline();
+    // A body that has all arrived cannot stall: no timer. One still in the head's packet is
+    // parsed right after this callback, before a deferred deadline would start.
+    const deadline = req.complete ? undefined : new DeferredBodyDeadline(() => this.bodyDeadline());
     try {
       return await readJsonBody(req, this.options.maxBodyBytes, this.options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH, deadline);
     } catch (err) {
@@ -361,8 +326,9 @@ export class Gateway {
       { requestId: f.requestId, method, path: f.path, query: f.query, headers, body: f.body ?? EMPTY, end: !streamed },
       responder,
     );
-    this.openResponders.add(responder);
-    res.once('close', () => this.openResponders.delete(responder));
+    const open = this.lifecycle.openAnswers;
+    open.add(responder);
+    res.once('close', () => open.delete(responder));
     responder.attach(exchange);
     if (!streamed) return;
     // Stream the body through the tunnel, pausing the client while the agent has no credit.
@@ -439,5 +405,3 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 const EMPTY = Buffer.alloc(0);
-/** After the grace period, how long the final error events get to reach the clients. */
-const SHUTDOWN_FLUSH_MS = 300;

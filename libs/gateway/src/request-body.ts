@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { TunnelError } from '@st/tunnel-protocol';
-import type { BodyDeadline } from './body-deadline';
+import type { BodyWatch } from './deferred-body-deadline';
 import { type JsonScanError, JsonObjectScanner } from './json-object-scanner';
 
 /**
@@ -10,7 +10,7 @@ import { type JsonScanError, JsonObjectScanner } from './json-object-scanner';
  * round trips. A `deadline` that expires (stalled or trickling body) rejects with its 408 error;
  * `keep` sees each chunk as it arrives and may refuse it.
  */
-export function readBody(req: IncomingMessage, limit: number, deadline?: BodyDeadline, keep?: (chunk: Buffer) => boolean): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limit: number, deadline?: BodyWatch, keep?: (chunk: Buffer) => boolean): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -77,7 +77,7 @@ export async function readJsonBody(
   req: IncomingMessage,
   limit: number,
   maxDepth: number,
-  deadline?: BodyDeadline,
+  deadline?: BodyWatch,
 ): Promise<{ body: Buffer; scanner: JsonObjectScanner }> {
   const scanner = new JsonObjectScanner(maxDepth);
   const keep = (chunk: Buffer): boolean => scanner.push(chunk) === undefined;

@@ -127,7 +127,10 @@ export class GrpcServerHost {
     const sniff = this.lightStreams && !credentials._isSecure();
     // The HPACK Huffman table is built now, not on the first agent's turn of the event loop.
     if (sniff && this.light.hasMethods) prepareHuffmanDecoder();
-    const listener = createServer((socket) => {
+    // TCP_NODELAY, as grpc-js's clients set on their side: a small frame (an Open, a Pong, a
+    // Credit) written while an earlier one is unacknowledged must not wait for the peer's
+    // delayed ACK (Nagle), which a request/response stream meets on every quiet spell.
+    const listener = createServer({ noDelay: true }, (socket) => {
       if (!sniff || !this.light.hasMethods) return toGrpcJs(socket);
       this.sniffing.add(socket);
       const decided = () => this.sniffing.delete(socket);
