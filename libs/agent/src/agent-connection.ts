@@ -22,6 +22,7 @@ import {
 } from '@st/tunnel-protocol';
 import { ExchangeErrorCode } from '@st/proto';
 import { HealthMonitor } from './health-monitor';
+import type { AgentMeter } from './agent-meter';
 import { EXCHANGE_CONNECT_TIMEOUT_MS, UpstreamClient } from './upstream-client';
 import { type ExchangeContext, UpstreamExchange } from './upstream-exchange';
 
@@ -58,6 +59,8 @@ export interface AgentConnectionOptions {
   connectionEpoch?: number;
   /** The probe loop shared by the process's streams; default one of this stream's own. */
   health?: HealthMonitor;
+  /** Prometheus metrics (credit stalls); none when absent. */
+  meter?: AgentMeter;
   /**
    * Called when the broker sends Drain, instead of draining at once: the caller opens a
    * replacement stream first and then calls {@link AgentConnection.retire}. Opens that still
@@ -282,6 +285,7 @@ export class AgentConnection {
     // The model server's own key replaces the caller's credentials, which never leave the gateway.
     const extraHeaders: Record<string, string> = welcome.upstreamApiKey ? { authorization: `Bearer ${welcome.upstreamApiKey}` } : {};
     this.context = {
+      meter: this.options.meter,
       extraHeaders,
       plainHttp: welcome.plainHttp,
       send: (frame) => {

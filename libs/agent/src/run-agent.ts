@@ -8,6 +8,7 @@ import { newAgentInstanceId } from './agent-instance';
 import { EXIT_CONFIG } from './exit-codes';
 import { tidyGrpcReason } from './grpc-reason';
 import { SystemdNotifier } from './sd-notify';
+import { startAgentMetrics } from './agent-metrics-server';
 
 export { AGENT_VERSION } from './agent-version';
 
@@ -66,7 +67,9 @@ export async function runAgent(argv: string[]): Promise<void> {
     },
     config.upstreamUrl ? `st-agent starting; upstream fixed by ST_UPSTREAM_URL to ${config.upstreamUrl}` : "st-agent starting; upstream from the tunnel's settings",
   );
+  const metrics = await startAgentMetrics(config.metricsAddr, logger);
   const supervisor = new AgentSupervisor({
+    meter: metrics?.meter,
     brokerUrl: config.brokerUrl,
     brokerUrls: config.brokerUrls,
     brokerConnections: config.brokerConnections,
@@ -79,6 +82,7 @@ export async function runAgent(argv: string[]): Promise<void> {
     backoff: { maxMs: config.reconnectMaxMs },
     onStatus: (status) => systemd.status(tidyGrpcReason(status)),
   });
+  metrics?.meter.observe(() => supervisor.snapshot());
   let signals = 0;
   // Every stream drains at once (each broker routes nothing new to it), and the process exits
   // once the open answers on all of them have finished.
@@ -101,6 +105,7 @@ export async function runAgent(argv: string[]): Promise<void> {
   const watchdogMs = systemd.startWatchdog();
   if (systemd.enabled) logger.debug({ watchdogMs: watchdogMs ?? null }, 'telling systemd about readiness and status');
   const exit = await supervisor.run();
+  await metrics?.server.close();
   logger.info({ exitCode: exit.exitCode, reason: exit.reason }, 'st-agent exiting');
   systemd.stopWatchdog();
   await systemd.flush(NOTIFY_FLUSH_MS);

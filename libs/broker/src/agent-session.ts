@@ -23,6 +23,7 @@ import {
 } from '@st/tunnel-protocol';
 import { type BoundedConnectRequest, MAX_FRAMES_PER_MESSAGE } from './bounded-connect-request';
 import { BrokerExchange, type ExchangeStream } from './broker-exchange';
+import { type BrokerMeter, NO_BROKER_METER } from './broker-meter';
 import type { Exchange, ExchangeRequestHead, ExchangeSink } from './exchange-api';
 import { ExchangeIdAllocator } from './exchange-id-allocator';
 import { resetServerCall } from './grpc-stream-reset';
@@ -86,6 +87,8 @@ export interface AgentSessionOptions {
   streamQueueLimitBytes?: number;
   /** Distinct brokers live now, this one included (Welcome.live_brokers); 1 when brokers share nothing. */
   liveBrokers?: () => number;
+  /** Prometheus metrics (credit stalls, limit refusals); none when absent. */
+  meter?: BrokerMeter;
 }
 
 /**
@@ -152,6 +155,7 @@ export class AgentSession implements ExchangeStream {
       pingIntervalMs: options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS,
       streamQueueLimitBytes: options.streamQueueLimitBytes ?? DEFAULT_STREAM_QUEUE_LIMIT,
       liveBrokers: options.liveBrokers ?? (() => 1),
+      meter: options.meter ?? NO_BROKER_METER,
     };
     // A short health interval (tests use 300 ms) must stay well inside the limit.
     const healthRate = Math.max(HEALTH_RATE_PER_SECOND, (4 * 1000) / Math.max(1, this.options.healthIntervalMs));
@@ -192,6 +196,10 @@ export class AgentSession implements ExchangeStream {
     this.call.on('close', () => this.close('the agent disconnected'));
     // grpc-js reports a peer that vanished (RST_STREAM, dead connection) only as 'cancelled'.
     this.call.on('cancelled', () => this.close('the agent connection was lost'));
+  }
+
+  get meter(): BrokerMeter {
+    return this.options.meter;
   }
 
   get brokerWindow(): number {
@@ -437,6 +445,7 @@ export class AgentSession implements ExchangeStream {
   /** Cuts a peer over one of the stream's limits, saying which (log line and status). */
   private overLimit(limit: string, what: string, context: string): void {
     this.logger.warn({ limit }, `agent stream over the limit of ${limit}: cut with RESOURCE_EXHAUSTED`);
+    this.options.meter.refused(what === 'frames' ? 'frames_per_message' : what === 'Ping frames' ? 'ping_rate' : 'health_rate');
     this.close(`the agent sent more than ${limit}`, {
       code: grpc.status.RESOURCE_EXHAUSTED,
       details: `too many ${what}: the broker allows ${limit} (${context}); the stream was cut`,
@@ -446,6 +455,7 @@ export class AgentSession implements ExchangeStream {
   private onQueueOverflow(held: number): void {
     if (this.closed) return;
     this.notReading = true;
+    this.options.meter.refused('stream_queue');
     const limit = this.options.streamQueueLimitBytes;
     this.logger.warn(
       { limit, setting: 'ST_STREAM_QUEUE_LIMIT', heldBytes: held, openExchanges: this.exchanges.size },

@@ -1,5 +1,5 @@
 import { type Broker, type ExchangeOpener, RemoteExchangeOpener } from '@st/broker';
-import { BrokerChannelPool, BrokerRouter, Gateway, type GatewayStore, RedisLimitCounters } from '@st/gateway';
+import { BrokerChannelPool, BrokerRouter, Gateway, GatewayMetrics, type GatewayStore, RedisLimitCounters } from '@st/gateway';
 import type { PresenceEntry, PresenceView, TunnelRuntime } from '@st/live-state';
 import type { RoleContext } from './role-context';
 import { serviceChannelCredentials } from './service-tls';
@@ -46,6 +46,7 @@ export function createGateway(ctx: RoleContext, store: GatewayStore, opener: Exc
       userBurst: config.limitUserBurst,
     },
     degraded: () => (live.degraded() ? 'Redis is unreachable: routing from the last known presence (ST_REDIS_URL)' : undefined),
+    meter: ctx.metrics ? new GatewayMetrics(ctx.metrics) : undefined,
   });
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { type ChannelCredentials, credentials } from '@grpc/grpc-js';
-import { ConfigError, byteSize, loadConfig, logLevel, millis, port, type ConfigInputs, type SettingSource } from '@st/config';
+import { ConfigError, byteSize, loadConfig, logLevel, millis, optionalPort, port, type ConfigInputs, type SettingSource } from '@st/config';
 import { z } from 'zod';
 import { serviceChannelCredentials } from './service-tls';
 
@@ -73,6 +73,7 @@ const schema = z.object({
   limitUserRps: z.coerce.number({ error: 'expected a number of requests per second (0 = no limit)' }).min(0, 'expected 0 (no limit) or more').default(100),
   limitUserBurst: limit(400),
   maxStreamsPerTunnel: limit(4),
+  metricsPort: optionalPort(),
   logLevel: logLevel(),
 });
 
@@ -119,6 +120,7 @@ export const SERVER_SETTINGS: { [K in keyof z.infer<typeof schema>]: SettingSour
   limitUserRps: { env: 'ST_LIMIT_USER_RPS', help: 'requests per second per user (token bucket); more get 429; 0 = no limit (default 100)' },
   limitUserBurst: { env: 'ST_LIMIT_USER_BURST', help: 'requests a user may send at once above ST_LIMIT_USER_RPS (bucket size; default 400)' },
   maxStreamsPerTunnel: { env: 'ST_MAX_STREAMS_PER_TUNNEL', help: 'agent streams per tunnel; more are refused with RESOURCE_EXHAUSTED; 0 = no limit (default 4)' },
+  metricsPort: { env: 'ST_METRICS_PORT', flag: 'metrics-port', help: 'serve Prometheus metrics at /metrics on this port of ST_HOST, every role of the process together (default: off; 0 = any free port)' },
   logLevel: { env: 'ST_LOG_LEVEL', help: 'fatal, error, warn, info (default), debug, trace or silent' },
 };
 
@@ -144,7 +146,20 @@ export function loadServerConfig(inputs?: ConfigInputs): ServerConfig {
     );
   }
   if (config.tlsCaFile) serviceChannelCredentials(config);
+  checkMetricsPort(config);
   return { ...config, publicUrl: (config.publicUrl ?? '').replace(/\/+$/, '') };
+}
+
+/** The metrics never share a port with callers: a port of their own, for the operator's Prometheus. */
+function checkMetricsPort(config: { metricsPort?: number; httpPort: number; grpcPort: number }): void {
+  const { metricsPort } = config;
+  if (metricsPort === undefined || metricsPort === 0) return;
+  const clash = metricsPort === config.httpPort ? 'ST_HTTP_PORT' : metricsPort === config.grpcPort ? 'ST_GRPC_PORT' : undefined;
+  if (clash) {
+    throw new ConfigError(
+      `invalid configuration:\n  ST_METRICS_PORT / --metrics-port: ${metricsPort} is also ${clash}: metrics are served on a port of their own, never on the public one; choose another port`,
+    );
+  }
 }
 
 /** 0.0.0.0, :: and their spellings: an address to listen on, never one to dial. */

@@ -7,6 +7,7 @@ import { TunnelError, toWireHeaders } from '@st/tunnel-protocol';
 import { BodyDeadline, type BodyDeadlineOptions } from './body-deadline';
 import { type GatewayRuntime, type GatewayStore, bearerFromHeaders } from './caller-auth';
 import { ExchangeResponder } from './exchange-responder';
+import { type GatewayMeter, NO_GATEWAY_METER } from './gateway-meter';
 import { openAIErrorBody, sendOpenAIError, sendTunnelError } from './openai-error';
 import { answerProtocolErrors } from './protocol-error-answers';
 import { type HttpServerLimits, applyHttpServerLimits, httpServerOptions } from './http-server-limits';
@@ -48,6 +49,8 @@ export interface GatewayOptions {
   limitCounters?: LimitCounters;
   /** Why the gateway serves in a degraded way right now (Redis unreachable), or undefined. */
   degraded?: () => string | undefined;
+  /** Prometheus metrics (ST_METRICS_PORT); none when absent. */
+  meter?: GatewayMeter;
 }
 
 const DEFAULT_BODY_DEADLINE: Omit<BodyDeadlineOptions, 'clock'> = { idleTimeoutMs: 30_000, minBytesPerSecond: 1024, rateWindowMs: 30_000 };
@@ -100,9 +103,11 @@ export class Gateway {
   private readonly unified: UnifiedEndpoint;
   private readonly limiter: RequestLimiter;
   private readonly refusals: RefusalSummary;
+  private readonly meter: GatewayMeter;
 
   constructor(private readonly options: GatewayOptions) {
     this.logger = options.logger;
+    this.meter = options.meter ?? NO_GATEWAY_METER;
     this.unified = new UnifiedEndpoint({
       store: options.store,
       runtime: options.runtime,
@@ -123,6 +128,7 @@ export class Gateway {
       });
     });
     applyHttpServerLimits(this.server, httpLimits, this.logger);
+    this.meter.watch(this.server);
     this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
@@ -185,6 +191,7 @@ export class Gateway {
       res.end(degraded ? JSON.stringify({ status: 'degraded', reason: degraded }) : '{"status":"ok"}');
       return;
     }
+    this.meter.request(url, res);
     const route = parseTunnelRoute(url);
     const unified = !route && (url === '/v1' || url.startsWith('/v1/') || url.startsWith('/v1?'));
     if (!route && !unified) {
@@ -213,6 +220,7 @@ export class Gateway {
     if (!tunnel) {
       return this.reject(res, requestId, new TunnelError('not_found', `tunnel ${JSON.stringify(route.tunnelId.slice(0, 80))} not found`));
     }
+    if (!tunnel.openai) this.meter.plain(res);
     const stopped = await this.stoppedError(tunnel);
     if (stopped) return this.reject(res, requestId, stopped);
     if (tunnel.openai && !route.path.startsWith('/v1/') && route.path !== '/v1') {
@@ -338,10 +346,11 @@ export class Gateway {
     });
     const headers = toWireHeaders(req.headers, DROP_REQUEST_HEADERS);
     headers.push(...forwardingHeaders(req));
+    const sink = this.meter.sink(res, responder);
     const exchange = this.options.opener.open(
       { tunnelId: f.tunnel.id, userId: f.user.id },
       { requestId: f.requestId, method, path: f.path, query: f.query, headers, body: f.body ?? EMPTY, end: !streamed },
-      responder,
+      sink,
     );
     this.openResponders.add(responder);
     res.once('close', () => this.openResponders.delete(responder));
@@ -355,7 +364,7 @@ export class Gateway {
       // A stalled or trickling upload: free the exchange and the connection, answer 408.
       exchange.cancel('request body stalled');
       closeAfterAnswer(req, res);
-      responder.error(error);
+      sink.error(error);
     });
     try {
       for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -364,7 +373,7 @@ export class Gateway {
         size += chunk.length;
         if (size > limit) {
           exchange.cancel('request body over the limit');
-          responder.error(tooLarge(limit));
+          sink.error(tooLarge(limit));
           return;
         }
         // Waiting for the agent's credit is not the client's slowness.
@@ -384,6 +393,7 @@ export class Gateway {
   }
 
   private reject(res: ServerResponse, requestId: string, error: TunnelError, userId?: string): void {
+    this.meter.rejected(error);
     // A flood over the limits is thousands of 429s a second: one info line each would cost the
     // event loop (and the disk) more than answering them. The limiter's own summary says who.
     if (error.kind === 'rate_limited') {

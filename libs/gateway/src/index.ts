@@ -12,3 +12,8 @@ export { BrokerChannelPool, DEFAULT_CHANNEL_IDLE_MS } from './broker-channel-poo
 export type { BrokerChannel, BrokerChannelPoolOptions } from './broker-channel-pool';
 export { RedisLimitCounters, DEFAULT_SLOT_LEASE_MS, DEFAULT_SLOT_RENEW_MS } from './redis-limit-counters';
 export type { RedisLimitCountersOptions } from './redis-limit-counters';
+export { GatewayMetrics, CLIENT_CLOSED } from './gateway-metrics';
+export { NO_GATEWAY_METER } from './gateway-meter';
+export type { GatewayMeter } from './gateway-meter';
+export { ROUTE_KINDS } from './route-kind';
+export type { RouteKind } from './route-kind';

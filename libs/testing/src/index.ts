@@ -38,3 +38,6 @@ export { startDiscovery } from './discovery-process';
 export type { DiscoveryProcess } from './discovery-process';
 export { freshDatabase } from './postgres-database';
 export type { FreshDatabase } from './postgres-database';
+export { PrometheusText, parsePrometheusText } from './prometheus-text';
+export type { MetricFamily, MetricType, Sample } from './prometheus-text';
+export { scrapeMetrics, metricsUrlOf } from './metrics-scrape';
