@@ -186,15 +186,20 @@ function parseSample(line: string, fail: (why: string) => never): Sample {
   const rest = line.slice(i + 1).split(' ');
   if (rest.length > 2 || rest[0] === '') fail('expected a value and at most a timestamp');
   const value = parseValue(rest[0]);
-  if (Number.isNaN(value) && rest[0] !== 'NaN') fail(`bad value ${rest[0]}`);
+  if (Number.isNaN(value) && rest[0].toLowerCase() !== 'nan') fail(`bad value ${rest[0]}`);
   if (rest.length === 2 && !/^-?\d+$/.test(rest[1])) fail(`bad timestamp ${rest[1]}`);
   return { name, labels, value };
 }
 
+/**
+ * A sample value as Prometheus reads it (Go's strconv.ParseFloat): NaN and Inf in any case, which
+ * matters because prom-client writes NaN as `Nan`.
+ */
 function parseValue(text: string): number {
-  if (text === '+Inf' || text === 'Inf') return Infinity;
-  if (text === '-Inf') return -Infinity;
-  if (text === 'NaN') return NaN;
+  const word = text.toLowerCase();
+  if (word === '+inf' || word === 'inf' || word === '+infinity' || word === 'infinity') return Infinity;
+  if (word === '-inf' || word === '-infinity') return -Infinity;
+  if (word === 'nan') return NaN;
   if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) return NaN;
   return Number(text);
 }
