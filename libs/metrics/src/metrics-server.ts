@@ -47,6 +47,12 @@ export class MetricsServer {
     return bound;
   }
 
+  /** The bound port, once listening. */
+  get port(): number | undefined {
+    const address = this.server.address();
+    return typeof address === 'object' && address ? address.port : undefined;
+  }
+
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     // A scraper's keep-alive connection must not hold the shutdown.
