@@ -12,18 +12,15 @@ import { tooLarge } from './request-body';
 /** The parts of a ServerResponse the meter reads. */
 function fakeResponse(): ServerResponse & { finish(status: number): void; abort(): void } {
   const res = new EventEmitter() as unknown as ServerResponse & { finish(status: number): void; abort(): void };
-  Object.assign(res, {
-    statusCode: 200,
-    writableFinished: false,
-    finish(status: number) {
-      this.statusCode = status;
-      this.writableFinished = true;
-      this.emit('close');
-    },
-    abort() {
-      this.emit('close');
-    },
-  });
+  const state = res as unknown as { statusCode: number; writableFinished: boolean };
+  state.statusCode = 200;
+  state.writableFinished = false;
+  res.finish = (status: number) => {
+    state.statusCode = status;
+    state.writableFinished = true;
+    res.emit('close');
+  };
+  res.abort = () => res.emit('close');
   return res;
 }
 
