@@ -8,7 +8,6 @@ import { newAgentInstanceId } from './agent-instance';
 import { EXIT_CONFIG } from './exit-codes';
 import { tidyGrpcReason } from './grpc-reason';
 import { SystemdNotifier } from './sd-notify';
-import { startAgentMetrics } from './agent-metrics-server';
 
 export { AGENT_VERSION } from './agent-version';
 
@@ -67,7 +66,8 @@ export async function runAgent(argv: string[]): Promise<void> {
     },
     config.upstreamUrl ? `st-agent starting; upstream fixed by ST_UPSTREAM_URL to ${config.upstreamUrl}` : "st-agent starting; upstream from the tunnel's settings",
   );
-  const metrics = await startAgentMetrics(config.metricsAddr, logger);
+  // Loaded only when asked for: an agent without metrics never evaluates prom-client.
+  const metrics = config.metricsAddr ? await (await import('./agent-metrics-server')).startAgentMetrics(config.metricsAddr, logger) : undefined;
   const supervisor = new AgentSupervisor({
     meter: metrics?.meter,
     brokerUrl: config.brokerUrl,

@@ -10,6 +10,7 @@ import { NO_AGENT_VIEW, type TunnelRuntime } from '@st/live-state';
 import type { Logger } from '@st/logging';
 import type { MetricsServer } from '@st/metrics';
 import { metricsRegistryFor, serveMetrics } from './metrics-role';
+import { observeTunnelStatus } from './tunnel-status-gauge';
 import { type Store, ensurePrivateDir, openStore, tightenDataDirFiles } from '@st/store';
 import { addBrokerRole, brokerListening } from './broker-role';
 import { addDiscoveryRole, createDirectory, createDiscoveryHttp } from './discovery-role';
@@ -102,6 +103,7 @@ export class ControlPlane {
       const runtime: TunnelRuntime = live.view ?? broker ?? REMOTE_RUNTIME;
       const directory = discoveryHere || live.view ? createDirectory(ctx, runtime) : undefined;
       if (discoveryHere) addDiscoveryRole(ctx, grpcHost!, runtime, directory!);
+      if (metrics && discoveryHere) observeTunnelStatus(metrics, store, live.view ? undefined : broker);
       if (grpcHost) {
         grpcPort = await grpcHost.listen(config.host, config.grpcPort, grpcCredentials(config, logger));
         if (broker) await brokerListening(broker, ctx, grpcPort);

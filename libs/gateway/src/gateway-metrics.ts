@@ -62,7 +62,8 @@ export class GatewayMetrics implements GatewayMeter {
   request(url: string, res: ServerResponse): void {
     const meter = new RequestMeter(this, routeKindOf(url));
     (res as Metered)[METER] = meter;
-    res.once('close', onClose);
+    // 'close' comes once per response; `once` would wrap the listener in a closure per request.
+    res.on('close', onClose);
   }
 
   plain(res: ServerResponse): void {
@@ -108,7 +109,9 @@ export class GatewayMetrics implements GatewayMeter {
 
 function onClose(this: ServerResponse): void {
   const meter = (this as Metered)[METER];
-  if (meter) meter.owner.closed(meter, this);
+  if (!meter) return;
+  (this as Metered)[METER] = undefined;
+  meter.owner.closed(meter, this);
 }
 
 const EVENT_STREAM = /^text\/event-stream/i;

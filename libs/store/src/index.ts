@@ -1,5 +1,5 @@
 export { SETTING, StoreConflictError, StoreNotFoundError, TUNNEL_DEFAULTS } from './store';
-export type { Store, User, ApiKeyInfo, Session, SessionState, Tunnel, TunnelState, NewTunnel } from './store';
+export type { Store, User, ApiKeyInfo, Session, SessionState, Tunnel, TunnelState, NewTunnel, TunnelCounts } from './store';
 export {
   API_KEY_PREFIX,
   AGENT_TOKEN_PREFIX,

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AGENT_TOKEN_PREFIX, API_KEY_PREFIX, secretHint } from './secrets';
 import { StoreConflictError, StoreNotFoundError, type Store, type Tunnel } from './store';
 import { describeLifecycleContract } from './store-contract-lifecycle';
+import { describeCountsContract } from './store-contract-counts';
 import { describeSessionContract } from './store-contract-sessions';
 import { ISO_UTC, sleep } from './store-contract-helpers';
 
@@ -376,5 +377,6 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
 
     describeSessionContract(() => store);
     describeLifecycleContract(() => store);
+    describeCountsContract(() => store);
   });
 }

@@ -20,7 +20,7 @@ import {
   type UserRow,
 } from '../rows';
 import { AGENT_TOKEN_PREFIX, API_KEY_PREFIX, digestSecret, generateSecret, isWellFormedSecret } from '../secrets';
-import type { ApiKeyInfo, NewTunnel, Session, SessionState, Store, Tunnel, TunnelState, User } from '../store';
+import type { ApiKeyInfo, NewTunnel, Session, SessionState, Store, Tunnel, TunnelCounts, TunnelState, User } from '../store';
 import {
   missingSession,
   missingTunnel,
@@ -31,6 +31,10 @@ import {
 } from '../store-errors';
 import { applyMigrations } from './apply-migrations';
 import { MIGRATIONS } from './migrations';
+
+/** Tunnels by stored state, a stopped session stopping its tunnels (countTunnels). */
+const COUNT_TUNNELS = `SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN t.state = 'stopped' OR s.state = 'stopped' THEN 1 ELSE 0 END), 0) AS stopped
+  FROM tunnels t LEFT JOIN sessions s ON s.id = t.session_id`;
 
 /** The database file inside a data directory. */
 export const SQLITE_FILE_NAME = 'session-tunnels.db';
@@ -254,6 +258,11 @@ export class SqliteStore implements Store {
 
   async listTunnels(userId: string): Promise<Tunnel[]> {
     return this.sql.tunnelsOfUser.all(userId).map(toTunnel);
+  }
+
+  async countTunnels(): Promise<TunnelCounts> {
+    const row = this.db.prepare(COUNT_TUNNELS).get() as { total: number; stopped: number };
+    return { started: row.total - row.stopped, stopped: row.stopped };
   }
 
   async setTunnelState(userId: string, id: string, state: TunnelState): Promise<Tunnel | null> {
