@@ -135,6 +135,8 @@ describe('metrics', () => {
     const broker = await scrapeMetrics(serverMetrics);
     expect(broker.value('st_broker_agent_streams')).toBe(1);
     expect(broker.value('st_broker_tunnels', { status: 'running' })).toBe(1);
+    expect(broker.value('st_tunnels', { status: 'running' })).toBe(1);
+    expect(broker.value('st_tunnels', { status: 'waiting' })).toBe(0);
 
     const { httpPort, grpcPort, dataDir } = stack.server;
     await stack.server.process.kill();
@@ -152,5 +154,9 @@ describe('metrics', () => {
     await waitUntil('no agent stream on the broker', async () => (await scrapeMetrics(serverMetrics)).value('st_broker_agent_streams') === 0, 10_000);
     const m = await scrapeMetrics(serverMetrics);
     expect(m.value('st_broker_tunnels')).toBe(0);
+    // The demo tunnel is started and has no agent now: waiting, as `stctl tunnels list` says.
+    expect(m.value('st_tunnels', { status: 'running' })).toBe(0);
+    expect(m.value('st_tunnels', { status: 'waiting' })).toBe(1);
+    expect(m.value('st_tunnels', { status: 'stopped' })).toBe(0);
   });
 });

@@ -42,5 +42,9 @@ describe('metrics of the split processes', () => {
     expect(discovery.family('st_process_cpu_user_seconds_total')?.type).toBe('counter');
     expect(discovery.family('st_gateway_requests_total')).toBeUndefined();
     expect(discovery.family('st_broker_agent_streams')).toBeUndefined();
+    // The tenant's tunnel, as PostgreSQL holds it; its live status is the brokers' to tell.
+    expect(discovery.value('st_tunnels', { status: 'started' })).toBe(1);
+    expect(discovery.value('st_tunnels', { status: 'stopped' })).toBe(0);
+    expect(broker.family('st_tunnels')).toBeUndefined();
   }, 60_000);
 });

@@ -5,7 +5,7 @@ import type { ExchangeSink } from '@st/broker';
 import { MetricsRegistry } from '@st/metrics';
 import { parsePrometheusText } from '@st/testing';
 import { TunnelError } from '@st/tunnel-protocol';
-import { GatewayMetrics, countContent } from './gateway-metrics';
+import { GatewayMetrics } from './gateway-metrics';
 import { NO_GATEWAY_METER } from './gateway-meter';
 import { tooLarge } from './request-body';
 
@@ -133,15 +133,5 @@ describe('GatewayMetrics', () => {
   it('with metrics off hands the responder itself to the exchange', () => {
     const { sink } = recorder();
     expect(NO_GATEWAY_METER.sink(fakeResponse(), sink)).toBe(sink);
-  });
-});
-
-describe('countContent', () => {
-  const CONTENT = Buffer.from('"content":"');
-  it('counts non-empty content fields, also in a Uint8Array that is no Buffer', () => {
-    const text = `${chunk('a').toString()}${chunk('').toString()}${chunk('b"c').toString()}`;
-    expect(countContent(Buffer.from(text), CONTENT)).toBe(2);
-    expect(countContent(new Uint8Array(Buffer.from(text)), CONTENT)).toBe(2);
-    expect(countContent(Buffer.from('data: [DONE]\n\n'), CONTENT)).toBe(0);
   });
 });
