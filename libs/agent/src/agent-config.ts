@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { httpUrl, loadConfig, logLevel, ConfigError, type ConfigInputs, type SettingSource } from '@st/config';
+import { httpUrl, listenAddress, loadConfig, logLevel, ConfigError, type ConfigInputs, type SettingSource } from '@st/config';
 import { z } from 'zod';
 import { BrokerTargetError, loadBrokerCa } from './broker-credentials';
 import { readAgentConfigFile, type FileKey } from './config-file';
@@ -64,6 +64,7 @@ const schema = z.object({
   drainGraceMs: millis(30_000),
   reconnectMaxMs: millis(30_000),
   caFile: z.string().optional(),
+  metricsAddr: listenAddress().optional(),
   logLevel: logLevel(),
 });
 
@@ -100,6 +101,11 @@ export const AGENT_SETTINGS: { [K in keyof z.infer<typeof schema>]-?: SettingSou
   drainGraceMs: { env: 'ST_DRAIN_GRACE_MS', flag: 'drain-grace-ms', help: 'how long open answers may finish on SIGTERM (default 30000)' },
   reconnectMaxMs: { env: 'ST_RECONNECT_MAX_MS', flag: 'reconnect-max-ms', help: 'longest wait between reconnect attempts (default 30000)' },
   caFile: { env: 'ST_BROKER_CA_FILE', flag: 'ca-file', help: "PEM file of the CA that signed the broker's certificate (https:// broker URLs)" },
+  metricsAddr: {
+    env: 'ST_AGENT_METRICS_ADDR',
+    flag: 'metrics-addr',
+    help: 'serve Prometheus metrics at http://<host:port>/metrics, e.g. 127.0.0.1:9464 (default: off)',
+  },
   logLevel: { env: 'ST_LOG_LEVEL', help: 'fatal, error, warn, info (default), debug, trace or silent' },
 };
 

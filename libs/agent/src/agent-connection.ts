@@ -16,6 +16,7 @@ import {
 import { ExchangeErrorCode } from '@st/proto';
 import { exchangeContextFor, welcomeTerms } from './agent-welcome';
 import { HealthMonitor } from './health-monitor';
+import type { AgentMeter } from './agent-meter';
 import { EXCHANGE_CONNECT_TIMEOUT_MS, UpstreamClient } from './upstream-client';
 import { type ExchangeContext, UpstreamExchange } from './upstream-exchange';
 
@@ -52,6 +53,8 @@ export interface AgentConnectionOptions {
   connectionEpoch?: number;
   /** The probe loop shared by the process's streams; default one of this stream's own. */
   health?: HealthMonitor;
+  /** Prometheus metrics (credit stalls); none when absent. */
+  meter?: AgentMeter;
   /**
    * Called when the broker sends Drain, instead of draining at once: the caller opens a
    * replacement stream first and then calls {@link AgentConnection.retire}. Opens that still
@@ -275,7 +278,7 @@ export class AgentConnection {
     const remove = (id: number) => {
       this.exchanges.delete(id);
     };
-    this.context = exchangeContextFor(welcome, terms, this.sender!, this.upstream, remove, this.options.logger);
+    this.context = exchangeContextFor(welcome, terms, this.sender!, this.upstream, remove, this.options.logger, this.options.meter);
     this.options.onWelcome?.(welcome, terms.upstreamUrl);
     if (terms.healthIntervalMs !== undefined) this.startHealthProbes(terms.healthIntervalMs, terms.extraHeaders);
   }

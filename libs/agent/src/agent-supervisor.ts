@@ -10,6 +10,8 @@ import { explainDialFailure } from './http1-probe';
 import { type Clock, systemClock } from './clock';
 import { EXIT_CONFIG, EXIT_OK, EXIT_TOKEN_REFUSED } from './exit-codes';
 import { HealthMonitor } from './health-monitor';
+import type { AgentMeter } from './agent-meter';
+import type { AgentStreamsSnapshot } from './agent-metrics';
 import { BACKOFF_STABLE_MS, type BackoffOptions, ReconnectBackoff } from './reconnect-backoff';
 import { retryDelay } from './retry-delay';
 import { pickUrl, streamTarget } from './stream-plan';
@@ -43,6 +45,8 @@ export interface AgentSupervisorOptions {
    * process.env, which is normalised in place because grpc-js reads process.env.
    */
   env?: NodeJS.ProcessEnv;
+  /** Prometheus metrics (ST_AGENT_METRICS_ADDR); none when absent. */
+  meter?: AgentMeter;
 }
 
 /** Why the supervisor stopped; `exitCode` is what st-agent exits with. */
@@ -164,6 +168,17 @@ export class AgentSupervisor {
     }
   }
 
+  /** The streams now, for the metrics' gauges (read on a scrape). */
+  snapshot(): AgentStreamsSnapshot {
+    let connected = 0;
+    let openExchanges = 0;
+    for (const s of this.streams) {
+      if (s.welcome) connected++;
+      openExchanges += s.connection.load;
+    }
+    return { connected, connecting: this.streams.size - connected, openExchanges };
+  }
+
   /** How many distinct brokers to hold a stream to now. */
   private get target(): number {
     return streamTarget({ connections: this.connections, liveBrokers: this.liveBrokers, urlCount: this.urls.length });
@@ -231,6 +246,7 @@ export class AgentSupervisor {
         agentInstanceId: this.instanceId,
         connectionEpoch: epoch,
         health: this.health,
+        meter: this.options.meter,
         onWelcome: (welcome, upstreamUrl) => this.onWelcome(stream, welcome, upstreamUrl),
         onDrainRequested: (reason) => this.onDrainRequested(stream, reason),
       }),
@@ -284,6 +300,7 @@ export class AgentSupervisor {
     if (stream.draining) return;
     stream.draining = true;
     stream.drainAsked = { at: this.clock.now(), epoch: this.epoch };
+    this.options.meter?.reconnect('drained');
     // The broker is going away: while its replacement (or it, restarted) is not there yet, retry quickly.
     this.backoff.connectionLost(this.clock.now() - stream.started);
     // The replacement is dialled at once: a drain is planned, not a failure to back off from.
@@ -323,6 +340,8 @@ export class AgentSupervisor {
       return this.wake();
     }
     this.failures++;
+    if (outcome.welcomed) this.options.meter?.reconnect('lost');
+    else this.options.meter?.connectFailed();
     const now = this.clock.now();
     if (now - stream.started >= BACKOFF_STABLE_MS) this.backoff.reset();
     // A served stream lost (broker restarted or gone): retry quickly while no broker answers.

@@ -1,3 +1,4 @@
+import type { AgentMeter } from './agent-meter';
 import type { Logger } from '@st/logging';
 import type { AgentFrame, Welcome } from '@st/proto';
 import {
@@ -49,8 +50,10 @@ export function exchangeContextFor(
   upstream: UpstreamClient,
   remove: (id: number) => void,
   logger: Logger,
+  meter?: AgentMeter,
 ): ExchangeContext {
   return {
+    meter,
     extraHeaders: terms.extraHeaders,
     plainHttp: welcome.plainHttp,
     send: (frame) => {

@@ -16,3 +16,6 @@ export { EXIT_OK, EXIT_CONFIG, EXIT_TOKEN_REFUSED } from './exit-codes';
 export { loadAgentConfig, AGENT_SETTINGS } from './agent-config';
 export type { AgentConfig } from './agent-config';
 export { runAgent, AGENT_VERSION } from './run-agent';
+export { AgentMetrics } from './agent-metrics';
+export type { AgentStreamsSnapshot } from './agent-metrics';
+export type { AgentMeter } from './agent-meter';

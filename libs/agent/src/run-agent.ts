@@ -69,7 +69,10 @@ export async function runAgent(argv: string[]): Promise<void> {
     },
     config.upstreamUrl ? `st-agent starting; upstream fixed by ST_UPSTREAM_URL to ${config.upstreamUrl}` : "st-agent starting; upstream from the tunnel's settings",
   );
+  // Loaded only when asked for: an agent without metrics never evaluates prom-client.
+  const metrics = config.metricsAddr ? await (await import('./agent-metrics-server')).startAgentMetrics(config.metricsAddr, logger) : undefined;
   const supervisor = new AgentSupervisor({
+    meter: metrics?.meter,
     brokerUrl: config.brokerUrl,
     brokerUrls: config.brokerUrls,
     brokerConnections: config.brokerConnections,
@@ -82,6 +85,7 @@ export async function runAgent(argv: string[]): Promise<void> {
     backoff: { maxMs: config.reconnectMaxMs },
     onStatus: (status) => systemd.status(tidyGrpcReason(status)),
   });
+  metrics?.meter.observe(() => supervisor.snapshot());
   let signals = 0;
   // Every stream drains at once (each broker routes nothing new to it), and the process exits
   // once the open answers on all of them have finished.
@@ -104,6 +108,7 @@ export async function runAgent(argv: string[]): Promise<void> {
   const watchdogMs = systemd.startWatchdog();
   if (systemd.enabled) logger.debug({ watchdogMs: watchdogMs ?? null }, 'telling systemd about readiness and status');
   const exit = await supervisor.run();
+  await metrics?.server.close();
   logger.info({ exitCode: exit.exitCode, reason: exit.reason }, 'st-agent exiting');
   systemd.stopWatchdog();
   await Promise.all([systemd.flush(NOTIFY_FLUSH_MS), shutdownTracing()]);

@@ -9,6 +9,7 @@ import type { UpstreamClient } from './upstream-client';
 import type { UpstreamTicket } from './upstream-pool';
 import { upstreamRequestHeaders, wireHeadersFromRaw } from './upstream-headers';
 import { bodySegments } from './body-segments';
+import type { AgentMeter } from './agent-meter';
 import { describeRequestFailure, describeResponseFailure } from './upstream-error';
 
 /** What an exchange needs from the connection it lives on. */
@@ -31,6 +32,8 @@ export interface ExchangeContext {
   extraHeaders?: Record<string, string>;
   /** A plain HTTP tunnel forwards any path, not only /v1/. */
   plainHttp?: boolean;
+  /** Counts waits for the broker's credit (metrics); absent: not counted. */
+  meter?: AgentMeter;
   logger: Logger;
 }
 
@@ -201,7 +204,10 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     const take = Math.min(chunk.length, this.credit);
     this.credit -= take;
     if (take > 0) this.pending.push(take === chunk.length ? chunk : chunk.subarray(0, take));
-    if (take < chunk.length) this.held = chunk.subarray(take);
+    if (take < chunk.length) {
+      this.held = chunk.subarray(take);
+      this.ctx.meter?.creditStall();
+    }
   }
 
   private scheduleFlush(): void {

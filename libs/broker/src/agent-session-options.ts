@@ -1,3 +1,4 @@
+import { type BrokerMeter, NO_BROKER_METER } from './broker-meter';
 import type { HealthReport } from '@st/proto';
 import { DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_MAX_CHUNK_BYTES, DEFAULT_PING_INTERVAL_MS, DEFAULT_RECEIVE_WINDOW } from '@st/tunnel-protocol';
 import type { AgentSession } from './agent-session';
@@ -31,6 +32,8 @@ export interface AgentSessionOptions {
   streamQueueLimitBytes?: number;
   /** Distinct brokers live now, this one included (Welcome.live_brokers); 1 when brokers share nothing. */
   liveBrokers?: () => number;
+  /** Prometheus metrics (credit stalls, limit refusals); none when absent. */
+  meter?: BrokerMeter;
 }
 
 /** The options with every default filled in. */
@@ -43,5 +46,6 @@ export function sessionOptionsWithDefaults(options: AgentSessionOptions): Requir
     pingIntervalMs: options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS,
     streamQueueLimitBytes: options.streamQueueLimitBytes ?? DEFAULT_STREAM_QUEUE_LIMIT,
     liveBrokers: options.liveBrokers ?? (() => 1),
+    meter: options.meter ?? NO_BROKER_METER,
   };
 }

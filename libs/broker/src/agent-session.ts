@@ -19,6 +19,7 @@ import { acceptRegister, registeredLogFields } from './agent-registration';
 import { type AgentSessionEvents, type AgentSessionOptions, sessionOptionsWithDefaults } from './agent-session-options';
 import { type BoundedConnectRequest, MAX_FRAMES_PER_MESSAGE } from './bounded-connect-request';
 import { BrokerExchange, type ExchangeStream } from './broker-exchange';
+import type { BrokerMeter } from './broker-meter';
 import type { Exchange, ExchangeRequestHead, ExchangeSink } from './exchange-api';
 import { ExchangeIdAllocator } from './exchange-id-allocator';
 import { resetServerCall } from './grpc-stream-reset';
@@ -159,6 +160,10 @@ export class AgentSession implements ExchangeStream {
     this.call.on('close', () => this.close('the agent disconnected'));
     // grpc-js reports a peer that vanished (RST_STREAM, dead connection) only as 'cancelled'.
     this.call.on('cancelled', () => this.close('the agent connection was lost'));
+  }
+
+  get meter(): BrokerMeter {
+    return this.options.meter;
   }
 
   get brokerWindow(): number {
@@ -361,12 +366,14 @@ export class AgentSession implements ExchangeStream {
 
   /** Cuts a peer over one of the stream's limits, saying which (log line and status). */
   private overLimit(limit: string, what: string, context: string): void {
+    this.options.meter.refused(what === 'frames' ? 'frames_per_message' : what === 'Ping frames' ? 'ping_rate' : 'health_rate');
     this.cut(overLimitCut(limit, what, context), { limit });
   }
 
   private onQueueOverflow(held: number): void {
     if (this.closed) return;
     this.notReading = true;
+    this.options.meter.refused('stream_queue');
     const limit = this.options.streamQueueLimitBytes;
     this.cut(queueOverflowCut(limit, this.tunnel.id), { limit, setting: 'ST_STREAM_QUEUE_LIMIT', heldBytes: held, openExchanges: this.exchanges.size });
   }

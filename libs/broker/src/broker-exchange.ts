@@ -1,5 +1,6 @@
 import type { BrokerFrame, Data, ResponseHead } from '@st/proto';
 import { AutoReceiveWindow, type GrowthBudget, SendWindow, TunnelError } from '@st/tunnel-protocol';
+import type { BrokerMeter } from './broker-meter';
 import type { Exchange, ExchangeRequestHead, ExchangeSink } from './exchange-api';
 import { unpinnedChunk } from './unpinned-chunk';
 
@@ -23,6 +24,8 @@ export interface ExchangeStream {
   /** Window growth this stream's exchanges share (AutoReceiveWindow). */
   readonly growthBudget?: GrowthBudget;
   readonly maxChunkBytes: number;
+  /** Counts the waits for the agent's credit (metrics); absent: not counted. */
+  readonly meter?: BrokerMeter;
 }
 
 /**
@@ -104,6 +107,7 @@ export class BrokerExchange implements Exchange {
         continue;
       }
       if (this.sendWindow.bytes <= 0) {
+        this.stream.meter?.creditStall();
         await this.sendWindow.whenOpen();
         continue;
       }

@@ -22,6 +22,7 @@ import { ConnectingStreams } from './connecting-streams';
 import { PresencePublisher } from './presence-publisher';
 import type { BrokerIdentity, StreamDirectory } from './stream-directory';
 import { TunnelRegistry } from './tunnel-registry';
+import type { BrokerMeter } from './broker-meter';
 
 /**
  * How long a replaced stream with open exchanges has to show it is alive (any frame) before it is
@@ -55,6 +56,8 @@ export interface BrokerOptions {
    * (GrpcServerHost.widenWindows), which keeps Node's small ones while its token is looked up.
    */
   widenWindows?: (call: AgentCall) => void;
+  /** Prometheus metrics (credit stalls, limit refusals); none when absent. */
+  meter?: BrokerMeter;
 }
 
 /**
@@ -309,6 +312,7 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
     const maxStreams = this.options.maxStreamsPerTunnel ?? 0;
     if (maxStreams > 0 && this.streamCount(tunnel.id) >= maxStreams) {
       this.logger.warn({ peer, tunnelId: tunnel.id, maxStreams }, 'agent refused: too many streams for its tunnel (ST_MAX_STREAMS_PER_TUNNEL)');
+      this.options.meter?.refused('streams_per_tunnel');
       endCall(
         call,
         status.RESOURCE_EXHAUSTED,
@@ -330,7 +334,7 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
         plainHttp: !tunnel.openai,
       },
       connectionId,
-      { brokerId: this.brokerId, liveBrokers: () => this.presence.liveBrokers, ...this.options.session },
+      { brokerId: this.brokerId, liveBrokers: () => this.presence.liveBrokers, meter: this.options.meter, ...this.options.session },
       logger,
       {
         ready: (s) => {

@@ -14,3 +14,6 @@ export type { TunnelRuntimeChange } from './broker';
 export { CLOSED_EXCHANGE } from './exchange-api';
 export type { Exchange, ExchangeOpener, ExchangeRequestHead, ExchangeSink, ExchangeTarget } from './exchange-api';
 export { BOUNDED_TUNNEL_SERVICE, MAX_FRAMES_PER_MESSAGE } from './bounded-connect-request';
+export { BrokerMetrics } from './broker-metrics';
+export { BROKER_LIMITS, NO_BROKER_METER } from './broker-meter';
+export type { BrokerLimit, BrokerMeter } from './broker-meter';

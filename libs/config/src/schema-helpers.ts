@@ -61,3 +61,23 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 
 /** ST_LOG_LEVEL: validated with the other settings, so a typo stops the process with exit 2. */
 export const logLevel = () => oneOf(LOG_LEVELS, 'info');
+
+/** A TCP port that is off unless given (0 = pick a free one), e.g. ST_METRICS_PORT. */
+export const optionalPort = () => z.coerce.number({ error: PORT }).int(PORT).min(0, PORT).max(65535, PORT).optional();
+
+const LISTEN = 'expected host:port to listen on, e.g. 127.0.0.1:9464 or [::1]:9464 (port 0 = any free one)';
+
+/**
+ * `host:port` (IPv6 in brackets) to listen on, parsed into its parts: for a process without a
+ * host setting of its own (st-agent's ST_AGENT_METRICS_ADDR).
+ */
+export const listenAddress = () =>
+  z.string({ error: LISTEN }).transform((v, ctx) => {
+    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:/[\]]+)):(\d{1,5})$/.exec(v.trim());
+    const port = m ? Number(m[3]) : NaN;
+    if (!m || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: LISTEN });
+      return z.NEVER;
+    }
+    return { host: m[1] ?? m[2], port };
+  });

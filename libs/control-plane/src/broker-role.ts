@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { BOUNDED_TUNNEL_SERVICE, Broker, type BrokerIdentity, createRelayService } from '@st/broker';
+import { BOUNDED_TUNNEL_SERVICE, Broker, type BrokerIdentity, BrokerMetrics, createRelayService } from '@st/broker';
 import type { GrpcServerHost } from '@st/grpc-kit';
 import { whenReady } from '@st/live-state';
 import { FAST_RELAY_SERVICE } from '@st/tunnel-protocol';
@@ -19,7 +19,9 @@ const REDIS_AT_START_MS = 5_000;
  */
 export function addBrokerRole(ctx: RoleContext, grpc: GrpcServerHost): Broker {
   const { config, store, secrets, live, logger } = ctx;
+  const meter = ctx.metrics ? new BrokerMetrics(ctx.metrics) : undefined;
   const broker = new Broker({
+    meter,
     authenticator: new AgentAdmission(store, secrets),
     logger: logger.child({ role: 'broker' }),
     brokerId: brokerIdentity(config, config.grpcPort).brokerId,
@@ -29,6 +31,7 @@ export function addBrokerRole(ctx: RoleContext, grpc: GrpcServerHost): Broker {
     onTunnelChange: (tunnelId, userId, change) => live.feed.publish({ kind: 'tunnel', userId, tunnelId, reason: change }),
     widenWindows: (call) => grpc.widenWindows(call),
   });
+  meter?.observe(broker);
   startRevocation(live.feed, store, broker, logger.child({ role: 'revocation' }));
   // Revocations published while this process could not hear them are lost: check every stream.
   live.redisFeed?.onResync(() => {

@@ -8,6 +8,9 @@ import { type Gateway, GatewayStoreCache } from '@st/gateway';
 import { GrpcServerHost } from '@st/grpc-kit';
 import { NO_AGENT_VIEW, type TunnelRuntime } from '@st/live-state';
 import type { Logger } from '@st/logging';
+import type { MetricsServer } from '@st/metrics';
+import { metricsRegistryFor, serveMetrics } from './metrics-role';
+import { observeTunnelStatus } from './tunnel-status-gauge';
 import { type Store, ensurePrivateDir, openStore, tightenDataDirFiles } from '@st/store';
 import { addBrokerRole, brokerListening } from './broker-role';
 import { addDiscoveryRole, createDirectory, createDiscoveryHttp, usageConnectMount } from './discovery-role';
@@ -57,6 +60,8 @@ export class ControlPlane {
     /** The HTTP port of discovery's Connect face when no gateway serves it in this process. */
     readonly discoveryHttpPort: number | undefined = undefined,
     private readonly discoveryHttp: DiscoveryHttpServer | undefined = undefined,
+    /** /metrics on ST_METRICS_PORT, when set. */
+    readonly metricsServer: MetricsServer | undefined = undefined,
   ) {}
 
   static async start(config: ServerConfig, logger: Logger): Promise<ControlPlane> {
@@ -79,7 +84,8 @@ export class ControlPlane {
     const live = openLiveState(config, logger);
     // The public URL is known before listening unless the HTTP port is chosen by the system.
     let publicUrl = config.publicUrl || urlOf(config.host, config.httpPort);
-    const ctx: RoleContext = { config, store, auth, secrets, serviceToken, live, logger, get publicUrl() { return publicUrl; } };
+    const metrics = metricsRegistryFor(config);
+    const ctx: RoleContext = { config, store, auth, secrets, serviceToken, live, logger, metrics, get publicUrl() { return publicUrl; } };
     let broker: Broker | undefined;
     let grpcHost: GrpcServerHost | undefined;
     let grpcPort: number | undefined;
@@ -88,6 +94,7 @@ export class ControlPlane {
     let remote: { close(): void } | undefined;
     let discoveryHttp: DiscoveryHttpServer | undefined;
     let discoveryHttpPort: number | undefined;
+    let metricsServer: MetricsServer | undefined;
     try {
       const discoveryHere = roles.has('discovery') || (roles.has('broker') && !config.redisUrl);
       if (roles.has('broker') || discoveryHere) grpcHost = new GrpcServerHost({ logger, lightStreams: config.lightAgentStreams });
@@ -96,6 +103,7 @@ export class ControlPlane {
       const runtime: TunnelRuntime = live.view ?? broker ?? REMOTE_RUNTIME;
       const directory = discoveryHere || live.view ? createDirectory(ctx, runtime) : undefined;
       if (discoveryHere) addDiscoveryRole(ctx, grpcHost!, runtime, directory!);
+      if (metrics && discoveryHere) observeTunnelStatus(metrics, store, live.view ? undefined : broker);
       if (grpcHost) {
         grpcPort = await grpcHost.listen(config.host, config.grpcPort, grpcCredentials(config, logger));
         if (broker) await brokerListening(broker, ctx, grpcPort);
@@ -128,7 +136,9 @@ export class ControlPlane {
         discoveryHttp = createDiscoveryHttp(ctx, directory!);
         discoveryHttpPort = await discoveryHttp.listen(config.host, config.httpPort);
       }
+      if (metrics) metricsServer = await serveMetrics(metrics, config, logger);
     } catch (err) {
+      await metricsServer?.close();
       await discoveryHttp?.close(0);
       // Also frees the gateway's limit counters (their Redis connection).
       await gateway?.close(0);
@@ -137,7 +147,7 @@ export class ControlPlane {
       await store.close();
       throw err;
     }
-    return new ControlPlane(config, store, live.feed, broker, gateway, grpcHost, grpcPort, httpPort, publicUrl, created, live, remote, logger, discoveryHttpPort, discoveryHttp);
+    return new ControlPlane(config, store, live.feed, broker, gateway, grpcHost, grpcPort, httpPort, publicUrl, created, live, remote, logger, discoveryHttpPort, discoveryHttp, metricsServer);
   }
 
   /** Base URL of a tunnel's OpenAI API. */
@@ -156,6 +166,7 @@ export class ControlPlane {
     this.grpc?.stopListening();
     await Promise.all([this.gateway?.close(grace), this.broker?.shutdown(grace), this.discoveryHttp?.close(grace)]);
     await this.grpc?.shutdown(500);
+    await this.metricsServer?.close();
     this.remote?.close();
     await this.live.close();
     await this.store.close();

@@ -1,5 +1,5 @@
 import { type Broker, type ExchangeOpener, RemoteExchangeOpener } from '@st/broker';
-import { BrokerChannelPool, BrokerRouter, ConsoleSite, Gateway, type GatewayStore, RedisLimitCounters, UsageBatcher } from '@st/gateway';
+import { BrokerChannelPool, BrokerRouter, ConsoleSite, Gateway, GatewayMetrics, type GatewayStore, RedisLimitCounters, UsageBatcher } from '@st/gateway';
 import type { PresenceEntry, PresenceView, TunnelRuntime } from '@st/live-state';
 import { builtConsoleDir } from './console-dir';
 import type { RoleContext } from './role-context';
@@ -50,6 +50,7 @@ export function createGateway(ctx: RoleContext, store: GatewayStore, opener: Exc
     degraded: () => (live.degraded() ? 'Redis is unreachable: routing from the last known presence (ST_REDIS_URL)' : undefined),
     // Token usage, summed in memory and written to the store once a second (never per request).
     usage: new UsageBatcher({ writer: ctx.store, logger: logger.child({ role: 'usage' }) }),
+    meter: ctx.metrics ? new GatewayMetrics(ctx.metrics) : undefined,
   });
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { type ChannelCredentials, credentials } from '@grpc/grpc-js';
-import { ConfigError, byteSize, loadConfig, logLevel, millis, onOff, port, type ConfigInputs, type SettingSource } from '@st/config';
+import { ConfigError, byteSize, loadConfig, logLevel, millis, onOff, optionalPort, port, type ConfigInputs, type SettingSource } from '@st/config';
 import { z } from 'zod';
 import { serviceChannelCredentials } from './service-tls';
 
@@ -75,6 +75,7 @@ const schema = z.object({
   limitUserBurst: limit(400),
   maxStreamsPerTunnel: limit(4),
   lightAgentStreams: onOff(true),
+  metricsPort: optionalPort(),
   logLevel: logLevel(),
 });
 
@@ -126,6 +127,7 @@ export const SERVER_SETTINGS: { [K in keyof z.infer<typeof schema>]: SettingSour
     help: "serve agents' TunnelService/Connect on plaintext gRPC ports with the light HTTP/2 stack (a few KB per idle agent instead of ~26 KB); false = grpc-js for everything (default true)",
   },
   maxStreamsPerTunnel: { env: 'ST_MAX_STREAMS_PER_TUNNEL', help: 'agent streams per tunnel; more are refused with RESOURCE_EXHAUSTED; 0 = no limit (default 4)' },
+  metricsPort: { env: 'ST_METRICS_PORT', flag: 'metrics-port', help: 'serve Prometheus metrics at /metrics on this port of ST_HOST, every role of the process together (default: off; 0 = any free port)' },
   logLevel: { env: 'ST_LOG_LEVEL', help: 'fatal, error, warn, info (default), debug, trace or silent' },
 };
 
@@ -151,7 +153,20 @@ export function loadServerConfig(inputs?: ConfigInputs): ServerConfig {
     );
   }
   if (config.tlsCaFile) serviceChannelCredentials(config);
+  checkMetricsPort(config);
   return { ...config, publicUrl: (config.publicUrl ?? '').replace(/\/+$/, '') };
+}
+
+/** The metrics never share a port with callers: a port of their own, for the operator's Prometheus. */
+function checkMetricsPort(config: { metricsPort?: number; httpPort: number; grpcPort: number }): void {
+  const { metricsPort } = config;
+  if (metricsPort === undefined || metricsPort === 0) return;
+  const clash = metricsPort === config.httpPort ? 'ST_HTTP_PORT' : metricsPort === config.grpcPort ? 'ST_GRPC_PORT' : undefined;
+  if (clash) {
+    throw new ConfigError(
+      `invalid configuration:\n  ST_METRICS_PORT / --metrics-port: ${metricsPort} is also ${clash}: metrics are served on a port of their own, never on the public one; choose another port`,
+    );
+  }
 }
 
 /** 0.0.0.0, :: and their spellings: an address to listen on, never one to dial. */

@@ -9,6 +9,7 @@ import type { ConsoleSite } from './console-site';
 import { DeferredBodyDeadline } from './deferred-body-deadline';
 import { ExchangeResponder } from './exchange-responder';
 import { GatewayLifecycle } from './gateway-lifecycle';
+import { type GatewayMeter, NO_GATEWAY_METER } from './gateway-meter';
 import { openAIErrorBody, sendOpenAIError, sendTunnelError } from './openai-error';
 import { answerProtocolErrors } from './protocol-error-answers';
 import { type HttpServerLimits, applyHttpServerLimits, httpServerOptions } from './http-server-limits';
@@ -57,6 +58,8 @@ export interface GatewayOptions {
   console?: ConsoleSite;
   /** Where counted token usage goes (usage-batcher.ts); no accounting without it. */
   usage?: UsageRecorder;
+  /** Prometheus metrics (ST_METRICS_PORT); none when absent. */
+  meter?: GatewayMeter;
 }
 
 const DEFAULT_BODY_DEADLINE: Omit<BodyDeadlineOptions, 'clock'> = { idleTimeoutMs: 30_000, minBytesPerSecond: 1024, rateWindowMs: 30_000 };
@@ -106,9 +109,11 @@ export class Gateway {
   private readonly unified: UnifiedEndpoint;
   private readonly limiter: RequestLimiter;
   private readonly refusals: RefusalSummary;
+  private readonly meter: GatewayMeter;
 
   constructor(private readonly options: GatewayOptions) {
     this.logger = options.logger;
+    this.meter = options.meter ?? NO_GATEWAY_METER;
     this.unified = new UnifiedEndpoint({
       store: options.store,
       runtime: options.runtime,
@@ -130,6 +135,7 @@ export class Gateway {
     });
     applyHttpServerLimits(this.server, httpLimits, this.logger);
     this.lifecycle = new GatewayLifecycle(this.server, this.logger);
+    this.meter.watch(this.server);
     answerProtocolErrors(this.server, httpLimits.headerTimeoutMs);
   }
 
@@ -159,6 +165,7 @@ export class Gateway {
       return;
     }
     traceRequest(req, res, requestId, url);
+    this.meter.request(url, res);
     const route = parseTunnelRoute(url);
     const unified = !route && (url === '/v1' || url.startsWith('/v1/') || url.startsWith('/v1?'));
     if (!route && !unified) {
@@ -188,6 +195,7 @@ export class Gateway {
     if (!tunnel) {
       return this.reject(res, requestId, new TunnelError('not_found', `tunnel ${JSON.stringify(route.tunnelId.slice(0, 80))} not found`));
     }
+    if (!tunnel.openai) this.meter.plain(res);
     const stopped = await this.stoppedError(tunnel);
     if (stopped) return this.reject(res, requestId, stopped);
     if (tunnel.openai && !route.path.startsWith('/v1/') && route.path !== '/v1') {
@@ -316,6 +324,7 @@ export class Gateway {
       logger: this.logger,
       apiAnswer: f.tunnel.openai,
     });
+    const sink = this.meter.sink(res, responder);
     const exchange = openExchange(
       this.options.opener,
       this.options.usage,
@@ -324,7 +333,7 @@ export class Gateway {
       f.body,
       { tunnelId: f.tunnel.id, userId: f.user.id },
       { requestId: f.requestId, method, path: f.path, query: f.query, headers, body: f.body ?? EMPTY, end: !streamed },
-      responder,
+      sink,
     );
     const open = this.lifecycle.openAnswers;
     open.add(responder);
@@ -339,7 +348,7 @@ export class Gateway {
       // A stalled or trickling upload: free the exchange and the connection, answer 408.
       exchange.cancel('request body stalled');
       closeAfterAnswer(req, res);
-      responder.error(error);
+      sink.error(error);
     });
     try {
       for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -348,7 +357,7 @@ export class Gateway {
         size += chunk.length;
         if (size > limit) {
           exchange.cancel('request body over the limit');
-          responder.error(tooLarge(limit));
+          sink.error(tooLarge(limit));
           return;
         }
         // Waiting for the agent's credit is not the client's slowness.
@@ -368,6 +377,7 @@ export class Gateway {
   }
 
   private reject(res: ServerResponse, requestId: string, error: TunnelError, userId?: string): void {
+    this.meter.rejected(error);
     // A flood over the limits is thousands of 429s a second: one info line each would cost the
     // event loop (and the disk) more than answering them. The limiter's own summary says who.
     if (error.kind === 'rate_limited') {

@@ -16,3 +16,8 @@ export { CONSOLE_CSP, ConsoleSite } from './console-site';
 export { UsageBatcher } from './usage-batcher';
 export type { UsageBatcherOptions, UsageWriter } from './usage-batcher';
 export type { UsageEntry, UsageRecorder } from './usage-recorder';
+export { GatewayMetrics, CLIENT_CLOSED } from './gateway-metrics';
+export { NO_GATEWAY_METER } from './gateway-meter';
+export type { GatewayMeter } from './gateway-meter';
+export { ROUTE_KINDS } from './route-kind';
+export type { RouteKind } from './route-kind';

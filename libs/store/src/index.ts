@@ -1,7 +1,7 @@
 export { SETTING, StoreConflictError, StoreNotFoundError, TUNNEL_DEFAULTS } from './store';
 export { hourOf } from './usage';
 export type { UsageDelta, UsageGroupBy, UsageQuery, UsageSummary } from './usage';
-export type { Store, User, ApiKeyInfo, Session, SessionState, Tunnel, TunnelState, NewTunnel } from './store';
+export type { Store, User, ApiKeyInfo, Session, SessionState, Tunnel, TunnelState, NewTunnel, TunnelCounts } from './store';
 export {
   API_KEY_PREFIX,
   AGENT_TOKEN_PREFIX,

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AGENT_TOKEN_PREFIX, API_KEY_PREFIX, secretHint } from './secrets';
 import { StoreConflictError, StoreNotFoundError, type Store, type Tunnel } from './store';
 import { describeLifecycleContract } from './store-contract-lifecycle';
+import { describeCountsContract } from './store-contract-counts';
 import { describeSessionContract } from './store-contract-sessions';
 import { describeUsageContract } from './store-contract-usage';
 import { ISO_UTC, sleep } from './store-contract-helpers';
@@ -378,5 +379,6 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
     describeSessionContract(() => store);
     describeLifecycleContract(() => store);
     describeUsageContract(() => store);
+    describeCountsContract(() => store);
   });
 }

@@ -75,6 +75,12 @@ export interface NewTunnel {
   upstreamKeyCiphertext?: string;
 }
 
+/** Tunnels by the state the store knows ({@link Store.countTunnels}). */
+export interface TunnelCounts {
+  started: number;
+  stopped: number;
+}
+
 /** Names of the installation's settings ({@link Store.getSetting}). */
 export const SETTING = {
   /** Hex SHA-256 digest of the admin token, when ST_ADMIN_TOKEN is not set. */
@@ -153,6 +159,12 @@ export interface Store {
   getTunnelByName(userId: string, name: string): Promise<Tunnel | null>;
   /** Ordered by createdAt, then id. */
   listTunnels(userId: string): Promise<Tunnel[]>;
+  /**
+   * Every user's tunnels counted: `stopped` when the tunnel or its session is stopped (their
+   * status is `stopped`), `started` the others (running or waiting, by the live state). One
+   * aggregate query, for metrics.
+   */
+  countTunnels(): Promise<TunnelCounts>;
   /**
    * The updated tunnel; null when missing or owned by someone else. A tunnel set by hand is no
    * longer one its session's stop stopped: a session restart leaves it as the user set it.

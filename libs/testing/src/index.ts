@@ -41,3 +41,6 @@ export type { FreshDatabase } from './postgres-database';
 export { OtlpReceiver } from './otlp-receiver';
 export type { ReceivedSpan } from './otlp-receiver';
 export { mockTraceHeaders } from './stack';
+export { PrometheusText, parsePrometheusText } from './prometheus-text';
+export type { MetricFamily, MetricType, Sample } from './prometheus-text';
+export { scrapeMetrics, metricsUrlOf } from './metrics-scrape';

@@ -12,7 +12,7 @@ import {
   type TunnelRow,
 } from '../rows';
 import { AGENT_TOKEN_PREFIX, API_KEY_PREFIX, digestSecret, generateSecret, isWellFormedSecret } from '../secrets';
-import type { ApiKeyInfo, NewTunnel, Session, SessionState, Store, Tunnel, TunnelState, User } from '../store';
+import type { ApiKeyInfo, NewTunnel, Session, SessionState, Store, Tunnel, TunnelCounts, TunnelState, User } from '../store';
 import {
   missingSession,
   missingTunnel,
@@ -237,6 +237,14 @@ export class PostgresStore implements Store {
 
   async listTunnels(userId: string): Promise<Tunnel[]> {
     return this.all<TunnelRow, Tunnel>(SQL.tunnelsOfUser, [userId], toTunnel);
+  }
+
+  async countTunnels(): Promise<TunnelCounts> {
+    // COUNT and SUM are bigint: pg hands them over as strings.
+    const { rows } = await this.pool.query<{ total: string; stopped: string }>(SQL.countTunnels);
+    const total = Number(rows[0].total);
+    const stopped = Number(rows[0].stopped);
+    return { started: total - stopped, stopped };
   }
 
   async setTunnelState(userId: string, id: string, state: TunnelState): Promise<Tunnel | null> {

@@ -41,6 +41,8 @@ export const SQL = {
   tunnelOfUser: `SELECT ${TUNNEL_COLUMNS} FROM tunnels WHERE id = $1 AND user_id = $2`,
   tunnelByName: `SELECT ${TUNNEL_COLUMNS} FROM tunnels WHERE user_id = $1 AND name = $2`,
   tunnelsOfUser: `SELECT ${TUNNEL_COLUMNS} FROM tunnels WHERE user_id = $1 ${BY_CREATION}`,
+  countTunnels: `SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN t.state = 'stopped' OR s.state = 'stopped' THEN 1 ELSE 0 END), 0) AS stopped
+  FROM tunnels t LEFT JOIN sessions s ON s.id = t.session_id`,
   tunnelsOfSession: `SELECT ${TUNNEL_COLUMNS} FROM tunnels WHERE user_id = $1 AND session_id = $2 ${BY_CREATION}`,
   tunnelByTokenDigest: `SELECT ${TUNNEL_COLUMNS} FROM tunnels WHERE token_digest = $1`,
   setTokenDigest: 'UPDATE tunnels SET token_digest = $1 WHERE id = $2',

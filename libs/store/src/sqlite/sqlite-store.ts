@@ -9,7 +9,7 @@ import {
   toSession, toTunnel, toUser, type ApiKeyRow, type SessionRow, type TunnelRow, type UserRow,
 } from '../rows';
 import { AGENT_TOKEN_PREFIX, API_KEY_PREFIX, digestSecret, generateSecret, isWellFormedSecret } from '../secrets';
-import type { ApiKeyInfo, NewTunnel, Session, SessionState, Store, Tunnel, TunnelState, User } from '../store';
+import type { ApiKeyInfo, NewTunnel, Session, SessionState, Store, Tunnel, TunnelCounts, TunnelState, User } from '../store';
 import type { UsageDelta, UsageQuery, UsageSummary } from '../usage';
 import {
   missingSession,
@@ -22,6 +22,10 @@ import {
 import { applyMigrations } from './apply-migrations';
 import { MIGRATIONS } from './migrations';
 import { SqliteUsage } from './sqlite-usage';
+
+/** Tunnels by stored state, a stopped session stopping its tunnels (countTunnels). */
+const COUNT_TUNNELS = `SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN t.state = 'stopped' OR s.state = 'stopped' THEN 1 ELSE 0 END), 0) AS stopped
+  FROM tunnels t LEFT JOIN sessions s ON s.id = t.session_id`;
 
 /** The database file inside a data directory. */
 export const SQLITE_FILE_NAME = 'session-tunnels.db';
@@ -247,6 +251,11 @@ export class SqliteStore implements Store {
 
   async listTunnels(userId: string): Promise<Tunnel[]> {
     return this.sql.tunnelsOfUser.all(userId).map(toTunnel);
+  }
+
+  async countTunnels(): Promise<TunnelCounts> {
+    const row = this.db.prepare(COUNT_TUNNELS).get() as { total: number; stopped: number };
+    return { started: row.total - row.stopped, stopped: row.stopped };
   }
 
   async setTunnelState(userId: string, id: string, state: TunnelState): Promise<Tunnel | null> {

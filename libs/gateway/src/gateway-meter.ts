@@ -1,0 +1,28 @@
+import type { Server, ServerResponse } from 'node:http';
+import type { ExchangeSink } from '@st/broker';
+import type { TunnelError } from '@st/tunnel-protocol';
+
+/**
+ * What the gateway tells its metrics. With metrics off it is {@link NO_GATEWAY_METER}: empty
+ * methods, no registry, nothing allocated per request. (gateway-metrics.ts is the real one.)
+ */
+export interface GatewayMeter {
+  /** A request to the OpenAI face began (`url` as received); it is counted when its response closes. */
+  request(url: string, res: ServerResponse): void;
+  /** The request turned out to go to a plain HTTP tunnel: counted as `plain` whatever its path. */
+  plain(res: ServerResponse): void;
+  /** The sink the exchange writes its answer to: `responder` itself, or one that also times it. */
+  sink(res: ServerResponse, responder: ExchangeSink): ExchangeSink;
+  /** The gateway answered `error` itself (before any exchange): counted when it is a limit's. */
+  rejected(error: TunnelError): void;
+  /** Counts what the HTTP server itself refuses (connections over ST_MAX_CONNECTIONS). */
+  watch(server: Server): void;
+}
+
+export const NO_GATEWAY_METER: GatewayMeter = {
+  request: () => undefined,
+  plain: () => undefined,
+  sink: (_res, responder) => responder,
+  rejected: () => undefined,
+  watch: () => undefined,
+};
