@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { Code, ConnectError, type ConnectRouter, cors } from '@connectrpc/connect';
+import { Code, ConnectError, type ConnectRouter } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { withConnectCors } from './connect-cors-handler';
 import { type AuthDeps, CallerAuthError, authenticateCaller } from '@st/auth';
 import type { Logger } from '@st/logging';
 import type { Provider } from '@st/proto';
@@ -71,29 +72,7 @@ export function createDiscoveryConnectHandler(options: DiscoveryConnectOptions):
   // The route is public (authentication happens inside the methods, after decoding): requests here
   // are empty messages, so refuse big or compressed bodies before anyone can make us inflate them.
   const handler = connectNodeAdapter({ routes, readMaxBytes: 64 * 1024, acceptCompression: [] });
-  const allowed = new Set(options.corsOrigins);
-  return (req, res) => {
-    const origin = req.headers.origin;
-    if (origin && (allowed.has(origin) || allowed.has('*'))) {
-      res.setHeader('access-control-allow-origin', origin);
-      res.setHeader('vary', 'Origin');
-      res.setHeader('access-control-allow-methods', cors.allowedMethods.join(', '));
-      res.setHeader('access-control-allow-headers', [...cors.allowedHeaders, 'Authorization'].join(', '));
-      res.setHeader('access-control-expose-headers', cors.exposedHeaders.join(', '));
-      res.setHeader('access-control-max-age', '7200');
-    }
-    if (req.method === 'OPTIONS') {
-      res.writeHead(origin && !res.hasHeader('access-control-allow-origin') ? 403 : 204);
-      res.end();
-      return;
-    }
-    try {
-      handler(req, res);
-    } catch (err) {
-      logger.error({ err }, 'connect handler failed');
-      if (!res.headersSent) res.writeHead(500).end();
-    }
-  };
+  return withConnectCors(handler, options.corsOrigins, logger);
 }
 
 async function userOf(authorization: string | null, auth: AuthDeps): Promise<string> {
