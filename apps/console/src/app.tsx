@@ -15,6 +15,8 @@ function viewOfHash(): View {
 export function App() {
   const [apiKey, setApiKey] = useState(loadApiKey);
   const [view, setView] = useState(viewOfHash);
+  // An answer still arriving while the Usage view is shown: it keeps going, and the view says so.
+  const [answering, setAnswering] = useState(false);
   useEffect(() => {
     const onHash = () => setView(viewOfHash());
     window.addEventListener('hashchange', onHash);
@@ -52,10 +54,23 @@ export function App() {
       <main>
         {!apiKey || !clients ? (
           <SignIn onSignedIn={signIn} />
-        ) : view === 'usage' ? (
-          <UsageView client={clients.usage} />
         ) : (
-          <ChatView apiKey={apiKey} client={clients.discovery} />
+          <>
+            {/* The chat stays mounted (hidden) on the Usage view: an answer under way keeps
+                streaming and is there, complete or still arriving, when the user comes back,
+                as in AI Chat. Only signing out stops it. */}
+            <ChatView apiKey={apiKey} client={clients.discovery} active={view === 'chat'} onAnsweringChange={setAnswering} />
+            {view === 'usage' && (
+              <>
+                {answering && (
+                  <p role="status" className="notice">
+                    An answer is still arriving: it keeps going and shows in Chat.
+                  </p>
+                )}
+                <UsageView client={clients.usage} />
+              </>
+            )}
+          </>
         )}
       </main>
     </div>

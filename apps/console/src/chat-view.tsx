@@ -10,10 +10,14 @@ import { useProviders } from './use-providers';
 export interface ChatViewProps {
   apiKey: string;
   client: DiscoveryClient;
+  /** False while another view is shown: the chat is hidden, its answer keeps arriving. */
+  active: boolean;
+  /** Told when an answer starts or stops arriving. */
+  onAnsweringChange?(answering: boolean): void;
 }
 
 /** Provider and model, the conversation, and the message box, as AI Chat shows them. */
-export function ChatView({ apiKey, client }: ChatViewProps) {
+export function ChatView({ apiKey, client, active, onAnsweringChange }: ChatViewProps) {
   const { providers, synced, error: watchError, fatal } = useProviders(client);
   const [providerId, setProviderId] = useState<string>();
   const [model, setModel] = useState<string>();
@@ -22,6 +26,10 @@ export function ChatView({ apiKey, client }: ChatViewProps) {
   const [error, setError] = useState<string>();
   const abortRef = useRef<AbortController | undefined>(undefined);
   const logRef = useRef<HTMLDivElement>(null);
+  const messageRef = useRef<HTMLTextAreaElement>(null);
+  const stopRef = useRef<HTMLButtonElement>(null);
+  const sendRef = useRef<HTMLButtonElement>(null);
+  const wasStreaming = useRef(false);
   const streaming = turns.some((t) => t.status === 'streaming');
 
   // The choice follows the list: keep it while the provider exists, else take a running one.
@@ -38,8 +46,18 @@ export function ChatView({ apiKey, client }: ChatViewProps) {
     const log = logRef.current;
     if (log) log.scrollTop = log.scrollHeight;
   }, [turns]);
-  // Leaving the view (sign out) stops an answer still arriving.
+  // Signing out unmounts the chat: an answer still arriving is stopped (switching views does not).
   useEffect(() => () => abortRef.current?.abort(), []);
+  useEffect(() => onAnsweringChange?.(streaming), [streaming, onAnsweringChange]);
+  // The answer ended: Stop is disabled now, so a keyboard user whose focus was there (or was
+  // dropped to the page) is put back in the message box, ready for the next message.
+  useEffect(() => {
+    if (wasStreaming.current && !streaming && active) {
+      const focused = document.activeElement;
+      if (!focused || focused === document.body || focused === stopRef.current) messageRef.current?.focus();
+    }
+    wasStreaming.current = streaming;
+  }, [streaming, active]);
 
   const updateTurn = (id: string, change: (t: Turn) => Partial<Turn>) =>
     setTurns((all) => all.map((t) => (t.id === id ? { ...t, ...change(t) } : t)));
@@ -53,6 +71,8 @@ export function ChatView({ apiKey, client }: ChatViewProps) {
     setTurns((all) => [...all, question, answer]);
     setMessage('');
     setError(undefined);
+    // Send is disabled while the answer arrives: keep the focus where the keyboard can reach Stop.
+    if (document.activeElement === sendRef.current) messageRef.current?.focus();
     const abort = new AbortController();
     abortRef.current = abort;
     try {
@@ -95,7 +115,7 @@ export function ChatView({ apiKey, client }: ChatViewProps) {
   };
 
   return (
-    <section className="chat" aria-label="Chat">
+    <section className="chat" aria-label="Chat" hidden={!active}>
       <ProviderPicker
         providers={providers}
         synced={synced}
@@ -133,6 +153,7 @@ export function ChatView({ apiKey, client }: ChatViewProps) {
         <label htmlFor="message">Message</label>
         <textarea
           id="message"
+          ref={messageRef}
           rows={3}
           value={message}
           onChange={(e) => setMessage(e.target.value)}
@@ -143,10 +164,10 @@ export function ChatView({ apiKey, client }: ChatViewProps) {
           Enter sends, Shift+Enter starts a new line.
         </p>
         <div className="actions">
-          <button type="submit" disabled={streaming || !message.trim() || !provider || !modelChosen}>
+          <button type="submit" ref={sendRef} disabled={streaming || !message.trim() || !provider || !modelChosen}>
             Send
           </button>
-          <button type="button" onClick={() => abortRef.current?.abort()} disabled={!streaming}>
+          <button type="button" ref={stopRef} onClick={() => abortRef.current?.abort()} disabled={!streaming}>
             Stop
           </button>
           <button type="button" className="quiet" onClick={clear} disabled={streaming || turns.length === 0}>
