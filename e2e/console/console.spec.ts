@@ -1,21 +1,29 @@
+import { randomBytes } from 'node:crypto';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Stack, cleanupAll, rawRequest, runStctl, startServer, startStack, stctlJson, waitForTunnel } from '@st/testing';
-import { PageRecord, chromiumMissing, launchChromium, screenshot } from './browser';
+import { ARTIFACTS, type ChatBody, PageRecord, README_SHOT, chromiumMissing, hasFocus, launchChromium, screenshot, tabTo } from './browser';
+import { type SentChat, expectedUsage, parseUsageTable } from './mock-usage';
+import { OBSERVE_ANSWER, type OtherUser, mockAnswer, squash, startOtherUser, waitForUsage } from './support';
 
 /**
  * The web console in a real browser (Debian's chromium driven by playwright-core) against real
  * processes on 127.0.0.1: st-server serving the console, st-agent, the mock model. The steps run
- * in order on one open page, as a person would use it: sign in, chat, stop, the session stopped
- * under the page, the error, usage, sign out.
+ * in order on one open page, as a person would use it: sign in, chat, stop, the Usage view while
+ * an answer streams, usage adding up, the session stopped under the page, the error, sign out.
+ * What a keyboard user does is done with the keyboard alone (Tab, Enter, Space, arrows), and
+ * controls are found by role and exact accessible name: the names issue 10 lists.
  */
 
 const missing = chromiumMissing();
 if (missing && process.env.ST_REQUIRE_CHROMIUM === '1') throw new Error(`the browser test must run (ST_REQUIRE_CHROMIUM=1): ${missing}`);
 
 const MODEL = 'mock-llama-3-8b';
+/** A second model on the same tunnel: the Model box has a choice, usage a row per model. */
+const MODEL_2 = 'mock-qwen-2-7b';
+const ADMIN_TOKEN = `admin-${randomBytes(16).toString('hex')}`;
 /** Long enough answers (100 tokens, 50 ms apart: 5 s) that a person can press Stop in the middle. */
-const MOCK_ENV = { ST_MOCK_TOKEN_DELAY_MS: 50, ST_MOCK_MAX_TOKENS: 100 };
+const MOCK_ENV = { ST_MOCK_TOKEN_DELAY_MS: 50, ST_MOCK_MAX_TOKENS: 100, ST_MOCK_MODELS: `${MODEL},${MODEL_2}` };
 const STEP_TIMEOUT_MS = 120_000;
 /** How long a condition may take to show on the page (a loaded CI machine is slow, not broken). */
 const SHOW_MS = 30_000;
@@ -26,35 +34,63 @@ let context: BrowserContext;
 let page: Page;
 let record: PageRecord;
 let sessionId: string;
+let grpc: string;
+let bob: OtherUser;
+/** The chats the page sent that reached the model, and how each ended: what usage adds up to. */
+const sent: SentChat[] = [];
 
-/** Records, in the page, each distinct text of the newest answer while it streams. */
-const OBSERVE_ANSWER = `(() => {
-  const log = document.querySelector('[role=log]');
-  window.__snapshots = [];
-  new MutationObserver(() => {
-    const answers = log.querySelectorAll('article[data-role=assistant]');
-    const last = answers[answers.length - 1];
-    if (!last) return;
-    const text = last.querySelector('.text').textContent;
-    const seen = window.__snapshots;
-    if (seen[seen.length - 1] !== text) seen.push(text);
-  }).observe(log, { subtree: true, childList: true, characterData: true });
-})()`;
+// The accessible names issue 10 lists, matched exactly.
+const apiKeyBox = () => page.getByRole('textbox', { name: 'API key', exact: true });
+const signInButton = () => page.getByRole('button', { name: 'Sign in', exact: true });
+const signOutButton = () => page.getByRole('button', { name: 'Sign out', exact: true });
+const providerBox = () => page.getByRole('combobox', { name: 'Provider', exact: true });
+const modelBox = () => page.getByRole('combobox', { name: 'Model', exact: true });
+const messageBox = () => page.getByRole('textbox', { name: 'Message', exact: true });
+const sendButton = () => page.getByRole('button', { name: 'Send', exact: true });
+const stopButton = () => page.getByRole('button', { name: 'Stop', exact: true });
+const conversation = () => page.getByRole('log', { name: 'Conversation', exact: true });
+const usageLink = () => page.getByRole('link', { name: 'Usage', exact: true });
+const chatLink = () => page.getByRole('link', { name: 'Chat', exact: true });
+const alert = () => page.getByRole('alert');
 
-const providerBox = () => page.getByRole('combobox', { name: 'Provider' });
 const selectedProvider = () => providerBox().locator('option:checked').textContent();
 const lastAnswer = () => page.locator('article[data-role=assistant]').last();
+const answerText = async () => squash((await lastAnswer().locator('.text').textContent()) ?? '');
+const answerWords = async () => (await answerText()).split(' ').filter(Boolean).length;
+const storedItems = () => page.evaluate('sessionStorage.length');
+
+/** A table row in the page, as far as the test reads it (no DOM library in the e2e tsconfig). */
+interface TableRow {
+  cells: ArrayLike<{ textContent: string | null }>;
+}
+
+/** The body of the `count`th chat completion the page sent, once it was sent. */
+async function chatSent(count: number): Promise<ChatBody> {
+  await expect.poll(() => record.chatBodies.length, { timeout: SHOW_MS }).toBe(count);
+  return record.chatBodies[count - 1];
+}
+
+/** Types a message into the focused Message box and sends it with Enter. */
+async function sendByKeyboard(text: string): Promise<ChatBody> {
+  expect(await hasFocus(messageBox())).toBe(true);
+  const count = record.chatBodies.length;
+  await page.keyboard.type(text);
+  await page.keyboard.press('Enter');
+  return chatSent(count + 1);
+}
 
 describe.skipIf(missing !== undefined)('web console in chromium', () => {
   beforeAll(async () => {
-    stack = await startStack({ mockEnv: MOCK_ENV });
-    const grpc = `127.0.0.1:${stack.grpcPort}`;
+    stack = await startStack({ mockEnv: MOCK_ENV, serverEnv: { ST_ADMIN_TOKEN: ADMIN_TOKEN } });
+    grpc = `127.0.0.1:${stack.grpcPort}`;
     const listed = await stctlJson<{ providers: { sessionId: string }[] }>(grpc, ['providers', 'list'], { ST_API_KEY: stack.apiKey });
     sessionId = listed.providers[0].sessionId;
+    bob = await startOtherUser(stack, ADMIN_TOKEN, MODEL);
     browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
     page = await context.newPage();
     record = new PageRecord(page);
+    process.stdout.write(`console screenshots: ${ARTIFACTS}\n`);
   }, STEP_TIMEOUT_MS);
 
   // A failed step leaves a picture of the page beside the others.
@@ -64,6 +100,7 @@ describe.skipIf(missing !== undefined)('web console in chromium', () => {
 
   afterAll(async () => {
     await browser?.close();
+    bob?.api.close();
     await cleanupAll();
   });
 
@@ -77,7 +114,8 @@ describe.skipIf(missing !== undefined)('web console in chromium', () => {
     expect(headers['x-content-type-options']).toBe('nosniff');
     expect(headers['cache-control']).toBe('no-cache');
     expect(headers['content-type']).toBe('text/html; charset=utf-8');
-    await page.getByRole('textbox', { name: 'API key' }).waitFor({ timeout: SHOW_MS });
+    await apiKeyBox().waitFor({ timeout: SHOW_MS });
+    await screenshot(page, 'console-sign-in');
 
     const unknown = await fetch(`${stack.publicUrl}/console/../etc/passwd`);
     expect(unknown.status).toBe(404);
@@ -89,92 +127,178 @@ describe.skipIf(missing !== undefined)('web console in chromium', () => {
   }, STEP_TIMEOUT_MS);
 
   it('refuses a wrong key, signs in with the demo key (keyboard only) and shows the demo provider running', async () => {
-    const key = page.getByRole('textbox', { name: 'API key' });
+    // From the top of the page, as a keyboard user starts: Tab to the key, Space on Sign in.
+    await tabTo(page, apiKeyBox());
+    await page.keyboard.type('st_key_not-a-real-key');
+    await tabTo(page, signInButton());
+    await page.keyboard.press('Space');
     // A wrong key is refused with the gateway's reason, and not kept.
-    await key.fill('st_key_not-a-real-key');
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('alert').waitFor({ timeout: SHOW_MS });
-    expect(await page.getByRole('alert').textContent()).toContain('the API key is not valid');
-    expect(await page.evaluate('sessionStorage.length')).toBe(0);
-    await key.fill('');
-    await key.focus();
+    await alert().waitFor({ timeout: SHOW_MS });
+    expect(await alert().textContent()).toContain('the API key is not valid');
+    expect(await storedItems()).toBe(0);
+    await tabTo(page, apiKeyBox(), 'Shift+Tab');
+    await page.keyboard.press('Control+A');
     await page.keyboard.type(stack.apiKey);
     await page.keyboard.press('Enter');
-    await page.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: SHOW_MS });
+    await signOutButton().waitFor({ timeout: SHOW_MS });
     await expect.poll(selectedProvider, { timeout: SHOW_MS }).toBe('demo (running)');
-    await expect.poll(() => page.getByRole('combobox', { name: 'Model' }).inputValue(), { timeout: SHOW_MS }).toBe(MODEL);
+    expect(await page.getByRole('option', { name: 'demo (running)', exact: true }).count()).toBe(1);
+    await expect.poll(() => modelBox().inputValue(), { timeout: SHOW_MS }).toBe(MODEL);
+    expect(await modelBox().locator('option').allTextContents()).toEqual([MODEL, MODEL_2]);
     // The key is in the tab's storage only: not in the URL, not in a cookie.
     expect(await page.evaluate("sessionStorage.getItem('st-console.apiKey')")).toBe(stack.apiKey);
     expect(page.url()).not.toContain(stack.apiKey);
     expect(await context.cookies()).toEqual([]);
+    await screenshot(page, 'console-signed-in');
   }, STEP_TIMEOUT_MS);
 
   it('streams an answer token by token and renders it', async () => {
     await page.evaluate(OBSERVE_ANSWER);
-    const message = page.getByRole('textbox', { name: 'Message' });
+    await tabTo(page, messageBox());
     // Shift+Enter is a new line, not a send.
-    await message.fill('line one');
-    await message.press('Shift+Enter');
+    await page.keyboard.type('line one');
+    await page.keyboard.press('Shift+Enter');
     await page.keyboard.type('line two');
-    expect(await message.inputValue()).toBe('line one\nline two');
+    expect(await messageBox().inputValue()).toBe('line one\nline two');
     expect(await page.locator('article').count()).toBe(0);
-    await message.fill('Hello');
-    await message.press('Enter');
-    await page.locator('article[data-role=assistant][data-status=done]').waitFor({ timeout: SHOW_MS });
+    await page.keyboard.press('Control+A');
+    await page.keyboard.press('Delete');
+    const body = await sendByKeyboard('Hello');
+    expect(body).toMatchObject({ model: MODEL, messages: [{ role: 'user', content: 'Hello' }] });
+    await expect.poll(() => lastAnswer().getAttribute('data-status'), { timeout: SHOW_MS }).toBe('done');
+    sent.push({ body, outcome: 'done' });
     const snapshots = (await page.evaluate('window.__snapshots')) as string[];
     // The answer grew in several steps before it was complete: it streamed.
     expect(snapshots.filter((s) => s !== '').length).toBeGreaterThan(5);
-    const expected = await mockAnswer([{ role: 'user', content: 'Hello' }]);
-    const shown = await lastAnswer().locator('.text p').textContent();
-    expect(squash(shown ?? '')).toBe(squash(expected));
-    expect(snapshots.every((s) => squash(expected).startsWith(squash(s)))).toBe(true);
-    const log = page.getByRole('log', { name: 'Conversation' });
-    await expect.poll(() => log.textContent()).toContain('Hello');
-    await screenshot(page, 'console-answer');
+    const expected = squash(await mockAnswer(stack.mockUrl, body));
+    expect(await answerText()).toBe(expected);
+    expect(snapshots.every((s) => expected.startsWith(squash(s)))).toBe(true);
+    await expect.poll(() => conversation().textContent()).toContain('Hello');
+    await screenshot(page, README_SHOT);
   }, STEP_TIMEOUT_MS);
 
-  it('Stop cancels a long answer, and the model server sees it aborted', async () => {
+  it('Stop (keyboard) cancels a long answer, and the model server sees it aborted', async () => {
     const before = await stack.mock.stats();
-    await page.getByRole('textbox', { name: 'Message' }).fill('Tell me a long story');
-    await page.getByRole('button', { name: 'Send' }).click();
+    const body = await sendByKeyboard('Tell me a long story');
     // Some words have arrived: the answer is under way.
-    await expect.poll(async () => squash((await lastAnswer().locator('.text').textContent()) ?? '').split(' ').length, { timeout: SHOW_MS }).toBeGreaterThan(4);
-    await page.getByRole('button', { name: 'Stop' }).click();
-    await page.locator('article[data-role=assistant][data-status=stopped]').waitFor({ timeout: SHOW_MS });
+    await expect.poll(answerWords, { timeout: SHOW_MS }).toBeGreaterThan(4);
+    // Send is disabled while the answer arrives: the next Tab stop is Stop.
+    await page.keyboard.press('Tab');
+    expect(await hasFocus(stopButton())).toBe(true);
+    await page.keyboard.press('Space');
+    await expect.poll(() => lastAnswer().getAttribute('data-status'), { timeout: SHOW_MS }).toBe('stopped');
+    sent.push({ body, outcome: 'stopped' });
     await expect.poll(async () => (await stack.mock.stats()).aborted, { timeout: SHOW_MS }).toBe(before.aborted + 1);
     expect((await stack.mock.stats()).completed).toBe(before.completed);
+    // Stop is disabled again: the focus is back in the message box, for the next message.
+    await expect.poll(() => hasFocus(messageBox())).toBe(true);
     await screenshot(page, 'console-stopped');
+  }, STEP_TIMEOUT_MS);
+
+  it('keeps an answer streaming while the Usage view is shown, and shows it on coming back', async () => {
+    const before = await stack.mock.stats();
+    // The second model, with the keyboard: back from the message box to Model, arrow down.
+    await tabTo(page, modelBox(), 'Shift+Tab');
+    await page.keyboard.press('ArrowDown');
+    await expect.poll(() => modelBox().inputValue()).toBe(MODEL_2);
+    await tabTo(page, messageBox());
+    const body = await sendByKeyboard('What does the usage view show?');
+    expect(body.model).toBe(MODEL_2);
+    await expect.poll(answerWords, { timeout: SHOW_MS }).toBeGreaterThan(4);
+    const wordsBefore = await answerWords();
+    await tabTo(page, usageLink(), 'Shift+Tab');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Usage', exact: true }).waitFor({ timeout: SHOW_MS });
+    // The chat is out of sight (and of the accessibility tree) and its answer keeps arriving.
+    expect(await conversation().count()).toBe(0);
+    expect(await page.getByRole('status').filter({ hasText: 'An answer is still arriving' }).count()).toBe(1);
+    await expect.poll(answerWords, { timeout: SHOW_MS }).toBeGreaterThan(wordsBefore);
+    expect(await lastAnswer().getAttribute('data-status')).toBe('streaming');
+    await screenshot(page, 'console-usage-while-answering');
+    await tabTo(page, chatLink(), 'Shift+Tab');
+    await page.keyboard.press('Enter');
+    await conversation().waitFor({ timeout: SHOW_MS });
+    // The whole answer, as the model wrote it: nothing was cut while it was out of sight.
+    await expect.poll(() => lastAnswer().getAttribute('data-status'), { timeout: SHOW_MS }).toBe('done');
+    sent.push({ body, outcome: 'done' });
+    const after = await stack.mock.stats();
+    expect(after.aborted).toBe(before.aborted);
+    expect(after.completed).toBe(before.completed + 1);
+    expect(await answerText()).toBe(squash(await mockAnswer(stack.mockUrl, body)));
+    expect(await page.getByRole('status').filter({ hasText: 'An answer is still arriving' }).count()).toBe(0);
+  }, STEP_TIMEOUT_MS);
+
+  it("shows the signed-in user's usage, adding up to what the model reported, and no other user's", async () => {
+    // The gateway writes usage about once a second: wait until the store holds all of it.
+    await waitForUsage(grpc, stack.apiKey, sent.length);
+    await waitForUsage(grpc, bob.apiKey, 1);
+    const expected = await expectedUsage(stack.mockUrl, 'demo', sent);
+    expect(expected.map((r) => [r.model, r.requests])).toEqual([
+      [MODEL, 2],
+      [MODEL_2, 1],
+    ]);
+    expect(expected.every((r) => r.promptTokens > 0 && r.completionTokens > 0)).toBe(true);
+
+    // The focus is on the Chat link (Enter above): the next Tab stop is Usage.
+    await tabTo(page, usageLink());
+    await page.keyboard.press('Enter');
+    const table = page.getByRole('table', { name: 'Tokens per tunnel and model, largest first', exact: true });
+    await table.waitFor({ timeout: SHOW_MS });
+    expect(await table.getByRole('columnheader').allTextContents()).toEqual(['Tunnel', 'Model', 'Requests', 'Prompt tokens', 'Completion tokens']);
+    const cells = () => table.locator('tbody tr').evaluateAll((rows) => rows.map((r) => Array.from((r as unknown as TableRow).cells, (c) => c.textContent ?? '')));
+    expect(parseUsageTable(await cells())).toEqual(expected);
+    // Bob's tunnel and requests are his own: not a trace of them here.
+    expect(await page.locator('section.usage').textContent()).not.toContain(bob.tunnelName);
+    await screenshot(page, 'console-usage');
+
+    // The period, by keyboard: the last 24 hours hold the same requests.
+    await tabTo(page, page.getByRole('combobox', { name: 'Period', exact: true }));
+    await page.keyboard.press('ArrowDown');
+    await expect.poll(() => page.locator('section.usage').getAttribute('data-state'), { timeout: SHOW_MS }).toBe('loaded');
+    expect(parseUsageTable(await cells())).toEqual(expected);
+    await tabTo(page, chatLink(), 'Shift+Tab');
+    await page.keyboard.press('Enter');
+    await conversation().waitFor({ timeout: SHOW_MS });
   }, STEP_TIMEOUT_MS);
 
   it('shows the provider stopped, without a reload, when its session is stopped with stctl', async () => {
     // A marker that a reload would wipe.
     await page.evaluate('window.__sameDocument = true');
-    const stop = await runStctl(`127.0.0.1:${stack.grpcPort}`, ['sessions', 'stop', sessionId], { ST_API_KEY: stack.apiKey });
+    const stop = await runStctl(grpc, ['sessions', 'stop', sessionId], { ST_API_KEY: stack.apiKey });
     expect(stop.code, stop.stderr).toBe(0);
     await expect.poll(selectedProvider, { timeout: SHOW_MS }).toBe('demo (stopped)');
     expect(await page.evaluate('window.__sameDocument')).toBe(true);
   }, STEP_TIMEOUT_MS);
 
   it("shows the gateway's error message as an alert for a chat to the stopped provider", async () => {
-    await page.getByRole('textbox', { name: 'Message' }).fill('Are you there?');
-    await page.getByRole('button', { name: 'Send' }).click();
-    const alert = page.getByRole('alert');
-    await alert.waitFor({ timeout: SHOW_MS });
-    expect(await alert.textContent()).toMatch(/is stopped: restart the session and its tunnel$/);
+    await messageBox().fill('Are you there?');
+    await sendButton().click();
+    await alert().waitFor({ timeout: SHOW_MS });
+    expect(await alert().textContent()).toMatch(/is stopped: restart the session and its tunnel$/);
+    // Send was pressed and is disabled while the request runs: the focus went back to the message box.
+    expect(await hasFocus(messageBox())).toBe(true);
     await screenshot(page, 'console-stopped-provider');
   }, STEP_TIMEOUT_MS);
 
-  it('shows providers that start, or appear, without a reload', async () => {
-    const grpc = `127.0.0.1:${stack.grpcPort}`;
+  it('shows providers that start, or appear, without a reload; the arrow keys choose one', async () => {
     const restart = await runStctl(grpc, ['sessions', 'restart', sessionId], { ST_API_KEY: stack.apiKey });
     expect(restart.code, restart.stderr).toBe(0);
     // The agent retries about once a second while refused: it reconnects by itself.
     await expect.poll(selectedProvider, { timeout: SHOW_MS }).toBe('demo (running)');
-    // A new provider whose agent has not connected: it appears, waiting.
+    // A new provider whose agent has not connected: it appears, waiting. Bob's never appears.
     const created = await runStctl(grpc, ['tunnels', 'create', '--session', sessionId, '--name', 'beta', '--port', '9', '--openai'], { ST_API_KEY: stack.apiKey });
     expect(created.code, created.stderr).toBe(0);
     await expect.poll(() => providerBox().locator('option').allTextContents(), { timeout: SHOW_MS }).toEqual(['beta (waiting)', 'demo (running)']);
     expect(await page.evaluate('window.__sameDocument')).toBe(true);
+
+    await tabTo(page, providerBox(), 'Shift+Tab');
+    await page.keyboard.press('ArrowUp');
+    await expect.poll(selectedProvider).toBe('beta (waiting)');
+    // Never connected: no models, nothing to send to.
+    expect(await modelBox().locator('option:checked').textContent()).toBe('no models');
+    await page.keyboard.press('ArrowDown');
+    await expect.poll(selectedProvider).toBe('demo (running)');
+    await expect.poll(() => modelBox().inputValue()).toMatch(/^mock-/);
   }, STEP_TIMEOUT_MS);
 
   it('watches again after the gateway restarts: later changes still show without a reload', async () => {
@@ -185,45 +309,51 @@ describe.skipIf(missing !== undefined)('web console in chromium', () => {
     await waitForTunnel(stack.baseURL, stack.apiKey, SHOW_MS);
     await expect.poll(selectedProvider, { timeout: SHOW_MS }).toBe('demo (running)');
     // A change after the restart can only reach the page through a new watch.
-    const stop = await runStctl(`127.0.0.1:${stack.grpcPort}`, ['sessions', 'stop', sessionId], { ST_API_KEY: stack.apiKey });
+    const stop = await runStctl(grpc, ['sessions', 'stop', sessionId], { ST_API_KEY: stack.apiKey });
     expect(stop.code, stop.stderr).toBe(0);
     await expect.poll(selectedProvider, { timeout: SHOW_MS }).toBe('demo (stopped)');
     expect(await page.evaluate('window.__sameDocument')).toBe(true);
   }, STEP_TIMEOUT_MS);
 
-  it('shows the usage view with the server answer (or its error)', async () => {
-    await page.getByRole('link', { name: 'Usage' }).click();
-    const view = page.locator('section.usage');
-    await expect.poll(() => view.getAttribute('data-state'), { timeout: SHOW_MS }).not.toBe('loading');
-    const state = await view.getAttribute('data-state');
-    await page.getByRole('heading', { name: 'Usage' }).waitFor();
-    if (state === 'loaded') {
-      // The demo user's chats above: one row for the demo tunnel and the mock's model.
-      await page.getByRole('table').waitFor();
-      expect(await page.getByRole('table').textContent()).toContain(MODEL);
-    } else {
-      // No UsageService on this server yet: the view says so instead of failing.
-      expect(['unavailable', 'error']).toContain(state);
-      expect((await view.textContent())!.length).toBeGreaterThan('Usage'.length);
-    }
-    await screenshot(page, 'console-usage');
-    await page.getByRole('link', { name: 'Chat' }).click();
-    await page.getByRole('log', { name: 'Conversation' }).waitFor();
-    // The conversation stayed in the tab, across a reload too (still signed in).
-    expect(await page.getByRole('log', { name: 'Conversation' }).textContent()).toContain('Tell me a long story');
+  it('keeps the conversation in the tab (sessionStorage), across a reload too', async () => {
+    const turns = () => page.locator('article').evaluateAll((all) => all.map((a) => `${a.getAttribute('data-role')}:${a.getAttribute('data-status')}`));
+    const shown = await turns();
+    expect(shown).toEqual(['user:done', 'assistant:done', 'user:done', 'assistant:stopped', 'user:done', 'assistant:done', 'user:done', 'assistant:error']);
+    const text = await conversation().textContent();
     await page.reload();
-    await page.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: SHOW_MS });
-    await expect.poll(() => page.getByRole('log', { name: 'Conversation' }).textContent(), { timeout: SHOW_MS }).toContain('Tell me a long story');
+    await signOutButton().waitFor({ timeout: SHOW_MS });
+    await expect.poll(() => conversation().textContent(), { timeout: SHOW_MS }).toBe(text);
+    expect(await turns()).toEqual(shown);
   }, STEP_TIMEOUT_MS);
 
-  it('signs out: the key and the conversation are gone from the tab', async () => {
-    await page.getByRole('button', { name: 'Sign out' }).click();
-    await page.getByRole('textbox', { name: 'API key' }).waitFor({ timeout: SHOW_MS });
-    expect(await page.evaluate('sessionStorage.length')).toBe(0);
+  it('signs out (keyboard), stopping an answer still arriving: the key and the conversation are gone from the tab', async () => {
+    const restart = await runStctl(grpc, ['sessions', 'restart', sessionId], { ST_API_KEY: stack.apiKey });
+    expect(restart.code, restart.stderr).toBe(0);
+    // The reload above chose the first provider (none was running then) and keeps it: choose demo.
+    await expect.poll(() => providerBox().locator('option').allTextContents(), { timeout: SHOW_MS }).toEqual(['beta (waiting)', 'demo (running)']);
+    await tabTo(page, providerBox());
+    if ((await selectedProvider()) !== 'demo (running)') await page.keyboard.press('ArrowDown');
+    await expect.poll(selectedProvider).toBe('demo (running)');
+    const before = await stack.mock.stats();
+    await tabTo(page, messageBox());
+    await sendByKeyboard('One more question');
+    await expect.poll(answerWords, { timeout: SHOW_MS }).toBeGreaterThan(4);
+    await tabTo(page, signOutButton(), 'Shift+Tab');
+    await page.keyboard.press('Enter');
+    await apiKeyBox().waitFor({ timeout: SHOW_MS });
+    await expect.poll(async () => (await stack.mock.stats()).aborted, { timeout: SHOW_MS }).toBe(before.aborted + 1);
+    expect(await storedItems()).toBe(0);
     // After a reload too: nothing signs the tab back in.
     await page.reload();
-    await page.getByRole('button', { name: 'Sign in' }).waitFor({ timeout: SHOW_MS });
-    expect(await page.getByRole('button', { name: 'Sign out' }).count()).toBe(0);
+    await signInButton().waitFor({ timeout: SHOW_MS });
+    expect(await signOutButton().count()).toBe(0);
+    expect(await storedItems()).toBe(0);
+    // Signing in again starts an empty conversation.
+    await tabTo(page, apiKeyBox());
+    await page.keyboard.type(stack.apiKey);
+    await page.keyboard.press('Enter');
+    await conversation().waitFor({ timeout: SHOW_MS });
+    expect(await page.locator('article').count()).toBe(0);
   }, STEP_TIMEOUT_MS);
 
   it('made no request but to the gateway, and broke no CSP rule', () => {
@@ -234,18 +364,3 @@ describe.skipIf(missing !== undefined)('web console in chromium', () => {
     expect(record.pageErrors).toEqual([]);
   });
 });
-
-/** The mock's whole answer to `messages`, asked directly (same seed: same words). */
-async function mockAnswer(messages: { role: string; content: string }[]): Promise<string> {
-  const res = await fetch(`${stack.mockUrl}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-mock-token-delay-ms': '0' },
-    body: JSON.stringify({ model: MODEL, messages }),
-  });
-  const body = (await res.json()) as { choices: { message: { content: string } }[] };
-  return body.choices[0].message.content;
-}
-
-function squash(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
-}
