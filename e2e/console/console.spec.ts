@@ -3,6 +3,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Stack, cleanupAll, rawRequest, runStctl, startServer, startStack, stctlJson, waitForTunnel } from '@st/testing';
 import { ARTIFACTS, type ChatBody, PageRecord, README_SHOT, chromiumMissing, hasFocus, launchChromium, screenshot, tabTo } from './browser';
+import { ELSEWHERE, startMarkdownProvider } from './markdown-model';
 import { type SentChat, expectedUsage, parseUsageTable } from './mock-usage';
 import { OBSERVE_ANSWER, type OtherUser, mockAnswer, squash, startOtherUser, waitForUsage } from './support';
 
@@ -10,7 +11,8 @@ import { OBSERVE_ANSWER, type OtherUser, mockAnswer, squash, startOtherUser, wai
  * The web console in a real browser (Debian's chromium driven by playwright-core) against real
  * processes on 127.0.0.1: st-server serving the console, st-agent, the mock model. The steps run
  * in order on one open page, as a person would use it: sign in, chat, stop, the Usage view while
- * an answer streams, usage adding up, the session stopped under the page, the error, sign out.
+ * an answer streams, usage adding up, the session stopped under the page, the error, Markdown
+ * rendered safely, sign out.
  * What a keyboard user does is done with the keyboard alone (Tab, Enter, Space, arrows), and
  * controls are found by role and exact accessible name: the names issue 10 lists.
  */
@@ -36,6 +38,7 @@ let record: PageRecord;
 let sessionId: string;
 let grpc: string;
 let bob: OtherUser;
+let markdownApi: { close(): void } | undefined;
 /** The chats the page sent that reached the model, and how each ended: what usage adds up to. */
 const sent: SentChat[] = [];
 
@@ -70,6 +73,16 @@ async function chatSent(count: number): Promise<ChatBody> {
   return record.chatBodies[count - 1];
 }
 
+/** Chooses a provider with the keyboard: to the Provider box (`key` from where the focus is), then the arrows. */
+async function chooseProvider(name: string, key: 'Tab' | 'Shift+Tab'): Promise<void> {
+  await tabTo(page, providerBox(), key);
+  const names = await providerBox().locator('option').allTextContents();
+  const steps = names.indexOf(name) - names.indexOf((await selectedProvider()) ?? '');
+  expect(names).toContain(name);
+  for (let i = 0; i < Math.abs(steps); i++) await page.keyboard.press(steps > 0 ? 'ArrowDown' : 'ArrowUp');
+  await expect.poll(selectedProvider).toBe(name);
+}
+
 /** Types a message into the focused Message box and sends it with Enter. */
 async function sendByKeyboard(text: string): Promise<ChatBody> {
   expect(await hasFocus(messageBox())).toBe(true);
@@ -101,6 +114,7 @@ describe.skipIf(missing !== undefined)('web console in chromium', () => {
   afterAll(async () => {
     await browser?.close();
     bob?.api.close();
+    markdownApi?.close();
     await cleanupAll();
   });
 
@@ -325,14 +339,34 @@ describe.skipIf(missing !== undefined)('web console in chromium', () => {
     expect(await turns()).toEqual(shown);
   }, STEP_TIMEOUT_MS);
 
+  it("renders an answer's Markdown, and none of its HTML, images or javascript: links", async () => {
+    markdownApi = (await startMarkdownProvider(stack)).api;
+    await expect.poll(() => providerBox().locator('option').allTextContents(), { timeout: SHOW_MS }).toContain('markdown (running)');
+    await chooseProvider('markdown (running)', 'Tab');
+    await tabTo(page, messageBox());
+    await sendByKeyboard('Show me some Markdown');
+    await expect.poll(() => lastAnswer().getAttribute('data-status'), { timeout: SHOW_MS }).toBe('done');
+    const text = lastAnswer().locator('.text');
+    expect(await text.locator('strong').allTextContents()).toEqual(['bold']);
+    expect(await text.locator('code').allTextContents()).toEqual(['code']);
+    expect(await text.locator('li').allTextContents()).toEqual(['one', 'two']);
+    // Raw HTML is dropped, an image shows as its text, a javascript: link loses its target.
+    expect(await text.locator('img, script, [onerror]').count()).toBe(0);
+    expect(await text.textContent()).toContain('[image: a chart]');
+    const hrefs = await text.locator('a').evaluateAll((links) => links.map((a) => a.getAttribute('href') ?? ''));
+    expect(hrefs.filter((h) => /^\s*javascript:/i.test(h))).toEqual([]);
+    expect(hrefs).toEqual(['https://example.com/docs']);
+    expect(await text.getByText('click me', { exact: true }).count()).toBe(1);
+    expect(await page.evaluate('window.__pwned')).toBeUndefined();
+    expect(record.requests.filter((url) => url.startsWith(ELSEWHERE))).toEqual([]);
+    await screenshot(page, 'console-markdown');
+  }, STEP_TIMEOUT_MS);
+
   it('signs out (keyboard), stopping an answer still arriving: the key and the conversation are gone from the tab', async () => {
     const restart = await runStctl(grpc, ['sessions', 'restart', sessionId], { ST_API_KEY: stack.apiKey });
     expect(restart.code, restart.stderr).toBe(0);
-    // The reload above chose the first provider (none was running then) and keeps it: choose demo.
-    await expect.poll(() => providerBox().locator('option').allTextContents(), { timeout: SHOW_MS }).toEqual(['beta (waiting)', 'demo (running)']);
-    await tabTo(page, providerBox());
-    if ((await selectedProvider()) !== 'demo (running)') await page.keyboard.press('ArrowDown');
-    await expect.poll(selectedProvider).toBe('demo (running)');
+    await expect.poll(() => providerBox().locator('option').allTextContents(), { timeout: SHOW_MS }).toContain('demo (running)');
+    await chooseProvider('demo (running)', 'Shift+Tab');
     const before = await stack.mock.stats();
     await tabTo(page, messageBox());
     await sendByKeyboard('One more question');

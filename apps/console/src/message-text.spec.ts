@@ -14,6 +14,11 @@ describe('MessageText', () => {
     const out = html('<script>alert(1)</script>\n\nhi <img src=x onerror=alert(1)> [x](javascript:alert(1)) ![cat](https://example.com/cat.png)');
     expect(out).not.toMatch(/<script|<img|onerror|javascript:|example\.com/);
     expect(out).toContain('[image: cat]');
-    expect(out).toContain('<a href="" target="_blank" rel="noopener noreferrer nofollow">x</a>');
+    expect(out).toContain('<span class="link-removed">x</span>');
+    expect(out).not.toContain('<a');
+  });
+
+  it('keeps a safe link, opened apart from the console', () => {
+    expect(html('[docs](https://example.com/docs)')).toBe('<p><a href="https://example.com/docs" target="_blank" rel="noopener noreferrer nofollow">docs</a></p>');
   });
 });

@@ -6,7 +6,16 @@ import Markdown, { type Components } from 'react-markdown';
  * one would be a request to wherever the model pointed (the CSP would refuse it anyway).
  */
 const COMPONENTS: Components = {
-  a: ({ node: _node, ...props }) => <a {...props} target="_blank" rel="noopener noreferrer nofollow" />,
+  // A link whose URL the filter emptied (javascript:, data:…) is shown as its text: an empty href
+  // would still be a link, to this very page.
+  a: ({ node: _node, href, children }) =>
+    href ? (
+      <a href={href} target="_blank" rel="noopener noreferrer nofollow">
+        {children}
+      </a>
+    ) : (
+      <span className="link-removed">{children}</span>
+    ),
   img: ({ alt }) => <span className="image-alt">[image{alt ? `: ${alt}` : ''}]</span>,
 };
 
