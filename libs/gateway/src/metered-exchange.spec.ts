@@ -142,4 +142,21 @@ describe('MeteredExchange', () => {
     expect(entries).toHaveLength(1);
     expect(opener.opened[0].released).toBe('data: {"choi'.length + ',"usage":null'.length);
   });
+
+  it('passes a plain answer on before it is scanned and recorded, and a cancel from the responder then cancels nothing', () => {
+    const { opener, caller, entries } = meter('{"model":"m"}');
+    const answer = '{"id":"x","usage":{"prompt_tokens":3,"completion_tokens":1}}';
+    const recordedWhenPassed: number[] = [];
+    const head = caller.head.bind(caller);
+    caller.head = (status, headers, body, end) => {
+      recordedWhenPassed.push(entries.length);
+      head(status, headers, body, end);
+      caller.exchange.cancel('invalid response head'); // what the responder does with a head HTTP cannot carry
+    };
+    opener.opened[0].sink.head(200, JSON_TYPE, Buffer.from(answer), true);
+    expect(recordedWhenPassed).toEqual([0]);
+    expect(caller.text).toBe(answer);
+    expect(opener.opened[0].cancelled).toBeUndefined();
+    expect(entries).toEqual([expect.objectContaining({ model: 'm', promptTokens: 3, completionTokens: 1 })]);
+  });
 });

@@ -160,21 +160,30 @@ export class MeteredExchange implements Exchange {
       if (type.startsWith('text/event-stream')) this.sse = new SseUsageTap(this.ctx.request.askedForUsage && !this.retried);
       else if (type.includes('json')) this.json = new JsonUsageScanner();
     }
-    const out = this.tap(body, end);
-    if (end) this.finish();
+    const out = this.strip(body, end);
+    // Over before the answer is passed on, as a cancel from the responder must find it; counted
+    // after: the JSON scan and the record are no part of the caller's wait (issue 9, c=1).
+    if (end) this.over = true;
     this.sink.head(status, headers, out, end);
+    this.count(body, end);
   }
 
   private pass(chunk: Uint8Array, end: boolean): void {
-    const out = this.tap(chunk, end);
-    if (end) this.finish();
+    const out = this.strip(chunk, end);
+    if (end) this.over = true;
     // A chunk that was all held (the start of a line) has nothing to pass yet.
     if (out.length > 0 || end) this.sink.data(out, end);
+    this.count(chunk, end);
   }
 
-  /** The bytes to pass on for `chunk`; what the tap removed is given back to the agent at once. */
-  private tap(chunk: Uint8Array, end: boolean): Uint8Array {
+  /** Feeds a plain answer's bytes (which pass unchanged) to its scanner; records at the end. */
+  private count(chunk: Uint8Array, end: boolean): void {
     if (this.json) this.json.push(chunk);
+    if (end) this.finish();
+  }
+
+  /** The bytes to pass on for `chunk`; what the SSE tap removed is given back to the agent at once. */
+  private strip(chunk: Uint8Array, end: boolean): Uint8Array {
     if (!this.sse) return chunk;
     const { out, dropped } = this.sse.push(chunk);
     if (dropped > 0) this.releaseInner(dropped);

@@ -47,10 +47,19 @@ export interface UsageSummary {
 
 const HOUR_MS = 3_600_000;
 
+let lastHour = NaN;
+let lastHourKey = '';
+
 /** The start of the hour holding `at`, as the store's hour key. */
 export function hourOf(at: Date | number): string {
   const ms = typeof at === 'number' ? at : at.getTime();
-  return new Date(Math.floor(ms / HOUR_MS) * HOUR_MS).toISOString();
+  const hour = Math.floor(ms / HOUR_MS);
+  // Every answer is recorded under the current hour: one Date and ISO string per hour, not per answer.
+  if (hour !== lastHour) {
+    lastHourKey = new Date(hour * HOUR_MS).toISOString();
+    lastHour = hour;
+  }
+  return lastHourKey;
 }
 
 /** The smallest hour key a query with `since` includes. */
