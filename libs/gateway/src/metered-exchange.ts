@@ -50,6 +50,7 @@ export class MeteredExchange implements Exchange {
   private attempt = 0;
   private over = false;
   private answered = false;
+  private headSent = false;
   private recorded = false;
   private retried = false;
   private refusal: HeldRefusal | undefined;
@@ -162,6 +163,7 @@ export class MeteredExchange implements Exchange {
     }
     const out = this.tap(body, end);
     if (end) this.finish();
+    this.headSent = true;
     this.sink.head(status, headers, out, end);
   }
 
@@ -176,8 +178,14 @@ export class MeteredExchange implements Exchange {
   private tap(chunk: Uint8Array, end: boolean): Uint8Array {
     if (this.json) this.json.push(chunk);
     if (!this.sse) return chunk;
-    const { out, dropped } = this.sse.push(chunk);
+    const { out: cut, lead, dropped } = this.sse.push(chunk);
     if (dropped > 0) this.releaseInner(dropped);
+    let out = cut;
+    // A line begun in an earlier chunk: passed apart (a write more, rather than a copy of the chunk).
+    if (lead) {
+      if (this.headSent) this.sink.data(lead, false);
+      else out = Buffer.concat([lead, cut]);
+    }
     if (!end) return out;
     const rest = this.sse.end().out;
     return rest.length === 0 ? out : Buffer.concat([out, rest]);

@@ -1,5 +1,7 @@
 import type { Logger } from '@st/logging';
 import { type UsageDelta, hourOf } from '@st/store';
+
+const HOUR_MS = 3_600_000;
 import type { UsageEntry, UsageRecorder } from './usage-recorder';
 
 /** Where batches go (the Store). */
@@ -40,6 +42,8 @@ export class UsageBatcher implements UsageRecorder {
   private dropped = 0;
   private lastWarn = -Infinity;
   private closed = false;
+  private hourStart = -Infinity;
+  private hourKey = '';
 
   constructor(options: UsageBatcherOptions) {
     this.options = { ...DEFAULTS, now: Date.now, ...options };
@@ -48,7 +52,7 @@ export class UsageBatcher implements UsageRecorder {
   }
 
   record(entry: UsageEntry): void {
-    const hour = hourOf(this.options.now());
+    const hour = this.hourNow();
     const key = `${entry.userId}\u0000${entry.tunnelId}\u0000${entry.model}\u0000${hour}`;
     const row = this.pending.get(key);
     if (row) {
@@ -65,6 +69,16 @@ export class UsageBatcher implements UsageRecorder {
     }
     this.pending.set(key, { ...entry, hour, requests: 1 });
     if (this.pending.size >= this.options.maxRows) this.flushSoon();
+  }
+
+  /** The current hour's key, made once per hour: a Date and its ISO string per request showed in c=64 profiles. */
+  private hourNow(): string {
+    const now = this.options.now();
+    if (now < this.hourStart || now >= this.hourStart + HOUR_MS) {
+      this.hourStart = Math.floor(now / HOUR_MS) * HOUR_MS;
+      this.hourKey = hourOf(this.hourStart);
+    }
+    return this.hourKey;
   }
 
   /** Writes what is pending now (and waits for a write already running). */
