@@ -51,20 +51,21 @@ function flatCountsOf(t: string): TokenCounts | undefined {
   for (;;) {
     if (t.charCodeAt(i) !== 0x22) return undefined;
     const keyStart = i + 1;
-    const keyEnd = t.indexOf('"', keyStart);
-    if (keyEnd === -1 || t.lastIndexOf('\\', keyEnd) >= keyStart) return undefined;
+    let keyEnd = keyStart;
+    for (let k = t.charCodeAt(keyEnd); k !== 0x22; k = t.charCodeAt(++keyEnd)) if (k === 0x5c || keyEnd >= n) return undefined;
     i = skipWs(t, keyEnd + 1);
     if (t.charCodeAt(i) !== 0x3a) return undefined;
     i = skipWs(t, i + 1);
     const c = t.charCodeAt(i);
     if (c >= 0x30 && c <= 0x39) {
       const start = i;
-      while (i < n && t.charCodeAt(i) >= 0x30 && t.charCodeAt(i) <= 0x39) i++;
+      let v = 0;
+      for (let d = c; d >= 0x30 && d <= 0x39; d = t.charCodeAt(++i)) v = v * 10 + (d - 0x30);
       const next = t.charCodeAt(i);
       if (i - start > 15 || next === 0x2e || next === 0x65 || next === 0x45 || (c === 0x30 && i - start > 1)) return undefined;
       const len = keyEnd - keyStart;
-      if (len === PROMPT.length && t.startsWith(PROMPT, keyStart)) prompt = Number(t.slice(start, i));
-      else if (len === COMPLETION.length && t.startsWith(COMPLETION, keyStart)) completion = Number(t.slice(start, i));
+      if (len === PROMPT.length && t.startsWith(PROMPT, keyStart)) prompt = v;
+      else if (len === COMPLETION.length && t.startsWith(COMPLETION, keyStart)) completion = v;
     } else {
       const word = c === 0x6e ? 'null' : c === 0x74 ? 'true' : c === 0x66 ? 'false' : undefined;
       if (!word || !t.startsWith(word, i)) return undefined;

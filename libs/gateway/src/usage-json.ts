@@ -78,7 +78,7 @@ export class JsonUsageScanner {
             i = n;
             break;
           }
-          if (isKey) this.keyIsUsage = isUsageKey(buf.subarray(i + 1, close));
+          if (isKey) this.keyIsUsage = isUsageKeyAt(buf, i + 1, close);
           i = close;
           break;
         }
@@ -180,11 +180,37 @@ function isUsageKey(raw: Buffer): boolean {
 function closingQuote(buf: Buffer, from: number): number {
   let at = from;
   for (;;) {
-    const q = buf.indexOf(QUOTE, at);
+    const q = nextQuote(buf, at);
     if (q === -1) return backslashRun(buf, buf.length, from) % 2 === 1 ? -2 : -1;
     if (backslashRun(buf, q, from) % 2 === 0) return q;
     at = q + 1;
   }
+}
+
+/**
+ * The next quote from `at`, or -1. Most strings of an answer are a few bytes (its keys, ids,
+ * roles): those are looked through in JS, as a native search costs more per call than that; a
+ * longer one (the content) goes to the native search past the first bytes.
+ */
+function nextQuote(buf: Buffer, at: number): number {
+  const stop = Math.min(buf.length, at + SHORT_STRING);
+  for (let i = at; i < stop; i++) if (buf[i] === QUOTE) return i;
+  return stop === buf.length ? -1 : buf.indexOf(QUOTE, stop);
+}
+
+/** Bytes looked through in JS before a string's quote is searched for natively. */
+const SHORT_STRING = 32;
+
+/** isUsageKey of buf[from, to), without a view for the common key that is plainly not "usage". */
+function isUsageKeyAt(buf: Buffer, from: number, to: number): boolean {
+  const len = to - from;
+  if (len === USAGE_KEY.length) {
+    for (let k = 0; k < len; k++) if (buf[from + k] !== USAGE_KEY[k]) return false;
+    return true;
+  }
+  if (len < USAGE_KEY.length || len > MAX_KEY_BYTES) return false;
+  for (let k = from; k < to; k++) if (buf[k] === BACKSLASH) return isUsageKey(buf.subarray(from, to));
+  return false;
 }
 
 /** How many backslashes come right before `end`, not looking before `floor`. */
