@@ -51,6 +51,7 @@ export class MeteredExchange implements Exchange {
   private over = false;
   private answered = false;
   private headSent = false;
+  private jsonStarted = false;
   private recorded = false;
   private retried = false;
   private refusal: HeldRefusal | undefined;
@@ -176,7 +177,8 @@ export class MeteredExchange implements Exchange {
 
   /** The bytes to pass on for `chunk`; what the tap removed is given back to the agent at once. */
   private tap(chunk: Uint8Array, end: boolean): Uint8Array {
-    if (this.json) this.json.push(chunk);
+    if (this.json) this.json.push(chunk, end && !this.jsonStarted);
+    this.jsonStarted = true;
     if (!this.sse) return chunk;
     const { out: cut, lead, dropped } = this.sse.push(chunk);
     if (dropped > 0) this.releaseInner(dropped);
