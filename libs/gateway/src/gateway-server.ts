@@ -136,7 +136,7 @@ export class Gateway {
     applyHttpServerLimits(this.server, httpLimits, this.logger);
     this.lifecycle = new GatewayLifecycle(this.server, this.logger);
     this.meter.watch(this.server);
-    answerProtocolErrors(this.server, httpLimits.headerTimeoutMs);
+    answerProtocolErrors(this.server, httpLimits.headerTimeoutMs, (status) => this.meter.protocolError(status));
   }
 
   listen(host: string, port: number): Promise<number> {
