@@ -17,10 +17,12 @@
 //   BENCH_PROFILE=c64|c1|stream|sse   profile the tunnel instead: st-server and st-agent run under
 //                        --cpu-prof during that phase only, then the hot spots are printed
 //   BENCH_PROFILE_TOP=n  functions listed per profile (default 25)
-//   BENCH_SECTIONS=core,far,10k,abuse,cli,scale  which sections run (default all): core = the three paths above,
+//   BENCH_SECTIONS=core,far,10k,observability,abuse,cli,scale  which sections run (default all): core = the three paths above,
 //                        far = the same over a 50 ms round trip between agent and broker (and for ssh -R's
 //                        connection; lib/sections/far.mjs), 10k = 10,000 concurrent streamed answers over one
 //                        agent and 10,000 idle tunnels on one broker (lib/sections/ten-k.mjs),
+//                        observability = the core tunnel figures with metrics and usage off and on,
+//                        interleaved, against issue 10's 5 % (lib/sections/observability.mjs),
 //                        abuse = another tenant's latency during each attack of issue 7 (lib/abuse.mjs),
 //                        cli = stctl's start-up (lib/cli-startup.mjs), scale = split brokers/gateways/
 //                        discovery on PostgreSQL and Redis: one broker vs three, kill -9, rolling restart
@@ -50,11 +52,11 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
 const QUICK = process.env.BENCH_QUICK === '1';
 const PROFILE = process.env.BENCH_PROFILE ? (process.env.BENCH_PROFILE === '1' ? 'c64' : process.env.BENCH_PROFILE) : undefined;
-const ALL_SECTIONS = ['core', 'far', '10k', 'abuse', 'cli', 'scale', 'profile'];
+const ALL_SECTIONS = ['core', 'far', '10k', 'observability', 'abuse', 'cli', 'scale', 'profile'];
 const SECTIONS = new Set((process.env.BENCH_SECTIONS || ALL_SECTIONS.join(',')).split(',').map((s) => s.trim()).filter(Boolean));
 for (const s of SECTIONS) if (!ALL_SECTIONS.includes(s)) throw new Error(`BENCH_SECTIONS: no section named ${s} (${ALL_SECTIONS.join(', ')})`);
 // Minutes each section may take at most (the core section about 45 s plus the quiet wait; the abuse section 3-4 min on a busy machine, as its stalls do not shrink with the window).
-const SECTION_BUDGET_MIN = { core: 5.5, far: 4, '10k': 12, abuse: 7, cli: 1, scale: 5, profile: 2 };
+const SECTION_BUDGET_MIN = { core: 5.5, far: 4, '10k': 12, observability: 4, abuse: 7, cli: 1, scale: 5, profile: 2 };
 const TIME_BUDGET_MS = (0.5 + [...SECTIONS].reduce((sum, s) => sum + SECTION_BUDGET_MIN[s], 0)) * 60_000;
 /** What each section measured, for docs/benchmarks/latest.md (lib/latest-report.mjs). */
 const collected = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, quick: QUICK, sections: {} };
@@ -151,7 +153,7 @@ async function main() {
   }
   if (PROFILE) return profile();
   if (SECTIONS.has('core')) await coreSection().catch((err) => failed('core', err));
-  for (const name of ['far', '10k']) {
+  for (const name of ['far', '10k', 'observability']) {
     if (!SECTIONS.has(name)) continue;
     await procs.stopAll(1500);
     // Each section module: run(ctx) → figures (JSON-able), render(figures) → the text table.

@@ -11,6 +11,7 @@ import type { Logger } from '@st/logging';
 import type { MetricsServer } from '@st/metrics';
 import { metricsRegistryFor, serveMetrics } from './metrics-role';
 import { observeTunnelStatus } from './tunnel-status-gauge';
+import { observeWatches } from './watch-gauge';
 import { type Store, ensurePrivateDir, openStore, tightenDataDirFiles } from '@st/store';
 import { addBrokerRole, brokerListening } from './broker-role';
 import { addDiscoveryRole, createDirectory, createDiscoveryHttp, usageConnectMount } from './discovery-role';
@@ -104,6 +105,7 @@ export class ControlPlane {
       const directory = discoveryHere || live.view ? createDirectory(ctx, runtime) : undefined;
       if (discoveryHere) addDiscoveryRole(ctx, grpcHost!, runtime, directory!);
       if (metrics && discoveryHere) observeTunnelStatus(metrics, store, live.view ? undefined : broker);
+      if (metrics && directory) observeWatches(metrics, directory);
       if (grpcHost) {
         grpcPort = await grpcHost.listen(config.host, config.grpcPort, grpcCredentials(config, logger));
         if (broker) await brokerListening(broker, ctx, grpcPort);

@@ -49,7 +49,8 @@ export function createGateway(ctx: RoleContext, store: GatewayStore, opener: Exc
     console: ConsoleSite.load(config.consoleDir ?? builtConsoleDir(), logger.child({ role: 'gateway' })),
     degraded: () => (live.degraded() ? 'Redis is unreachable: routing from the last known presence (ST_REDIS_URL)' : undefined),
     // Token usage, summed in memory and written to the store once a second (never per request).
-    usage: new UsageBatcher({ writer: ctx.store, logger: logger.child({ role: 'usage' }) }),
+    // ST_USAGE=off: no recorder, so every exchange opens unmetered and its answer passes untouched.
+    usage: config.usage ? new UsageBatcher({ writer: ctx.store, logger: logger.child({ role: 'usage' }) }) : undefined,
     meter: ctx.metrics ? new GatewayMetrics(ctx.metrics) : undefined,
   });
 }

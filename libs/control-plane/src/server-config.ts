@@ -76,6 +76,7 @@ const schema = z.object({
   maxStreamsPerTunnel: limit(4),
   lightAgentStreams: onOff(true),
   metricsPort: optionalPort(),
+  usage: onOff(true),
   logLevel: logLevel(),
 });
 
@@ -128,6 +129,10 @@ export const SERVER_SETTINGS: { [K in keyof z.infer<typeof schema>]: SettingSour
   },
   maxStreamsPerTunnel: { env: 'ST_MAX_STREAMS_PER_TUNNEL', help: 'agent streams per tunnel; more are refused with RESOURCE_EXHAUSTED; 0 = no limit (default 4)' },
   metricsPort: { env: 'ST_METRICS_PORT', flag: 'metrics-port', help: 'serve Prometheus metrics at /metrics on this port of ST_HOST, every role of the process together (default: off; 0 = any free port)' },
+  usage: {
+    env: 'ST_USAGE',
+    help: "token usage accounting by the gateway (stctl usage): counts each OpenAI answer's usage, asking streams for it; off = answers pass untouched and nothing is recorded (default on)",
+  },
   logLevel: { env: 'ST_LOG_LEVEL', help: 'fatal, error, warn, info (default), debug, trace or silent' },
 };
 

@@ -59,6 +59,11 @@ export class ProviderDirectory {
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
+  /** Open WatchProviders streams (gRPC and Connect), and the users holding them: read by the metrics on a scrape. */
+  get openWatches(): { watches: number; users: number } {
+    return { watches: this.watchQuota.watches, users: this.watchQuota.users };
+  }
+
   /** The provider with that id if it is the user's, else undefined. */
   async get(userId: string, tunnelId: string): Promise<Provider | undefined> {
     const tunnel = await this.options.store.getTunnelForUser(userId, tunnelId);

@@ -21,8 +21,11 @@ describe('WatchQuota', () => {
     const quota = new WatchQuota(16);
     const releases = Array.from({ length: 1000 }, (_, i) => quota.acquire(`u-${i}`));
     expect(quota.users).toBe(1000);
+    expect(quota.watches).toBe(1000);
     for (const r of releases) r();
+    releases[0]();
     expect(quota.users).toBe(0);
+    expect(quota.watches).toBe(0);
   });
 
   it('with 0 counts but never refuses', () => {

@@ -13,6 +13,7 @@ export class WatchLimitError extends Error {
  */
 export class WatchQuota {
   private readonly open = new Map<string, number>();
+  private total = 0;
 
   /** `max` watches per user; 0 = no limit. */
   constructor(private readonly max: number) {}
@@ -22,10 +23,12 @@ export class WatchQuota {
     const n = this.open.get(userId) ?? 0;
     if (this.max > 0 && n >= this.max) throw new WatchLimitError(this.max);
     this.open.set(userId, n + 1);
+    this.total++;
     let held = true;
     return () => {
       if (!held) return;
       held = false;
+      this.total--;
       const left = (this.open.get(userId) ?? 1) - 1;
       if (left <= 0) this.open.delete(userId);
       else this.open.set(userId, left);
@@ -35,6 +38,11 @@ export class WatchQuota {
   /** Open watches of a user now. */
   openOf(userId: string): number {
     return this.open.get(userId) ?? 0;
+  }
+
+  /** Open watches of every user (the st_discovery_watches gauge). */
+  get watches(): number {
+    return this.total;
   }
 
   /** Users with at least one open watch. */

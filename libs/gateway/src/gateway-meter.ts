@@ -17,6 +17,8 @@ export interface GatewayMeter {
   rejected(error: TunnelError): void;
   /** Counts what the HTTP server itself refuses (connections over ST_MAX_CONNECTIONS). */
   watch(server: Server): void;
+  /** The gateway answered `status` to what never became a request (slow headers' 408, a malformed request's 400, …). */
+  protocolError(status: number): void;
 }
 
 export const NO_GATEWAY_METER: GatewayMeter = {
@@ -25,4 +27,5 @@ export const NO_GATEWAY_METER: GatewayMeter = {
   sink: (_res, responder) => responder,
   rejected: () => undefined,
   watch: () => undefined,
+  protocolError: () => undefined,
 };

@@ -130,6 +130,17 @@ describe('GatewayMetrics', () => {
     expect((await scrape(registry)).value('st_limit_refusals_total', { limit: 'max_connections' })).toBe(2);
   });
 
+  it('counts what never became a request (slow headers, a malformed one) as kind other, by its code', async () => {
+    const registry = new MetricsRegistry({ defaultMetrics: false });
+    const metrics = new GatewayMetrics(registry);
+    metrics.protocolError(408);
+    metrics.protocolError(408);
+    metrics.protocolError(400);
+    const m = await scrape(registry);
+    expect(m.value('st_gateway_requests_total', { kind: 'other', code: '408' })).toBe(2);
+    expect(m.value('st_gateway_requests_total', { kind: 'other', code: '400' })).toBe(1);
+  });
+
   it('with metrics off hands the responder itself to the exchange', () => {
     const { sink } = recorder();
     expect(NO_GATEWAY_METER.sink(fakeResponse(), sink)).toBe(sink);

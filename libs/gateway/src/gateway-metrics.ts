@@ -5,7 +5,7 @@ import type { Header } from '@st/proto';
 import type { TunnelError } from '@st/tunnel-protocol';
 import type { GatewayMeter } from './gateway-meter';
 import { GATEWAY_LIMITS, type GatewayLimit, limitOf } from './refusal-limit';
-import { KIND_CHAT, KIND_COMPLETIONS, KIND_PLAIN, ROUTE_KINDS, routeKindOf } from './route-kind';
+import { KIND_CHAT, KIND_COMPLETIONS, KIND_OTHER, KIND_PLAIN, ROUTE_KINDS, routeKindOf } from './route-kind';
 import { CONTENT_FIELD, StreamTokens, TEXT_FIELD } from './stream-tokens';
 
 /** The code counted for a response whose connection closed before it was complete (nginx's). */
@@ -91,12 +91,20 @@ export class GatewayMetrics implements GatewayMeter {
 
   /** Called once per response, when it closes. */
   closed(meter: RequestMeter, res: ServerResponse): void {
-    const status = res.writableFinished ? res.statusCode : CLIENT_CLOSED;
-    const index = meter.kind * 600 + (status >= 0 && status < 600 ? status : 0);
-    let child = this.requestChildren[index];
-    if (!child) this.requestChildren[index] = child = this.requests.child(ROUTE_KINDS[meter.kind], String(status));
-    child.inc();
+    this.count(meter.kind, res.writableFinished ? res.statusCode : CLIENT_CLOSED);
     this.duration[meter.kind].observe((performance.now() - meter.start) / 1000);
+  }
+
+  /** Counted as kind `other`: no URL was read (the headers never came whole) or none was served. */
+  protocolError(status: number): void {
+    this.count(KIND_OTHER, status);
+  }
+
+  private count(kind: number, status: number): void {
+    const index = kind * 600 + (status >= 0 && status < 600 ? status : 0);
+    let child = this.requestChildren[index];
+    if (!child) this.requestChildren[index] = child = this.requests.child(ROUTE_KINDS[kind], String(status));
+    child.inc();
   }
 
   exchangeError(error: TunnelError): void {

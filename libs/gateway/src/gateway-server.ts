@@ -21,7 +21,7 @@ import { DEFAULT_MAX_JSON_DEPTH, isJsonRequest, readJsonBody, tooLarge } from '.
 import { RefusalSummary } from './refusal-summary';
 import { requestIdOf } from './request-id';
 import { type LimitTicket, RequestLimiter } from './request-limiter';
-import { traceForward, traceRequest } from './gateway-tracing';
+import { traceFieldsOf, traceForward, traceRequest } from './gateway-tracing';
 import { parseTunnelRoute } from './tunnel-route';
 import { UnifiedEndpoint } from './unified-endpoint';
 import { openExchange } from './usage-metering';
@@ -136,7 +136,7 @@ export class Gateway {
     applyHttpServerLimits(this.server, httpLimits, this.logger);
     this.lifecycle = new GatewayLifecycle(this.server, this.logger);
     this.meter.watch(this.server);
-    answerProtocolErrors(this.server, httpLimits.headerTimeoutMs);
+    answerProtocolErrors(this.server, httpLimits.headerTimeoutMs, (status) => this.meter.protocolError(status));
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -381,9 +381,9 @@ export class Gateway {
     // A flood over the limits is thousands of 429s a second: one info line each would cost the
     // event loop (and the disk) more than answering them. The limiter's own summary says who.
     if (error.kind === 'rate_limited') {
-      this.logger.debug({ requestId, kind: error.kind }, error.message);
+      this.logger.debug({ requestId, kind: error.kind, ...traceFieldsOf(res.req) }, error.message);
       this.refusals.record(userId ?? '', error.message);
-    } else this.logger.info({ requestId, kind: error.kind }, error.message);
+    } else this.logger.info({ requestId, kind: error.kind, ...traceFieldsOf(res.req) }, error.message);
     sendTunnelError(res, error, requestId);
   }
 }

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Header } from '@st/proto';
 import { RecordingTracer, useTracer } from '@st/telemetry';
-import { traceForward, traceRequest } from './gateway-tracing';
+import { traceFieldsOf, traceForward, traceRequest } from './gateway-tracing';
 
 const CLIENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
@@ -73,5 +73,16 @@ describe('gateway tracing', () => {
     // A plain tunnel's paths do not make span names of their own.
     traceRequest(request({}).req, request({}).res, 'r-3', '/t/t-abc/some/page/42');
     expect(tracer.spans.at(-1)?.name).toBe('POST /t/{tunnel}/*');
+  });
+
+  it("gives the gateway's own refusals a trace_id: the span's when on, else the caller's traceparent's, else none", () => {
+    expect(traceFieldsOf(request({ traceparent: CLIENT }).req)).toEqual({ trace_id: '4bf92f3577b34da6a3ce929d0e0e4736' });
+    expect(traceFieldsOf(request({}).req)).toEqual({});
+    expect(traceFieldsOf(undefined)).toEqual({});
+    const tracer = new RecordingTracer();
+    useTracer(tracer);
+    const { req, res } = request({});
+    traceRequest(req, res, 'r-1', '/v1/models');
+    expect(traceFieldsOf(req)).toEqual({ trace_id: tracer.spans[0].traceId });
   });
 });

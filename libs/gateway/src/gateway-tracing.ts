@@ -63,3 +63,15 @@ function routeOf(path: string): string {
 function apiRoute(path: string): string {
   return path.startsWith('/v1/models/') ? '/v1/models/{model}' : path;
 }
+
+/**
+ * `trace_id` for the log line of a request the gateway answers itself (auth failure, 404, 429
+ * before any exchange), as the responder's lines carry it: the request's span when tracing is
+ * on, else the caller's own `traceparent`; nothing when there is neither.
+ */
+export function traceFieldsOf(req: IncomingMessage | undefined): { trace_id?: string } {
+  if (!req) return {};
+  const span = activeTracer() ? spans.get(req) : undefined;
+  const traceId = span ? span.traceId : parseTraceparent(req.headers.traceparent)?.traceId;
+  return traceId === undefined ? {} : { trace_id: traceId };
+}

@@ -73,7 +73,7 @@ export function skipString(buf: Uint8Array, at: number): number {
 }
 
 /** Offset just past the value starting at `at` (any JSON value), or -1 when it is cut or broken. */
-function skipValue(buf: Uint8Array, at: number, end: number): number {
+export function skipValue(buf: Uint8Array, at: number, end: number): number {
   const c = buf[at];
   if (c === QUOTE) return skipString(buf, at);
   if (c === 0x7b || c === 0x5b) {

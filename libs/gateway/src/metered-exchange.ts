@@ -50,6 +50,8 @@ export class MeteredExchange implements Exchange {
   private attempt = 0;
   private over = false;
   private answered = false;
+  private headSent = false;
+  private jsonStarted = false;
   private recorded = false;
   private retried = false;
   private refusal: HeldRefusal | undefined;
@@ -164,6 +166,7 @@ export class MeteredExchange implements Exchange {
     // Over before the answer is passed on, as a cancel from the responder must find it; counted
     // after: the JSON scan and the record are no part of the caller's wait (issue 9, c=1).
     if (end) this.over = true;
+    this.headSent = true;
     this.sink.head(status, headers, out, end);
     this.count(body, end);
   }
@@ -178,15 +181,22 @@ export class MeteredExchange implements Exchange {
 
   /** Feeds a plain answer's bytes (which pass unchanged) to its scanner; records at the end. */
   private count(chunk: Uint8Array, end: boolean): void {
-    if (this.json) this.json.push(chunk);
+    if (this.json) this.json.push(chunk, end && !this.jsonStarted);
+    this.jsonStarted = true;
     if (end) this.finish();
   }
 
   /** The bytes to pass on for `chunk`; what the SSE tap removed is given back to the agent at once. */
   private strip(chunk: Uint8Array, end: boolean): Uint8Array {
     if (!this.sse) return chunk;
-    const { out, dropped } = this.sse.push(chunk);
+    const { out: cut, lead, dropped } = this.sse.push(chunk);
     if (dropped > 0) this.releaseInner(dropped);
+    let out = cut;
+    // A line begun in an earlier chunk: passed apart (a write more, rather than a copy of the chunk).
+    if (lead) {
+      if (this.headSent) this.sink.data(lead, false);
+      else out = Buffer.concat([lead, cut]);
+    }
     if (!end) return out;
     const rest = this.sse.end().out;
     return rest.length === 0 ? out : Buffer.concat([out, rest]);

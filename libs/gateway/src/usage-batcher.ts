@@ -1,5 +1,7 @@
 import type { Logger } from '@st/logging';
 import { type UsageDelta, hourOf } from '@st/store';
+
+const HOUR_MS = 3_600_000;
 import type { UsageEntry, UsageRecorder } from './usage-recorder';
 
 /** Where batches go (the Store). */
@@ -40,6 +42,11 @@ export class UsageBatcher implements UsageRecorder {
   private dropped = 0;
   private lastWarn = -Infinity;
   private closed = false;
+  private hourStart = -Infinity;
+  /** The row the last entry went to, and the pending map it is in (a flush starts a new one). */
+  private lastRow: UsageDelta | undefined;
+  private lastIn: Map<string, UsageDelta> | undefined;
+  private hourKey = '';
 
   constructor(options: UsageBatcherOptions) {
     this.options = { ...DEFAULTS, now: Date.now, ...options };
@@ -48,14 +55,19 @@ export class UsageBatcher implements UsageRecorder {
   }
 
   record(entry: UsageEntry): void {
-    const hour = hourOf(this.options.now());
+    const hour = this.hourNow();
+    // The row of the last entry, when this one is for the same (user, tunnel, model, hour): no key
+    // string made and hashed per request for a tunnel under load.
+    const last = this.lastRow;
+    if (last && this.lastIn === this.pending && last.hour === hour && last.userId === entry.userId && last.tunnelId === entry.tunnelId && last.model === entry.model) {
+      add(last, entry);
+      return;
+    }
     const key = `${entry.userId}\u0000${entry.tunnelId}\u0000${entry.model}\u0000${hour}`;
     const row = this.pending.get(key);
     if (row) {
-      row.tunnelName = entry.tunnelName;
-      row.promptTokens += entry.promptTokens;
-      row.completionTokens += entry.completionTokens;
-      row.requests += 1;
+      add(row, entry);
+      this.remember(row);
       return;
     }
     if (this.pending.size >= this.options.maxPendingRows) {
@@ -63,8 +75,25 @@ export class UsageBatcher implements UsageRecorder {
       this.warnDropped();
       return;
     }
-    this.pending.set(key, { ...entry, hour, requests: 1 });
+    const added = { ...entry, hour, requests: 1 };
+    this.pending.set(key, added);
+    this.remember(added);
     if (this.pending.size >= this.options.maxRows) this.flushSoon();
+  }
+
+  private remember(row: UsageDelta): void {
+    this.lastRow = row;
+    this.lastIn = this.pending;
+  }
+
+  /** The current hour's key, made once per hour: a Date and its ISO string per request showed in c=64 profiles. */
+  private hourNow(): string {
+    const now = this.options.now();
+    if (now < this.hourStart || now >= this.hourStart + HOUR_MS) {
+      this.hourStart = Math.floor(now / HOUR_MS) * HOUR_MS;
+      this.hourKey = hourOf(this.hourStart);
+    }
+    return this.hourKey;
   }
 
   /** Writes what is pending now (and waits for a write already running). */
@@ -124,4 +153,11 @@ export class UsageBatcher implements UsageRecorder {
       'usage not recorded: too many rows wait for the store (is the database down?); requests are still served',
     );
   }
+}
+
+function add(row: UsageDelta, entry: UsageEntry): void {
+  row.tunnelName = entry.tunnelName;
+  row.promptTokens += entry.promptTokens;
+  row.completionTokens += entry.completionTokens;
+  row.requests += 1;
 }

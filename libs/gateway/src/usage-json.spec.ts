@@ -37,6 +37,34 @@ describe('JsonUsageScanner', () => {
     );
   });
 
+  it('reads a whole answer from its end exactly as it walks it, usage top-level, nested, absent or odd', () => {
+    const usageValue = fc.oneof(
+      fc.record({ prompt_tokens: fc.nat(), completion_tokens: fc.nat() }),
+      fc.jsonValue({ maxDepth: 2 }),
+      fc.constant({ prompt_tokens: 1, x: 'a'.repeat(5000) }),
+    );
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.string().filter((k) => k !== 'usage'), fc.jsonValue({ maxDepth: 3 })),
+        fc.option(usageValue),
+        fc.nat(),
+        fc.constantFrom('top', 'nested', 'array'),
+        fc.constantFrom(0, 2),
+        (other, usage, position, where, indent) => {
+          const entries: [string, unknown][] = Object.entries(other);
+          if (usage !== null) entries.splice(position % (entries.length + 1), 0, ['usage', usage]);
+          const obj = Object.fromEntries(entries);
+          const answer = where === 'top' ? obj : where === 'nested' ? { data: obj, model: 'm' } : [obj];
+          const bytes = Buffer.from(`${JSON.stringify(answer, null, indent)}\n`);
+          const whole = new JsonUsageScanner();
+          whole.push(bytes, true);
+          expect(whole.usage).toEqual(scan(bytes, []).usage);
+        },
+      ),
+      SETTINGS,
+    );
+  });
+
   it('ignores a "usage" that is not a top-level key', () => {
     const text = JSON.stringify({ choices: [{ usage: { prompt_tokens: 9 }, text: '"usage":{"prompt_tokens":8}' }], data: { usage: 1 } });
     expect(scan(Buffer.from(text), [3, 17, 30]).usage).toBeUndefined();

@@ -1,8 +1,13 @@
+import { skipString, skipValue } from './json-top-members';
 import { MAX_USAGE_BYTES, type TokenCounts, countsOf } from './usage-counts';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const USAGE_KEY = Buffer.from('usage');
+const QUOTED_USAGE = Buffer.from('"usage"');
+const USAGE_QUOTE = Buffer.from('usage"');
+/** tailUsage could not tell: the answer is walked whole. */
+const WALK = Symbol('walk');
 /** Top-level keys longer than this cannot be "usage" (escapes included). */
 const MAX_KEY_BYTES = 64;
 
@@ -35,9 +40,20 @@ export class JsonUsageScanner {
   private capturedBytes = 0;
   private failed = false;
 
-  push(chunk: Uint8Array): void {
+  private started = false;
+
+  /** `whole`: this chunk is the whole answer (the common small one, in the response head). */
+  push(chunk: Uint8Array, whole = false): void {
     if (this.failed || this.usage) return;
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    if (whole && !this.started) {
+      const tail = tailUsage(buf);
+      if (tail !== WALK) {
+        this.usage = tail;
+        return;
+      }
+    }
+    this.started = true;
     const n = buf.length;
     let captureFrom = this.capturing ? 0 : -1;
     let i = 0;
@@ -78,7 +94,7 @@ export class JsonUsageScanner {
             i = n;
             break;
           }
-          if (isKey) this.keyIsUsage = isUsageKey(buf.subarray(i + 1, close));
+          if (isKey) this.keyIsUsage = isUsageKeyAt(buf, i + 1, close);
           i = close;
           break;
         }
@@ -161,6 +177,53 @@ export class JsonUsageScanner {
   }
 }
 
+/**
+ * The usage of a whole answer read from its end, where OpenAI-style servers put it: the one
+ * `"usage"` of the answer, a key (after `{` or `,`, before `:`), is top-level when the walk from
+ * its value to the end closes exactly one object, at the last byte but whitespace. Only the bytes
+ * after the value are walked (a large embeddings answer is not); WALK when any of that does not
+ * hold, and the state machine reads the answer. (A top-level key spelt with escapes before it,
+ * `"us\u0061ge"`, which the walk would find first, is not looked for: no server writes one.)
+ */
+function tailUsage(buf: Buffer): TokenCounts | undefined | typeof WALK {
+  // Searched without its opening quote: a native search starts from the rarest first byte it can.
+  const hit = buf.lastIndexOf(USAGE_QUOTE);
+  if (hit < 1 || buf.indexOf(USAGE_QUOTE) !== hit || buf[hit - 1] !== QUOTE) return WALK;
+  const at = hit - 1;
+  let k = at - 1;
+  while (k >= 0 && isWs(buf[k])) k--;
+  if (k < 0 || (buf[k] !== 0x7b && buf[k] !== 0x2c)) return WALK;
+  const n = buf.length;
+  let i = at + QUOTED_USAGE.length;
+  while (i < n && isWs(buf[i])) i++;
+  if (buf[i] !== 0x3a) return WALK;
+  i++;
+  while (i < n && isWs(buf[i])) i++;
+  const valueStart = i;
+  const valueEnd = skipValue(buf, valueStart, n);
+  if (valueEnd === -1) return WALK;
+  let depth = 1;
+  for (i = valueEnd; i < n; i++) {
+    const c = buf[i];
+    if (c === QUOTE) {
+      const next = skipString(buf, i);
+      if (next === -1) return WALK;
+      i = next - 1;
+    } else if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) {
+      if (--depth === 0) break;
+    }
+  }
+  if (depth !== 0 || buf[i] !== 0x7d) return WALK;
+  for (i++; i < n; i++) if (!isWs(buf[i])) return WALK;
+  if (valueEnd - valueStart > MAX_USAGE_BYTES) return undefined;
+  return countsOf(buf.toString('utf8', valueStart, valueEnd));
+}
+
+function isWs(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
 /** Whether a key's raw bytes (between its quotes) spell "usage", escapes decoded. */
 function isUsageKey(raw: Buffer): boolean {
   if (raw.length === USAGE_KEY.length) return raw.equals(USAGE_KEY);
@@ -180,11 +243,37 @@ function isUsageKey(raw: Buffer): boolean {
 function closingQuote(buf: Buffer, from: number): number {
   let at = from;
   for (;;) {
-    const q = buf.indexOf(QUOTE, at);
+    const q = nextQuote(buf, at);
     if (q === -1) return backslashRun(buf, buf.length, from) % 2 === 1 ? -2 : -1;
     if (backslashRun(buf, q, from) % 2 === 0) return q;
     at = q + 1;
   }
+}
+
+/**
+ * The next quote from `at`, or -1. Most strings of an answer are a few bytes (its keys, ids,
+ * roles): those are looked through in JS, as a native search costs more per call than that; a
+ * longer one (the content) goes to the native search past the first bytes.
+ */
+function nextQuote(buf: Buffer, at: number): number {
+  const stop = Math.min(buf.length, at + SHORT_STRING);
+  for (let i = at; i < stop; i++) if (buf[i] === QUOTE) return i;
+  return stop === buf.length ? -1 : buf.indexOf(QUOTE, stop);
+}
+
+/** Bytes looked through in JS before a string's quote is searched for natively. */
+const SHORT_STRING = 32;
+
+/** isUsageKey of buf[from, to), without a view for the common key that is plainly not "usage". */
+function isUsageKeyAt(buf: Buffer, from: number, to: number): boolean {
+  const len = to - from;
+  if (len === USAGE_KEY.length) {
+    for (let k = 0; k < len; k++) if (buf[from + k] !== USAGE_KEY[k]) return false;
+    return true;
+  }
+  if (len < USAGE_KEY.length || len > MAX_KEY_BYTES) return false;
+  for (let k = from; k < to; k++) if (buf[k] === BACKSLASH) return isUsageKey(buf.subarray(from, to));
+  return false;
 }
 
 /** How many backslashes come right before `end`, not looking before `floor`. */

@@ -34,7 +34,8 @@ function split(bytes: Buffer, cuts: number[]): Buffer[] {
   const chunks: Buffer[] = [];
   let prev = 0;
   for (const c of [...at, bytes.length]) {
-    chunks.push(bytes.subarray(prev, c));
+    // Copies: the tap cuts what it strips out of the chunks it is given, in place.
+    chunks.push(Buffer.from(bytes.subarray(prev, c)));
     prev = c;
   }
   return chunks;
@@ -46,6 +47,7 @@ function run(tap: SseUsageTap, chunks: Buffer[]): { out: Buffer; dropped: number
   let dropped = 0;
   for (const c of chunks) {
     const r = tap.push(c);
+    if (r.lead) parts.push(r.lead);
     parts.push(r.out);
     dropped += r.dropped;
   }
@@ -130,7 +132,9 @@ describe('SseUsageTap', () => {
     const chunks = split(bytes, Array.from({ length: 40 }, (_, i) => i * 4096));
     const parts: Uint8Array[] = [];
     for (const c of chunks) {
-      parts.push(tap.push(c).out);
+      const r = tap.push(c);
+      if (r.lead) parts.push(r.lead);
+      parts.push(r.out);
       expect(tap.heldBytes).toBeLessThanOrEqual(MAX_SSE_LINE);
     }
     parts.push(tap.end().out);

@@ -4,6 +4,11 @@ import { type TokenCounts, countsOf } from './usage-counts';
 /** What one chunk became: the bytes to pass on, and how many were removed for good. */
 export interface SseOutput {
   out: Uint8Array;
+  /**
+   * Bytes to pass on before `out`, when a line began in an earlier chunk: its kept bytes, apart,
+   * so that `out` stays the chunk itself (cut in place) instead of a copy of both.
+   */
+  lead?: Uint8Array;
   /** Bytes of the input (this chunk or held ones) that will never be passed on. */
   dropped: number;
 }
@@ -16,6 +21,7 @@ export interface SseOutput {
 export const MAX_SSE_LINE = 64 * 1024;
 
 const NL = 0x0a;
+const CR = 0x0d;
 const USAGE = Buffer.from('"usage"');
 const NULL_LAST = Buffer.from(',"usage":null}');
 const NULL_EVENT_END = Buffer.from(',"usage":null}\n\n');
@@ -53,6 +59,10 @@ export class SseUsageTap {
     return this.strip ? this.carryBytes : 0;
   }
 
+  /**
+   * `chunk` is handed over: with strip, what is cut is cut out of it in place (the exchange's
+   * chunks are read once, by whoever they are passed on to); it may be held on to only as a copy.
+   */
   push(chunk: Uint8Array): SseOutput {
     return this.strip ? this.pushStripping(asBuffer(chunk)) : this.observe(chunk);
   }
@@ -80,18 +90,13 @@ export class SseUsageTap {
       this.oversized = false;
       pos = nl + 1;
     }
-    for (;;) {
-      const hit = buf.indexOf(USAGE, pos);
-      if (hit === -1) break;
-      const start = Math.max(pos, buf.lastIndexOf(NL, hit) + 1);
-      const nl = buf.indexOf(NL, hit);
-      if (nl === -1) break;
-      this.inspect(buf.subarray(start, nl));
-      pos = nl + 1;
-    }
+    const tail = Math.max(pos, buf.lastIndexOf(NL) + 1);
+    // A line ending in `,"usage":null}` has nothing to count (see cutOf): skipped unread.
+    this.walkLines(buf, pos, tail, () => undefined, (from, nl) => {
+      this.inspect(buf.subarray(from, nl));
+      return nl + 1;
+    });
     // The unfinished last line may hold the start of "usage": keep it for the next chunk.
-    const lastNl = buf.lastIndexOf(NL);
-    const tail = Math.max(pos, lastNl + 1);
     if (tail < buf.length) this.hold(buf, tail, buf.length);
     return { out: chunk, dropped: 0 };
   }
@@ -117,7 +122,7 @@ export class SseUsageTap {
       }
     }
     const heldBefore = this.carryBytes;
-    const parts: Uint8Array[] = [];
+    let lead: Uint8Array | undefined;
     let runStart = 0;
     let pos = 0;
     if (this.carryBytes > 0 || this.oversized) {
@@ -131,53 +136,57 @@ export class SseUsageTap {
           this.hold(buf, 0, n);
           return { out: EMPTY, dropped: 0 };
         }
-        parts.push(this.takeCarry());
+        lead = this.takeCarry();
         this.oversized = true;
         pos = n;
       } else {
+        // The line is a copy of our own: what it keeps is compacted in place.
         const line = Buffer.concat([this.takeCarry(), buf.subarray(0, nl + 1)]);
         const cut = this.cutOf(line, 0, line.length, line.indexOf(USAGE));
-        if (!cut) parts.push(line);
-        else {
-          if (cut[0] > 0) parts.push(line.subarray(0, cut[0]));
-          if (cut[1] < line.length) parts.push(line.subarray(cut[1]));
-        }
+        if (cut) line.copyWithin(cut[0], cut[1]);
+        lead = cut ? line.subarray(0, line.length - (cut[1] - cut[0])) : line;
+        if (lead.length === 0) lead = undefined;
         runStart = pos = nl + 1;
       }
     }
-    // The whole lines of the chunk: only those holding "usage" are looked at, found hit by hit
-    // (plus the blank line after a dropped usage event); the rest pass as one run.
+    // The whole lines of the chunk (see walkLines): only those that may hold "usage" are looked
+    // at, and what they keep passes on as runs of the chunk copied into one buffer.
     const whole = this.oversized ? pos : Math.max(pos, buf.lastIndexOf(NL) + 1);
+    // What is kept is compacted in place, run by run, in the chunk itself (the sink's chunks are
+    // handed over, see push): copyWithin allocates nothing, where a copy of the chunk cost as much
+    // again as the cutting (a new buffer per chunk, and its garbage), and a copy per run a view.
+    let cutting = false;
+    let outStart = 0;
+    let o = 0;
+    const keep = (to: number): void => {
+      if (to <= runStart) return;
+      if (o !== runStart) buf.copyWithin(o, runStart, to);
+      o += to - runStart;
+    };
+    const drop = (from: number, to: number): void => {
+      if (!cutting) {
+        cutting = true;
+        outStart = o = runStart;
+      }
+      keep(from);
+      runStart = to;
+    };
     if (this.dropBlank && pos < whole) {
       const nl = buf.indexOf(NL, pos);
-      const cut = this.cutOf(buf, pos, nl + 1, -1);
-      if (cut) {
-        if (cut[0] > runStart) parts.push(buf.subarray(runStart, cut[0]));
-        runStart = cut[1];
-      }
+      const blank = this.cutOf(buf, pos, nl + 1, -1);
+      if (blank) drop(blank[0], blank[1]);
       pos = nl + 1;
     }
-    for (let hit = pos < whole ? buf.indexOf(USAGE, pos) : -1; hit !== -1 && hit < whole; hit = buf.indexOf(USAGE, pos)) {
-      const lineStart = Math.max(pos, buf.lastIndexOf(NL, hit) + 1);
-      const nl = buf.indexOf(NL, hit);
-      const cut = this.cutOf(buf, lineStart, nl + 1, hit);
-      if (cut) {
-        if (cut[0] > runStart) parts.push(buf.subarray(runStart, cut[0]));
-        runStart = cut[1];
-      }
-      pos = nl + 1;
-      if (this.dropBlank && pos < whole) {
-        // The usage event's blank line.
-        const next = buf.indexOf(NL, pos);
-        const blank = this.cutOf(buf, pos, next + 1, -1);
-        if (blank) {
-          if (blank[0] > runStart) parts.push(buf.subarray(runStart, blank[0]));
-          runStart = blank[1];
-        }
-        pos = next + 1;
-      }
-      if (pos >= whole) break;
-    }
+    this.walkLines(buf, pos, whole, (_from, _nl, end) => drop(end - NULL_LAST.length, end - 1), (from, nl, hit) => {
+      const c = this.cutOf(buf, from, nl + 1, hit);
+      if (c) drop(c[0], c[1]);
+      if (!this.dropBlank || nl + 1 >= whole) return nl + 1;
+      // The usage event's blank line.
+      const next = buf.indexOf(NL, nl + 1);
+      const blank = this.cutOf(buf, nl + 1, next + 1, -1);
+      if (blank) drop(blank[0], blank[1]);
+      return next + 1;
+    });
     pos = whole;
     let runEnd = n;
     if (pos < n && !this.oversized) {
@@ -187,9 +196,69 @@ export class SseUsageTap {
         runEnd = pos;
       }
     }
-    if (runEnd > runStart) parts.push(runStart === 0 && runEnd === n ? buf : buf.subarray(runStart, runEnd));
-    const out = parts.length === 0 ? EMPTY : parts.length === 1 ? parts[0] : Buffer.concat(parts);
-    return { out, dropped: heldBefore + n - out.length - this.carryBytes };
+    let out: Uint8Array = EMPTY;
+    if (cutting) {
+      keep(runEnd);
+      out = buf.subarray(outStart, o);
+    } else if (runEnd > runStart) out = runStart === 0 && runEnd === n ? buf : buf.subarray(runStart, runEnd);
+    const passed = out.length + (lead?.length ?? 0);
+    if (!lead) return { out, dropped: heldBefore + n - passed - this.carryBytes };
+    if (out.length === 0) return { out: lead, dropped: heldBefore + n - passed - this.carryBytes };
+    return { out, lead, dropped: heldBefore + n - passed - this.carryBytes };
+  }
+
+  /**
+   * Visits the whole lines of buf[pos, whole) that may hold `"usage"`, at a native call or two
+   * per such line and none per other line: `onNull(from, nl, end)` for a `data:` line ending in
+   * `,"usage":null}` (OpenAI's every event once usage is asked for), `onUsage(from, nl, hit)`
+   * for another line holding `"usage"` (first at `hit`), which returns where to go on. Lines
+   * are found by searching for `"usage"` (a search per hit: dear, as quotes abound in JSON)
+   * until a line ends in the null member; from then on, while they do, line by line by their
+   * newlines (one memchr each) and a look at their last bytes, which also skips blank lines.
+   * In that dense stretch an earlier duplicate of the member on a line is not looked for (a
+   * model server sends none; JSON readers would keep the last one anyway).
+   */
+  private walkLines(
+    buf: Buffer,
+    pos: number,
+    whole: number,
+    onNull: (from: number, nl: number, end: number) => void,
+    onUsage: (from: number, nl: number, hit: number) => number,
+  ): void {
+    let dense = false;
+    while (pos < whole) {
+      let from: number;
+      let nl: number;
+      let hit = -1;
+      if (dense) {
+        // Blank lines (every other line of SSE) without a native call.
+        if (buf[pos] === NL) {
+          pos++;
+          continue;
+        }
+        if (buf[pos] === CR && buf[pos + 1] === NL) {
+          pos += 2;
+          continue;
+        }
+        from = pos;
+        nl = buf.indexOf(NL, pos);
+      } else {
+        hit = buf.indexOf(USAGE, pos);
+        if (hit === -1 || hit >= whole) return;
+        from = Math.max(pos, buf.lastIndexOf(NL, hit) + 1);
+        nl = buf.indexOf(NL, hit);
+      }
+      const end = lineEndOf(buf, from, nl + 1);
+      const last = end - NULL_LAST.length;
+      if ((dense || hit === last + 1) && last > from && endsWithNull(buf, last) && isDataLine(buf, from, nl + 1)) {
+        onNull(from, nl, end);
+        dense = true;
+        pos = nl + 1;
+      } else if (dense) {
+        // Not the null member: looked at again by searching, from this line.
+        dense = false;
+      } else pos = onUsage(from, nl, hit);
+    }
   }
 
   /**
@@ -254,6 +323,12 @@ export class SseUsageTap {
     this.carryBytes = 0;
     return held;
   }
+}
+
+/** Whether buf[at, at + 14) is `,"usage":null}` (a few byte compares: cheaper than a native call). */
+function endsWithNull(buf: Buffer, at: number): boolean {
+  for (let i = 0; i < NULL_LAST.length; i++) if (buf[at + i] !== NULL_LAST[i]) return false;
+  return true;
 }
 
 /** Whether buf[from, to) is a `data:` line. */

@@ -12,6 +12,7 @@ const TITLES = {
   core: 'Core: direct, ssh -R and the tunnel on loopback',
   far: 'Far: a 50 ms round trip between agent and broker (and on ssh -R\'s connection)',
   '10k': '10,000 concurrent streams and 10,000 idle tunnels',
+  observability: 'Observability: metrics and usage on vs off (issue 10: within 5 %)',
   abuse: 'Abuse: another tenant during each attack',
   cli: 'stctl start-up',
   scale: 'Scale: split brokers, gateways and discovery',

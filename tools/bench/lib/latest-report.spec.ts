@@ -97,6 +97,18 @@ describe('docs/benchmarks/latest.md (latest-report.mjs)', () => {
     expect(rowOf(md, 'all-in-one restart')).toBe('| all-in-one restart: serving again (10k) | ≤ 1 s | 0.4 s | ✓ |');
   });
 
+  it('shows the observability section under its title, with the target it states (issue 10)', () => {
+    const c = collected();
+    const sections: Record<string, unknown> = c.sections;
+    sections.observability = {
+      text: 'OBS-TABLE',
+      figures: { targets: [{ name: 'metrics and usage on, no exporter: every core figure within 5 % of both off', goal: '11 of 11 within 5 %', measured: '10 of 11', ok: false }] },
+    };
+    const md: string = renderLatestMarkdown(c, { sections: [...ALL, 'observability'], svgName: 'latest.svg' });
+    expect(md).toMatch(/## Observability: metrics and usage on vs off[^\n]*\n\n```text\nOBS-TABLE\n```/);
+    expect(rowOf(md, 'metrics and usage on')).toBe('| metrics and usage on, no exporter: every core figure within 5 % of both off (observability) | 11 of 11 within 5 % | 10 of 11 | ✗ |');
+  });
+
   it('writes the chart beside the report: an SVG with a series for each column that has figures', () => {
     const dir = mkdtempSync(join(tmpdir(), 'latest-report-'));
     dirs.push(dir);

@@ -1,0 +1,47 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { fuzzRuns, fuzzSeed } from '@st/testing';
+import { countsOf } from './usage-counts';
+
+const SETTINGS = { seed: fuzzSeed(), numRuns: fuzzRuns(500) };
+
+/** What countsOf meant before its in-place reader: JSON.parse, then whole counts or 0. */
+function reference(text: string): { promptTokens: number; completionTokens: number } | undefined {
+  let u: unknown;
+  try {
+    u = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (text.charCodeAt(0) !== 0x7b || typeof u !== 'object' || u === null) return undefined;
+  const whole = (v: unknown) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : 0);
+  const r = u as Record<string, unknown>;
+  return { promptTokens: whole(r.prompt_tokens), completionTokens: whole(r.completion_tokens) };
+}
+
+const key = fc.constantFrom('prompt_tokens', 'completion_tokens', 'total_tokens', 'prompt_tokens_details', 'prompt\\u005ftokens', 'x');
+const value = fc.oneof(
+  fc.nat().map(String),
+  fc.constantFrom('0', '007', '1.5', '2.0', '1e3', '-4', '12345678901234567', 'null', 'true', 'false', '"9"', '{"cached_tokens":3}', '[1]', 'nul'),
+);
+const ws = fc.constantFrom('', ' ', '\n  ');
+
+describe('countsOf', () => {
+  it('reads what JSON.parse reads (and refuses what it refuses), for flat and nested usage objects', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(key, value, ws), { maxLength: 6 }), ws, (members, end) => {
+        const text = `{${members.map(([k, v, w]) => `${w}"${k}"${w}:${w}${v}${w}`).join(',')}${end}}`;
+        expect(countsOf(text)).toEqual(reference(text));
+      }),
+      SETTINGS,
+    );
+  });
+
+  it('reads the common shapes', () => {
+    expect(countsOf('{"prompt_tokens":9,"completion_tokens":16,"total_tokens":25}')).toEqual({ promptTokens: 9, completionTokens: 16 });
+    expect(countsOf('{"prompt_tokens":3,"total_tokens":3}')).toEqual({ promptTokens: 3, completionTokens: 0 });
+    expect(countsOf('{"prompt_tokens":1,"prompt_tokens":2}')).toEqual({ promptTokens: 2, completionTokens: 0 });
+    expect(countsOf('{"prompt_tokens":1}x')).toBeUndefined();
+    expect(countsOf('{}')).toEqual({ promptTokens: 0, completionTokens: 0 });
+  });
+});

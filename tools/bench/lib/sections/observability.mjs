@@ -1,0 +1,186 @@
+// The observability section (issue 10): "with metrics and usage on and no exporter, the bench's
+// figures stay within 5 %". Two tunnels to one mock model server, side by side in one run:
+//   off  ST_USAGE=off, no ST_METRICS_PORT / ST_AGENT_METRICS_ADDR (nothing observed)
+//   on   ST_USAGE=on, st-server's ST_METRICS_PORT and st-agent's ST_AGENT_METRICS_ADDR set and
+//        both scraped every SCRAPE_MS (as a Prometheus would), no OTEL_EXPORTER_OTLP_ENDPOINT
+// The core figures are measured on both in interleaved rounds (lib/phases.mjs rotates the order
+// each round, so a slow patch of the machine hits both alike), and each figure's on/off ratio is
+// checked against the 5 % goal. The load generator's requests do not ask for usage, so the `on`
+// tunnel asks for it in their place and strips it again: the dearest case of usage accounting.
+import { freePort } from '../net.mjs';
+import { closedLoopPhase, streamPhase, ttftPhase } from '../phases.mjs';
+import { startMock, startTunnel } from '../stack.mjs';
+import { fmt, ratio, table } from '../stats.mjs';
+
+export const GOAL = 0.05;
+/** How often the `on` tunnel's metrics are scraped (Prometheus' default is 15 s: this is dearer). */
+export const SCRAPE_MS = 2000;
+
+/** The figures compared, where each is found, and whether higher is better. */
+export const FIGURES = [
+  { label: 'c=1   latency p50 (ms)', phase: 'c1', key: 'p50', digits: 3, higher: false },
+  { label: 'c=64  requests/s', phase: 'c64', key: 'rps', digits: 0, higher: true },
+  { label: 'TTFT  p50, 8-token streamed answer (ms)', phase: 'ttft', key: 'p50', digits: 3, higher: false },
+  { label: 'SSE 2000 tokens: chunks/s (median)', phase: 'sse', key: 'chunksPerS', digits: 0, higher: true },
+  { label: 'SSE 17 MB: MB/s (median)', phase: 'big', key: 'mbPerS', digits: 1, higher: true },
+  { label: 'c=1   st-server CPU/request (µs)', phase: 'c1', key: 'serverCpuUsPerReq', digits: 0, higher: false },
+  { label: 'c=1   st-agent CPU/request (µs)', phase: 'c1', key: 'agentCpuUsPerReq', digits: 0, higher: false },
+  { label: 'c=64  st-server CPU/request (µs)', phase: 'c64', key: 'serverCpuUsPerReq', digits: 1, higher: false },
+  { label: 'c=64  st-agent CPU/request (µs)', phase: 'c64', key: 'agentCpuUsPerReq', digits: 1, higher: false },
+  { label: 'SSE 17 MB: st-server CPU (ms per MB)', phase: 'big', key: 'serverCpuMsPerMB', digits: 2, higher: false },
+  { label: 'SSE 17 MB: st-agent CPU (ms per MB)', phase: 'big', key: 'agentCpuMsPerMB', digits: 2, higher: false },
+];
+
+/** Scrapes `urls` every SCRAPE_MS until stopped; counts the scrapes and the failed ones. */
+function startScraper(urls) {
+  const stats = { scrapes: 0, failed: 0, bytes: 0, firstError: undefined };
+  const scrape = async () => {
+    for (const url of urls) {
+      try {
+        const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+        const text = await res.text();
+        if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+        stats.scrapes++;
+        stats.bytes += text.length;
+      } catch (err) {
+        stats.failed++;
+        stats.firstError ??= `${url}: ${err.message}`;
+      }
+    }
+  };
+  const timer = setInterval(() => void scrape(), SCRAPE_MS);
+  return {
+    stats,
+    first: scrape(),
+    stop: () => clearInterval(timer),
+  };
+}
+
+export async function run(ctx) {
+  const { procs, root, log, quick, cfg } = ctx;
+  const mock = await startMock(procs, root);
+  const off = await startTunnel(procs, root, mock.url, { serverEnv: { ST_USAGE: 'off' } });
+  const serverMetrics = await freePort();
+  const agentMetrics = await freePort();
+  const on = await startTunnel(procs, root, mock.url, {
+    serverEnv: { ST_USAGE: 'on', ST_METRICS_PORT: String(serverMetrics) },
+    agentEnv: { ST_AGENT_METRICS_ADDR: `127.0.0.1:${agentMetrics}` },
+  });
+  log(`observability: tunnel ${off.tunnelId} with metrics and usage off, ${on.tunnelId} with both on (metrics on :${serverMetrics} and :${agentMetrics})`);
+  const scraper = startScraper([`http://127.0.0.1:${serverMetrics}/metrics`, `http://127.0.0.1:${agentMetrics}/metrics`]);
+  await scraper.first;
+  if (scraper.stats.failed > 0) throw new Error(`observability: the metrics of the "on" tunnel could not be scraped: ${scraper.stats.firstError}`);
+  try {
+    const { entry: loadgen, rpc } = ctx.startLoadgen();
+    const targetOf = (t) => ({ origin: t.gateway, prefix: t.prefix, headers: t.headers });
+    await rpc('setup', { targets: { direct: { origin: mock.url, prefix: '', headers: {} }, off: targetOf(off), on: targetOf(on) } });
+    const paths = ['off', 'on'];
+    for (const path of paths) {
+      const p = await rpc('probe', { path });
+      if (p.status !== 200) throw new Error(`observability: the ${path} tunnel answered HTTP ${p.status}: ${String(p.text).slice(0, 200)}`);
+    }
+    const sample = await rpc('probe', { path: 'direct', maxTokens: 5000, stream: true });
+    if (sample.status !== 200 || !(sample.bytes > 0)) throw new Error(`observability: the mock did not stream a sample answer: HTTP ${sample.status}`);
+    const bigTokens = Math.min(1_000_000, Math.round((5000 * cfg.big.bytes) / sample.bytes));
+    const stacks = { off, on };
+    const phaseCtx = {
+      rpc,
+      meter: ctx.meter,
+      groups: (path) => ({
+        server: [stacks[path].server.child.pid],
+        agent: [stacks[path].agent.child.pid],
+        mock: [mock.entry.child.pid],
+        client: [loadgen.child.pid],
+      }),
+    };
+    const quietWait = await ctx.waitForQuiet();
+    if (quietWait) log(quietWait);
+    // More rounds than the core section: the goal is 5 %, well inside this machine's noise.
+    const spec = quick
+      ? { c1: { rounds: 2, warmupCount: 30, count: 300 }, c64: { rounds: 2, warmupMs: 300, durationMs: 1000 }, ttft: { tokens: 8, warmups: 10, count: 60 }, sse: { tokens: 2000, warmups: 1, runs: 3 }, big: { warmups: 0, runs: 2 } }
+      : { c1: { rounds: 6, warmupCount: 300, count: 3000 }, c64: { rounds: 6, warmupMs: 1000, durationMs: 9000 }, ttft: { tokens: 8, warmups: 50, count: 500 }, sse: { tokens: 2000, warmups: 3, runs: 11 }, big: { warmups: 1, runs: 7 } };
+    const t0 = performance.now();
+    const results = {};
+    // Streams first, c=64 last: a st-server that has just served a c=64 burst spends about three
+    // times the CPU on the next big stream (garbage collection, until an idle spell lets V8
+    // collect), so whichever tunnel ran c=64 last would look the dearer in the stream phases.
+    log(`observability big: ${bigTokens}-token answers, ${spec.big.runs} per tunnel`);
+    results.big = await streamPhase(phaseCtx, paths, { tokens: bigTokens, ...spec.big });
+    log(`observability SSE: ${spec.sse.tokens}-token answers, ${spec.sse.runs} per tunnel`);
+    results.sse = await streamPhase(phaseCtx, paths, spec.sse);
+    log(`observability TTFT: ${spec.ttft.count} small streamed answers per tunnel`);
+    results.ttft = await ttftPhase(phaseCtx, paths, spec.ttft);
+    log(`observability c=1: ${spec.c1.count} requests per tunnel in ${spec.c1.rounds} interleaved rounds`);
+    results.c1 = await closedLoopPhase(phaseCtx, paths, { concurrency: 1, ...spec.c1 });
+    log(`observability c=64: ${spec.c64.durationMs} ms per tunnel in ${spec.c64.rounds} rounds`);
+    results.c64 = await closedLoopPhase(phaseCtx, paths, { concurrency: 64, ...spec.c64 });
+    await rpc('close').catch(() => {});
+    const elapsedS = (performance.now() - t0) / 1000;
+    const figures = { quick, spec, bigTokens, results, scrapes: { ...scraper.stats }, elapsedS, quietWait };
+    figures.comparison = compare(results);
+    figures.targets = [overallTarget(figures.comparison)];
+    return figures;
+  } finally {
+    scraper.stop();
+  }
+}
+
+/** Each figure off and on, the ratio on/off, and whether it is within GOAL the bad way. */
+export function compare(results) {
+  return FIGURES.map((f) => {
+    const offValue = results[f.phase]?.off?.[f.key];
+    const onValue = results[f.phase]?.on?.[f.key];
+    const r = ratio(onValue, offValue);
+    const ok = r === undefined ? undefined : f.higher ? r >= 1 - GOAL : r <= 1 + GOAL;
+    return { label: f.label, off: offValue, on: onValue, ratio: r, ok, higher: f.higher, digits: f.digits };
+  });
+}
+
+function overallTarget(comparison) {
+  const known = comparison.filter((c) => c.ok !== undefined);
+  const missed = known.filter((c) => !c.ok);
+  const worst = [...known].sort((a, b) => badness(b) - badness(a))[0];
+  return {
+    name: 'metrics and usage on, no exporter: every core figure within 5 % of both off',
+    goal: `${FIGURES.length} of ${FIGURES.length} within 5 %`,
+    measured: `${known.length - missed.length} of ${FIGURES.length}${worst ? `; worst ${worst.label.replace(/\s+/g, ' ')} ${fmtPct(badness(worst))}` : ''}`,
+    ok: known.length === FIGURES.length ? missed.length === 0 : undefined,
+  };
+}
+
+/** How much worse `on` is than `off` (positive = worse), as a fraction. */
+function badness(c) {
+  return c.higher ? 1 - c.ratio : c.ratio - 1;
+}
+
+const fmtPct = (x) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)} %`;
+
+export function render(f) {
+  const mark = (ok) => (ok === undefined ? '?' : ok ? '✓' : '✗');
+  const rows = f.comparison.map((c) => [
+    c.label,
+    fmt(c.off, c.digits),
+    fmt(c.on, c.digits),
+    c.ratio === undefined ? 'n/a' : `${c.ratio.toFixed(3)}×`,
+    c.ratio === undefined ? 'n/a' : fmtPct(badness(c)),
+    `${mark(c.ok)} ${c.higher ? '≥ 0.95×' : '≤ 1.05×'}`,
+  ]);
+  const errors = (path) => ['c1', 'c64', 'ttft', 'sse', 'big'].reduce((n, p) => n + (f.results[p]?.[path]?.errors ?? 0), 0);
+  rows.push(['errors (all phases)', String(errors('off')), String(errors('on')), '', '', '']);
+  const foreign = ['c1', 'c64', 'sse', 'big'].map((p) => f.results[p]?.on?.foreignCores).filter(Number.isFinite);
+  const lines = [
+    '',
+    `Observability overhead: metrics + usage on vs off, no exporter${f.quick ? ' (QUICK)' : ''}, ${fmt(f.elapsedS, 0)} s`,
+    `  off: ST_USAGE=off, no metrics port; on: ST_USAGE=on, ST_METRICS_PORT and ST_AGENT_METRICS_ADDR scraped every ${SCRAPE_MS / 1000} s (${f.scrapes.scrapes} scrapes, ${f.scrapes.failed} failed)`,
+    `  interleaved: c=1 ${f.spec.c1.count} requests in ${f.spec.c1.rounds} rounds, c=64 ${f.spec.c64.durationMs / 1000} s in ${f.spec.c64.rounds} rounds, TTFT ${f.spec.ttft.count}, SSE median of ${f.spec.sse.runs} × 2000 tokens and ${f.spec.big.runs} × ${f.bigTokens} tokens per tunnel`,
+    `  the load generator's streams do not ask for usage: the on tunnel adds stream_options.include_usage and strips it again`,
+    '',
+    table(['', 'off', 'on', 'on/off', 'worse by', 'goal'], rows),
+    '',
+    `  ${mark(f.targets[0].ok)} ${f.targets[0].name}: ${f.targets[0].measured}`,
+  ];
+  if (foreign.length) lines.push(`  other jobs on the machine: ${fmt(Math.max(...foreign), 2)} cores at most during a phase (ratios of one run; CPU figures are the steadier)`);
+  if (f.scrapes.firstError) lines.push(`  first failed scrape: ${f.scrapes.firstError}`);
+  if (f.quietWait) lines.push(`  ⚠ ${f.quietWait}`);
+  return `${lines.join('\n')}\n`;
+}
