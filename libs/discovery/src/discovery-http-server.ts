@@ -1,5 +1,5 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import type { Socket } from 'node:net';
+import { HttpServerLifecycle, portInUse } from '@st/http-kit';
 import type { Logger } from '@st/logging';
 import { DISCOVERY_CONNECT_PREFIX } from './discovery-connect-routes';
 
@@ -22,7 +22,7 @@ export interface DiscoveryHttpServerOptions {
  */
 export class DiscoveryHttpServer {
   readonly server: Server;
-  private readonly sockets = new Set<Socket>();
+  private readonly http: HttpServerLifecycle;
 
   constructor(private readonly options: DiscoveryHttpServerOptions) {
     this.server = createServer(
@@ -34,25 +34,13 @@ export class DiscoveryHttpServer {
       },
       (req, res) => this.handle(req, res),
     );
-    this.server.on('connection', (socket: Socket) => {
-      this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
-    });
+    this.http = new HttpServerLifecycle(this.server);
   }
 
   async listen(host: string, port: number): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(
-          err.code === 'EADDRINUSE'
-            ? new Error(`cannot listen for HTTP on ${host}:${port}: the port is in use. Stop the other process or choose another port (ST_HTTP_PORT).`)
-            : err,
-        ),
-      );
-      this.server.listen(port, host, () => resolve());
+    const bound = await this.http.listen(host, port, {
+      explain: (err) => (err.code === 'EADDRINUSE' ? portInUse(host, port, 'ST_HTTP_PORT') : undefined),
     });
-    const address = this.server.address();
-    const bound = typeof address === 'object' && address ? address.port : port;
     this.options.logger.info({ address: `${host}:${bound}` }, 'discovery HTTP (Connect) listening');
     return bound;
   }
@@ -62,14 +50,7 @@ export class DiscoveryHttpServer {
    * watch reconnects to another replica and re-syncs from its snapshot).
    */
   async close(graceMs: number): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeIdleConnections();
-    const timer = setTimeout(() => {
-      for (const s of this.sockets) s.destroy();
-    }, graceMs);
-    timer.unref();
-    await closed;
-    clearTimeout(timer);
+    await this.http.close(graceMs);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import type { Socket } from 'node:net';
+import { HttpServerLifecycle, portInUse } from '@st/http-kit';
 import type { Logger } from '@st/logging';
 
 /** Pending connections the kernel queues for accept (as uvicorn; Linux caps it at somaxconn). */
@@ -18,57 +18,37 @@ export interface ShutdownAnswer {
  * Gateway's; this file only knows when the server starts and stops.
  */
 export class GatewayLifecycle {
-  private readonly sockets = new Set<Socket>();
+  private readonly http: HttpServerLifecycle;
   /** Answers being relayed: ended with an error event if still open when the grace period ends. */
   readonly openAnswers = new Set<ShutdownAnswer>();
 
   constructor(
-    private readonly server: Server,
+    server: Server,
     private readonly logger: Logger,
   ) {
-    server.on('connection', (socket: Socket) => {
-      this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
-    });
+    this.http = new HttpServerLifecycle(server);
   }
 
   async listen(host: string, port: number): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(
-          err.code === 'EADDRINUSE'
-            ? new Error(`cannot listen for HTTP on ${host}:${port}: the port is in use. Stop the other process or choose another port (ST_HTTP_PORT).`)
-            : err,
-        ),
-      );
+    const bound = await this.http.listen(host, port, {
       // A deeper accept queue than node's 511: thousands of callers connecting at once (a batch
       // job's workers starting together) would otherwise overflow it and wait on SYN retries.
-      this.server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => resolve());
+      backlog: LISTEN_BACKLOG,
+      explain: (err) => (err.code === 'EADDRINUSE' ? portInUse(host, port, 'ST_HTTP_PORT') : undefined),
     });
-    const address = this.server.address();
-    const bound = typeof address === 'object' && address ? address.port : port;
     this.logger.info({ address: `${host}:${bound}` }, 'gateway listening');
     return bound;
   }
 
   /** Stops accepting, gives open answers `graceMs` to finish, then cuts what is left. */
   async close(graceMs: number): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeIdleConnections();
     // At the deadline, answers still open end with an error event (the client must see the cut);
     // the sockets are destroyed a moment later, once those last writes had a chance to go out.
-    let cut: NodeJS.Timeout | undefined;
-    const timer = setTimeout(() => {
-      for (const r of this.openAnswers) r.shutdown(graceMs);
-      this.server.closeIdleConnections();
-      cut = setTimeout(() => {
-        for (const s of this.sockets) s.destroy();
-      }, SHUTDOWN_FLUSH_MS);
-      cut.unref();
-    }, graceMs);
-    timer.unref();
-    await closed;
-    clearTimeout(timer);
-    clearTimeout(cut);
+    await this.http.close(graceMs, {
+      send: () => {
+        for (const r of this.openAnswers) r.shutdown(graceMs);
+      },
+      flushMs: SHUTDOWN_FLUSH_MS,
+    });
   }
 }

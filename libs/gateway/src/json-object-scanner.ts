@@ -12,35 +12,13 @@
  * the body, and bodies hold prompts that must not reach the log.
  */
 
-import { isModelKey, isModelKeyAt } from './json-model-key';
+import { ModelCapture, type ModelSpan } from './json-model-capture';
+import type { JsonScanError, JsonScanErrorKind } from './json-scan-error';
 
 export { decodeJsonString } from './json-model-key';
+export { MAX_MODEL_BYTES, type ModelSpan } from './json-model-capture';
 
-/** Why a body was refused. */
-export type JsonScanErrorKind = 'empty' | 'not_object' | 'syntax' | 'too_deep';
-
-export interface JsonScanError {
-  kind: JsonScanErrorKind;
-  /** Byte offset in the body where the problem was seen. */
-  offset: number;
-  /** What was expected there, in words ("a value", "',' or '}'"); no input is quoted. */
-  expected: string;
-}
-
-/** Where the top-level `"model"` member's value is, when it is a string. */
-export interface ModelSpan {
-  /** Offset of its opening quote. */
-  start: number;
-  /** Offset just past its closing quote. */
-  end: number;
-  /** The raw bytes between the quotes (escapes not yet decoded), or undefined when over the capture limit. */
-  raw: Buffer | undefined;
-}
-
-/** A model name longer than this is not captured (no provider has one this long). */
-export const MAX_MODEL_BYTES = 1024;
-/** Keys longer than this at the top level cannot be "model", however they are escaped. */
-const MAX_KEY_BYTES = 64;
+export type { JsonScanError, JsonScanErrorKind } from './json-scan-error';
 
 // States of the machine. Numbers keep the hot switch cheap.
 const START = 0; // before the top-level value: whitespace, then '{'
@@ -118,24 +96,8 @@ export class JsonObjectScanner {
   private literal: Uint8Array = LITERALS[0x74];
   private literalAt = 0;
 
-  // Capturing the top-level keys and the "model" value. A key within one chunk is only a range
-  // of that chunk (keyChunk, keyFrom, keyTo), compared in place; it is copied only when it spans
-  // chunks or the chunk ends, since a chunk's bytes are not ours to keep after push returns.
-  private keyParts: Buffer[] = [];
-  private keyChunk: Uint8Array | undefined;
-  private keyFrom = 0;
-  private keyTo = 0;
-  private keyBytes = 0;
-  private keyOverflow = false;
-  private capturingKey = false;
-  private nextValueIsModel = false;
-  private capturingModel = false;
-  private modelParts: Buffer[] = [];
-  private modelBytes = 0;
-  private modelStart = 0;
-  private span: ModelSpan | undefined;
-  /** How many top-level "model" members there were, and whether the last one was a string. */
-  private models = 0;
+  /** The top-level keys and the "model" value, as the strings holding them are walked. */
+  private readonly capture = new ModelCapture();
 
   constructor(readonly maxDepth: number) {}
 
@@ -146,12 +108,12 @@ export class JsonObjectScanner {
 
   /** The last top-level "model" string's span; undefined when there is none or it is not a string. */
   get model(): ModelSpan | undefined {
-    return this.span;
+    return this.capture.span;
   }
 
   /** How many top-level "model" members the object had (JSON parsers disagree on duplicates). */
   get modelCount(): number {
-    return this.models;
+    return this.capture.models;
   }
 
   /** Feeds the next bytes of the body; returns the error once there is one. */
@@ -180,14 +142,14 @@ export class JsonObjectScanner {
             if (d === 0x22 || d === 0x5c || d < 0x20) break;
             i++;
           }
-          if (i > from && (this.capturingKey || this.capturingModel)) this.capture(chunk, from, i);
+          if (i > from && this.capture.capturing) this.capture.take(chunk, from, i);
           if (i === n) continue;
           const d = chunk[i];
           if (d === 0x22) {
             i++;
             state = this.endString(this.base + i);
           } else if (d === 0x5c) {
-            if (this.capturingKey || this.capturingModel) this.capture(chunk, i, i + 1);
+            if (this.capture.capturing) this.capture.take(chunk, i, i + 1);
             i++;
             state = ESCAPE;
           } else {
@@ -204,20 +166,18 @@ export class JsonObjectScanner {
           } else {
             return this.fail(ESCAPE, i);
           }
-          if (this.capturingKey || this.capturingModel) this.capture(chunk, i, i + 1);
+          if (this.capture.capturing) this.capture.take(chunk, i, i + 1);
           i++;
           continue;
         case UNICODE:
           if (!isHex(c)) return this.fail(UNICODE, i);
-          if (this.capturingKey || this.capturingModel) this.capture(chunk, i, i + 1);
+          if (this.capture.capturing) this.capture.take(chunk, i, i + 1);
           i++;
           if (--this.hexLeft === 0) state = STRING;
           continue;
         case START:
           if (c !== 0x7b) {
-            this.failure = { kind: 'not_object', offset: this.base + i, expected: EXPECTED[START] };
-            this.state = FAILED;
-            return this.failure;
+            return this.refuse('not_object', this.base + i, EXPECTED[START]);
           }
           this.open(OBJ);
           state = OBJECT_FIRST;
@@ -231,7 +191,7 @@ export class JsonObjectScanner {
             continue;
           }
           // Numbers are the smallest tokens of a body: their digits are run through right here.
-          if (c >= 0x31 && c <= 0x39 && !this.nextValueIsModel) {
+          if (c >= 0x31 && c <= 0x39 && !this.capture.nextValueIsModel) {
             i++;
             while (i < n && chunk[i] >= 0x30 && chunk[i] <= 0x39) i++;
             state = INT;
@@ -330,7 +290,7 @@ export class JsonObjectScanner {
           return this.fail(state, i);
       }
     }
-    if (this.keyChunk !== undefined) this.copyKeyRange();
+    this.capture.endChunk();
     this.state = state;
     this.base += n;
     return undefined;
@@ -340,31 +300,19 @@ export class JsonObjectScanner {
   end(): JsonScanError | undefined {
     if (this.state === FAILED) return this.failure;
     if (this.state === DONE) return undefined;
-    if (this.state === START) {
-      // Nothing but whitespace.
-      this.failure = { kind: 'empty', offset: this.base, expected: EXPECTED[START] };
-    } else {
-      this.failure = { kind: 'syntax', offset: this.base, expected: `more input: the body ended inside ${this.depth > 0 ? 'the object' : 'a value'}` };
-    }
-    this.state = FAILED;
-    return this.failure;
+    // Nothing but whitespace.
+    if (this.state === START) return this.refuse('empty', this.base, EXPECTED[START]);
+    return this.refuse('syntax', this.base, `more input: the body ended inside ${this.depth > 0 ? 'the object' : 'a value'}`);
   }
 
   /** The state after the first byte `c` of a value; FAILED when it starts none, -1 when too deep. */
   private beginValue(c: number, offset: number): number {
-    const topLevelMember = this.nextValueIsModel;
-    this.nextValueIsModel = false;
     if (c === 0x22) {
       this.beginString(false);
-      if (topLevelMember) {
-        this.capturingModel = true;
-        this.modelParts = [];
-        this.modelBytes = 0;
-        this.modelStart = offset;
-      }
+      this.capture.beginValue(true, offset);
       return STRING;
     }
-    if (topLevelMember) this.span = undefined;
+    this.capture.beginValue(false, offset);
     if (c === 0x7b || c === 0x5b) {
       if (this.depth >= this.maxDepth) return -1;
       this.open(c === 0x7b ? OBJ : ARR);
@@ -384,68 +332,17 @@ export class JsonObjectScanner {
 
   private beginString(isKey: boolean): void {
     this.stringIsKey = isKey;
-    this.capturingKey = isKey && this.depth === 1;
-    if (this.capturingKey) {
-      if (this.keyParts.length > 0) this.keyParts = [];
-      this.keyChunk = undefined;
-      this.keyBytes = 0;
-      this.keyOverflow = false;
-    }
-  }
-
-  /** Keeps the bytes of a top-level key or of the model value (both small, both capped). */
-  private capture(chunk: Uint8Array, from: number, to: number): void {
-    if (this.capturingKey) {
-      if (this.keyOverflow) return;
-      this.keyBytes += to - from;
-      if (this.keyBytes > MAX_KEY_BYTES) this.keyOverflow = true;
-      else if (this.keyChunk === chunk && this.keyTo === from) this.keyTo = to;
-      else {
-        if (this.keyChunk !== undefined) this.copyKeyRange();
-        this.keyChunk = chunk;
-        this.keyFrom = from;
-        this.keyTo = to;
-      }
-    } else if (this.capturingModel) {
-      this.modelBytes += to - from;
-      if (this.modelBytes <= MAX_MODEL_BYTES) this.modelParts.push(Buffer.from(chunk.subarray(from, to)));
-    }
+    this.capture.beginString(isKey && this.depth === 1);
   }
 
   /** A string closed at `offset` (just past its quote): what comes next. */
   private endString(offset: number): number {
     if (this.stringIsKey) {
-      if (this.capturingKey) {
-        this.capturingKey = false;
-        if (!this.keyOverflow && this.keyIsModel()) {
-          this.models++;
-          this.nextValueIsModel = true;
-        }
-      }
+      this.capture.endKey();
       return COLON;
     }
-    if (this.capturingModel) {
-      this.capturingModel = false;
-      const raw = this.modelBytes <= MAX_MODEL_BYTES ? Buffer.concat(this.modelParts, this.modelBytes) : undefined;
-      this.span = { start: this.modelStart, end: offset, raw };
-      this.modelParts = [];
-    }
+    this.capture.endValue(offset);
     return AFTER_VALUE;
-  }
-
-  /** Whether the top-level key just closed spells "model". */
-  private keyIsModel(): boolean {
-    if (this.keyParts.length === 0) {
-      const chunk = this.keyChunk;
-      return chunk !== undefined && isModelKeyAt(chunk, this.keyFrom, this.keyTo);
-    }
-    if (this.keyChunk !== undefined) this.copyKeyRange();
-    return isModelKey(Buffer.concat(this.keyParts, this.keyBytes));
-  }
-
-  private copyKeyRange(): void {
-    this.keyParts.push(Buffer.from(this.keyChunk!.subarray(this.keyFrom, this.keyTo)));
-    this.keyChunk = undefined;
   }
 
   private open(kind: number): void {
@@ -477,13 +374,16 @@ export class JsonObjectScanner {
   }
 
   private failExpected(expected: string, i: number): JsonScanError {
-    this.failure = { kind: 'syntax', offset: this.base + i, expected };
-    this.state = FAILED;
-    return this.failure;
+    return this.refuse('syntax', this.base + i, expected);
   }
 
   private tooDeep(i: number): JsonScanError {
-    this.failure = { kind: 'too_deep', offset: this.base + i, expected: `at most ${this.maxDepth} levels of nesting` };
+    return this.refuse('too_deep', this.base + i, `at most ${this.maxDepth} levels of nesting`);
+  }
+
+  /** Records the first error; push and end return it from then on. */
+  private refuse(kind: JsonScanErrorKind, offset: number, expected: string): JsonScanError {
+    this.failure = { kind, offset, expected };
     this.state = FAILED;
     return this.failure;
   }

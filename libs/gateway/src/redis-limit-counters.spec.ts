@@ -1,8 +1,7 @@
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { whenReady } from '@st/live-state';
-import { createLogger, silentLogger } from '@st/logging';
-import { TestRedisServer, closedPort, waitUntil } from '@st/testing';
+import { silentLogger } from '@st/logging';
+import { TestRedisServer, capturingLogger, closedPort, waitUntil } from '@st/testing';
 import type { LimitKey, RequestLimits } from './limit-counters';
 import { RedisLimitCounters, type RedisLimitCountersOptions } from './redis-limit-counters';
 import { RequestLimiter } from './request-limiter';
@@ -91,14 +90,7 @@ describe('RedisLimitCounters', () => {
   });
 
   it('Redis down: admissions fail open, with one warning naming ST_REDIS_URL', async () => {
-    const lines: { msg: string; level: number }[] = [];
-    const destination = new Writable({
-      write(chunk: Buffer, _e, done) {
-        for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l));
-        done();
-      },
-    });
-    const logger = createLogger({ name: 'test', level: 'info', destination });
+    const { logger, lines } = capturingLogger();
     const counters = await gateway('down:', { url: `redis://127.0.0.1:${await closedPort()}`, logger });
     const limits = { ...NONE, tunnelConcurrency: 1, userRps: 1, userBurst: 1 };
     // The first waits for the connection a new gateway is making (at most 1 s); the others do not

@@ -1,5 +1,5 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import type { Socket } from 'node:net';
+import { HttpServerLifecycle } from '@st/http-kit';
 import type { Logger } from '@st/logging';
 import type { MetricsRegistry } from './metrics-registry';
 
@@ -17,30 +17,21 @@ export interface MetricsServerOptions {
  */
 export class MetricsServer {
   private readonly server: Server;
-  private readonly sockets = new Set<Socket>();
+  private readonly http: HttpServerLifecycle;
 
   constructor(private readonly options: MetricsServerOptions) {
     this.server = createServer((req, res) => void this.handle(req, res));
-    this.server.on('connection', (socket: Socket) => {
-      this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
-    });
+    this.http = new HttpServerLifecycle(this.server);
   }
 
   /** Binds and returns the port (0 picks a free one). */
   async listen(host: string, port: number): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(
-          err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL' || err.code === 'EACCES'
-            ? new Error(`cannot serve /metrics on ${host}:${port} (${err.code}): choose another port or address (${this.options.setting})`)
-            : err,
-        ),
-      );
-      this.server.listen({ host, port }, () => resolve());
+    const bound = await this.http.listen(host, port, {
+      explain: (err) =>
+        err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL' || err.code === 'EACCES'
+          ? new Error(`cannot serve /metrics on ${host}:${port} (${err.code}): choose another port or address (${this.options.setting})`)
+          : undefined,
     });
-    const address = this.server.address();
-    const bound = typeof address === 'object' && address ? address.port : port;
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${bound}/metrics`;
     // Tests and operators find the port (0 = any) in this line.
     this.options.logger.info({ url, setting: this.options.setting }, 'metrics listening');
@@ -49,15 +40,12 @@ export class MetricsServer {
 
   /** The bound port, once listening. */
   get port(): number | undefined {
-    const address = this.server.address();
-    return typeof address === 'object' && address ? address.port : undefined;
+    return this.http.port;
   }
 
   async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     // A scraper's keep-alive connection must not hold the shutdown.
-    for (const s of this.sockets) s.destroy();
-    await closed;
+    await this.http.closeNow();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

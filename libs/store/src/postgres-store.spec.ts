@@ -1,7 +1,6 @@
-import { Writable } from 'node:stream';
 import { Client, Pool } from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger } from '@st/logging';
+import { capturingLogger } from '@st/testing';
 import { digestSecret, PostgresStore, StoreConflictError, type PostgresStoreOptions } from './index';
 import { applyPgMigrations } from './postgres/apply-migrations';
 import { PG_MIGRATIONS } from './postgres/migrations';
@@ -117,20 +116,13 @@ describe('PostgresStore', () => {
   });
 
   it('migrates once when several processes open a fresh schema at the same time', async () => {
-    const lines: string[] = [];
-    const destination = new Writable({
-      write(chunk, _encoding, done) {
-        lines.push(String(chunk));
-        done();
-      },
-    });
-    const logger = createLogger({ name: 'test', level: 'info', destination });
+    const { logger, lines } = capturingLogger();
     const stores = await Promise.all([1, 2, 3, 4].map(() => open({ logger })));
     await open({ logger });
 
     const rows = await sql<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
     expect(rows.map((r) => r.version)).toEqual(PG_MIGRATIONS.map((m) => m.version));
-    expect(lines.filter((l) => l.includes('applied store migration'))).toHaveLength(PG_MIGRATIONS.length);
+    expect(lines.filter((l) => l.msg === 'applied store migration')).toHaveLength(PG_MIGRATIONS.length);
     // Every one of them works on the same tables.
     const user = await stores[0].createUser('alice');
     for (const store of stores) expect(await store.getUser(user.id)).toEqual(user);

@@ -1,25 +1,12 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger } from '@st/logging';
+import { capturingLogger } from '@st/testing';
 import { ensurePrivateDir, tightenDataDirFiles } from './private-files';
 import { SQLITE_FILE_NAME, SqliteStore } from './sqlite/sqlite-store';
 
 const mode = (path: string) => statSync(path).mode & 0o777;
-
-/** A logger whose lines land in `lines`, parsed. */
-function capturingLogger() {
-  const lines: { msg: string; path?: string; was?: string }[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-      done();
-    },
-  });
-  return { logger: createLogger({ name: 'test', level: 'info', destination }), lines };
-}
 
 describe('the data directory', () => {
   let root: string;

@@ -1,10 +1,9 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger } from '@st/logging';
+import { capturingLogger } from '@st/testing';
 import { digestSecret, SqliteStore, SQLITE_FILE_NAME, StoreConflictError } from './index';
 import { describeStoreContract } from './store-contract';
 import { applyMigrations } from './sqlite/apply-migrations';
@@ -109,14 +108,7 @@ describe('SqliteStore on disk', () => {
   });
 
   it('applies each migration once and logs it', async () => {
-    const lines: string[] = [];
-    const destination = new Writable({
-      write(chunk, _encoding, done) {
-        lines.push(String(chunk));
-        done();
-      },
-    });
-    const logger = createLogger({ name: 'test', level: 'info', destination });
+    const { logger, lines } = capturingLogger();
     await SqliteStore.open({ dataDir, logger }).close();
     await SqliteStore.open({ dataDir, logger }).close();
 
@@ -124,7 +116,7 @@ describe('SqliteStore on disk', () => {
     const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all();
     db.close();
     expect(versions).toEqual(MIGRATIONS.map((m) => m.version));
-    expect(lines.filter((l) => l.includes('applied store migration'))).toHaveLength(MIGRATIONS.length);
+    expect(lines.filter((l) => l.msg === 'applied store migration')).toHaveLength(MIGRATIONS.length);
   });
 
   it('refuses a database written by a newer schema', async () => {

@@ -25,6 +25,7 @@ import { applyPgMigrations } from './apply-migrations';
 import { DEFAULT_SCHEMA, checkSchemaName, redactConnectionString, withSearchPath } from './connection';
 import { PG_MIGRATIONS } from './migrations';
 import { SQL } from './queries';
+import { toTunnelCounts, type TunnelCountRow } from '../count-sql';
 import type { UsageDelta, UsageQuery, UsageSummary } from '../usage';
 import { PG_ADD_USAGE, type UsageResultRow, mergeDeltas, pgUsageColumns, toUsageSummary, usageQuerySql } from '../usage-sql';
 
@@ -240,11 +241,8 @@ export class PostgresStore implements Store {
   }
 
   async countTunnels(): Promise<TunnelCounts> {
-    // COUNT and SUM are bigint: pg hands them over as strings.
-    const { rows } = await this.pool.query<{ total: string; stopped: string }>(SQL.countTunnels);
-    const total = Number(rows[0].total);
-    const stopped = Number(rows[0].stopped);
-    return { started: total - stopped, stopped };
+    const { rows } = await this.pool.query<TunnelCountRow>(SQL.countTunnels);
+    return toTunnelCounts(rows[0]);
   }
 
   async setTunnelState(userId: string, id: string, state: TunnelState): Promise<Tunnel | null> {

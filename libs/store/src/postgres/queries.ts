@@ -1,3 +1,4 @@
+import { COUNT_TUNNELS_SQL } from '../count-sql';
 import { KEY_COLUMNS, SESSION_COLUMNS, TUNNEL_COLUMNS, USER_COLUMNS } from '../rows';
 
 // Every statement of PostgresStore, all parameterised. Unqualified table names resolve through
@@ -41,8 +42,7 @@ export const SQL = {
   tunnelOfUser: `SELECT ${TUNNEL_COLUMNS} FROM tunnels WHERE id = $1 AND user_id = $2`,
   tunnelByName: `SELECT ${TUNNEL_COLUMNS} FROM tunnels WHERE user_id = $1 AND name = $2`,
   tunnelsOfUser: `SELECT ${TUNNEL_COLUMNS} FROM tunnels WHERE user_id = $1 ${BY_CREATION}`,
-  countTunnels: `SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN t.state = 'stopped' OR s.state = 'stopped' THEN 1 ELSE 0 END), 0) AS stopped
-  FROM tunnels t LEFT JOIN sessions s ON s.id = t.session_id`,
+  countTunnels: COUNT_TUNNELS_SQL,
   tunnelsOfSession: `SELECT ${TUNNEL_COLUMNS} FROM tunnels WHERE user_id = $1 AND session_id = $2 ${BY_CREATION}`,
   tunnelByTokenDigest: `SELECT ${TUNNEL_COLUMNS} FROM tunnels WHERE token_digest = $1`,
   setTokenDigest: 'UPDATE tunnels SET token_digest = $1 WHERE id = $2',

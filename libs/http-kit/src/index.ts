@@ -1,0 +1,1 @@
+export { HttpServerLifecycle, portInUse, type LastWords, type ListenOptions } from './http-server-lifecycle';
