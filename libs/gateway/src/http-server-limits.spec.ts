@@ -1,6 +1,7 @@
 import { type Server, createServer } from 'node:http';
 import { type Socket, connect } from 'node:net';
 import type { Logger } from '@st/logging';
+import { warningRecorder } from '@st/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type HttpServerLimits, applyHttpServerLimits, httpServerOptions } from './http-server-limits';
 
@@ -36,15 +37,9 @@ function open(port: number): { socket: Socket; received: () => string; closed: P
   };
 }
 
-function recordingLogger(): { logger: Logger; warnings: { fields: Record<string, unknown>; msg: string }[] } {
-  const warnings: { fields: Record<string, unknown>; msg: string }[] = [];
-  const logger = { warn: (fields: Record<string, unknown>, msg: string) => warnings.push({ fields, msg }) } as unknown as Logger;
-  return { logger, warnings };
-}
-
 describe('HTTP server limits', () => {
   it('closes connections over ST_MAX_CONNECTIONS at once, serves the ones within, and warns once for a burst', async () => {
-    const { logger, warnings } = recordingLogger();
+    const { logger, warnings } = warningRecorder();
     const port = await serve({ ...LIMITS, maxConnections: 2 }, logger);
     const held = [open(port), open(port)];
     await Promise.all(held.map((c) => c.connected));
@@ -62,7 +57,7 @@ describe('HTTP server limits', () => {
   });
 
   it('closes a connection whose headers do not arrive within the header timeout', async () => {
-    const { logger } = recordingLogger();
+    const { logger } = warningRecorder();
     const port = await serve({ ...LIMITS, headerTimeoutMs: 300 }, logger);
     const slow = open(port);
     await slow.connected;
@@ -78,7 +73,7 @@ describe('HTTP server limits', () => {
 
   it('applies the keep-alive limits to the server', async () => {
     const server = createServer(httpServerOptions({ ...LIMITS, keepAliveTimeoutMs: 1234, maxRequestsPerConnection: 7 }));
-    applyHttpServerLimits(server, { ...LIMITS, keepAliveTimeoutMs: 1234, maxRequestsPerConnection: 7 }, recordingLogger().logger);
+    applyHttpServerLimits(server, { ...LIMITS, keepAliveTimeoutMs: 1234, maxRequestsPerConnection: 7 }, warningRecorder().logger);
     expect(server.keepAliveTimeout).toBe(1234);
     expect(server.maxRequestsPerSocket).toBe(7);
     expect(server.headersTimeout).toBe(10_000);

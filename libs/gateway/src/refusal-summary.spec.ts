@@ -1,17 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { Logger } from '@st/logging';
+import { warningRecorder } from '@st/testing';
 import { RefusalSummary } from './refusal-summary';
-
-function recordingLogger() {
-  const lines: { fields: Record<string, unknown>; msg: string }[] = [];
-  const logger = { warn: (fields: Record<string, unknown>, msg: string) => lines.push({ fields, msg }) } as unknown as Logger;
-  return { logger, lines };
-}
 
 describe('RefusalSummary', () => {
   it('logs the first refusal at once, then one line per interval with the count', () => {
     let now = 0;
-    const { logger, lines } = recordingLogger();
+    const { logger, warnings: lines } = warningRecorder();
     const summary = new RefusalSummary(logger, () => now);
     summary.record('u-1', 'over ST_LIMIT_USER_RPS');
     for (let i = 0; i < 999; i++) {

@@ -23,3 +23,19 @@ export function capturingLogger(level = 'info'): { logger: Logger; lines: Logged
   });
   return { logger: createLogger({ name: 'test', level, destination }), lines };
 }
+
+/** One warning given to {@link warningRecorder}'s logger: its fields and message, as passed. */
+export interface RecordedWarning {
+  fields: Record<string, unknown>;
+  msg: string;
+}
+
+/**
+ * A logger stand-in that keeps what `warn(fields, msg)` was called with, synchronously, for code
+ * that only warns (anything else it is called with throws: the spec then needs capturingLogger).
+ */
+export function warningRecorder(): { logger: Logger; warnings: RecordedWarning[] } {
+  const warnings: RecordedWarning[] = [];
+  const logger = { warn: (fields: Record<string, unknown>, msg: string) => warnings.push({ fields, msg }) } as unknown as Logger;
+  return { logger, warnings };
+}

@@ -16,8 +16,8 @@ export {
 } from './stack';
 export type { DemoCredentials, MockModel, Server, Stack, StackOptions } from './stack';
 export { closedPort, portIsFree, rssBytes, waitUntil } from './system-probes';
-export { capturingLogger } from './capturing-logger';
-export type { LoggedLine } from './capturing-logger';
+export { capturingLogger, warningRecorder } from './capturing-logger';
+export type { LoggedLine, RecordedWarning } from './capturing-logger';
 export { ControlPlaneApi, grpcError, sessionStatusName, statusName, tunnelStatusName, unaryCall } from './control-plane-api';
 export type { CallerApi, CreateTunnelInput, TunnelStatusName } from './control-plane-api';
 export { ProviderWatch, connectDiscoveryClient, providerView, watchProvidersConnect, watchProvidersGrpc } from './provider-watch';
