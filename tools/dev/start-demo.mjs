@@ -7,14 +7,13 @@
 // Settings (environment): ST_HOST (127.0.0.1), ST_HTTP_PORT (8080), ST_GRPC_PORT (50051),
 // ST_DATA_DIR (./.data), ST_PUBLIC_URL (http://ST_HOST:ST_HTTP_PORT). Two copies run side by side
 // with different ports and data directories. The children's JSON logs go to <data dir>/logs/.
-import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { isAbsolute, join, relative, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { join, resolve } from 'node:path';
+import { Child, DemoError, STARTUP_TIMEOUT_MS, shown } from './demo-child.mjs';
 import { ROOT, NotReadyError, ensureReady } from './ensure-ready.mjs';
 
-const STARTUP_TIMEOUT_MS = 30_000;
 /** How long children get after SIGTERM before they are killed. */
 const STOP_TIMEOUT_MS = 6_000;
 /** Grace periods handed to the children, so that Ctrl-C takes a few seconds at most. */
@@ -30,9 +29,6 @@ const DEFAULT_MODEL = 'mock-llama-3-8b';
 
 const say = (line) => process.stderr.write(`start-demo: ${line}\n`);
 
-class DemoError extends Error {
-  name = 'DemoError';
-}
 
 function readSettings(env) {
   const portOf = (name, fallback) => {
@@ -63,10 +59,6 @@ function dialHost(host) {
 }
 const urlHost = (host) => (host.includes(':') && !host.startsWith('[') ? `[${host}]` : host);
 
-function shown(path) {
-  const rel = relative(process.cwd(), path);
-  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
-}
 
 /** Resolves when host:port can be bound; rejects with a clear message when it is taken. */
 function checkPortFree(host, port, variable) {
@@ -114,86 +106,6 @@ function takeDataDirLock(dataDir) {
       // already gone
     }
   };
-}
-
-/** One child process whose output goes to a log file, watched line by line. */
-class Child {
-  constructor(name, script, env, logFile) {
-    this.name = name;
-    this.logFile = logFile;
-    this.tail = [];
-    this.watchers = new Set();
-    this.exitInfo = undefined;
-    this.log = createWriteStream(logFile, { flags: 'w' });
-    // Its own process group: Ctrl-C reaches only us, and each child gets exactly one SIGTERM.
-    this.proc = spawn(process.execPath, [join(ROOT, script)], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    this.exited = new Promise((resolveExit) => {
-      this.proc.once('exit', (code, signal) => {
-        this.exitInfo = { code, signal };
-        resolveExit(this.exitInfo);
-      });
-      this.proc.once('error', (err) => {
-        this.onLine(`${name}: cannot start: ${err.message}`);
-        this.exitInfo = { code: null, signal: null, error: err };
-        resolveExit(this.exitInfo);
-      });
-    });
-    for (const stream of [this.proc.stdout, this.proc.stderr]) {
-      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => this.onLine(line));
-    }
-  }
-
-  onLine(line) {
-    this.log.write(`${line}\n`);
-    this.tail.push(line);
-    if (this.tail.length > 30) this.tail.shift();
-    for (const watcher of this.watchers) watcher(line);
-  }
-
-  get running() {
-    return this.exitInfo === undefined;
-  }
-
-  /** Resolves with the first line `test` maps to a value; rejects on exit or timeout. */
-  waitFor(test, what, timeoutMs = STARTUP_TIMEOUT_MS) {
-    return new Promise((resolveWait, reject) => {
-      const done = (fn, value) => {
-        clearTimeout(timer);
-        this.watchers.delete(watcher);
-        fn(value);
-      };
-      const watcher = (line) => {
-        const value = test(line);
-        if (value !== undefined) done(resolveWait, value);
-      };
-      const timer = setTimeout(
-        () => done(reject, new DemoError(`${this.name} did not report ${what} within ${timeoutMs / 1000} s`)),
-        timeoutMs,
-      );
-      this.watchers.add(watcher);
-      this.exited.then(() => done(reject, new DemoError(`${this.name} exited before reporting ${what}`)));
-    });
-  }
-
-  describeExit() {
-    const { code, signal, error } = this.exitInfo ?? {};
-    if (error) return error.message;
-    return signal ? `killed by ${signal}` : `exit code ${code}`;
-  }
-
-  /** The end of its log, for a failure report. */
-  report() {
-    const lines = this.tail.length ? this.tail.map((l) => `  | ${l}`).join('\n') : '  | (no output)';
-    let hint = '';
-    if (this.tail.some((l) => l.includes('EADDRINUSE'))) {
-      hint = '\nA port is already in use: stop whatever holds it, or choose others with ST_HTTP_PORT / ST_GRPC_PORT.';
-    }
-    return `last lines of ${shown(this.logFile)}:\n${lines}${hint}`;
-  }
-
-  closeLog() {
-    return new Promise((resolveClose) => this.log.end(resolveClose));
-  }
 }
 
 async function main() {
