@@ -8,6 +8,11 @@ export const JOIN_BELOW_BYTES = 16 * 1024;
  * body once into its message anyway and a join here would copy every byte a second time.
  */
 export function bodySegments(parts: readonly Uint8Array[], max: number): Uint8Array[] {
+  // Most flushes of a token stream: one SSE event, which goes on as it is (no closure, no group).
+  if (parts.length === 1) {
+    const only = parts[0];
+    if (only.length > 0 && only.length <= max) return [only];
+  }
   const out: Uint8Array[] = [];
   let group: Uint8Array[] = [];
   let groupBytes = 0;
