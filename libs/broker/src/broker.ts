@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
-import { bearerFromMetadata } from '@st/grpc-kit';
 import type { Logger } from '@st/logging';
 import type { TunnelLiveView, TunnelRuntime } from '@st/live-state';
 import type { TunnelServiceServer } from '@st/proto';
 import { activeTracer } from '@st/telemetry';
 import { type AgentAuthenticator, upstreamUrlOf } from './agent-authenticator';
+import { admitAgentCall } from './agent-admission-gate';
 import { drainingError, endCall, noAgentError, refusalStatus } from './broker-answers';
 import { openTracedExchange } from './broker-tracing';
 import { type TunnelHealth, healthFromReport, sameHealth } from './tunnel-health';
@@ -285,41 +285,19 @@ export class Broker implements ExchangeOpener, TunnelRuntime {
   }
 
   private async acceptAgent(call: AgentCall): Promise<void> {
-    const peer = call.getPeer();
-    if (this.shuttingDown) {
-      endCall(call, status.UNAVAILABLE, 'broker shutting down: reconnect');
-      return;
-    }
-    const token = bearerFromMetadata(call.metadata);
-    if (!token) {
-      endCall(
-        call,
-        status.UNAUTHENTICATED,
-        'no agent token: set ST_TUNNEL_TOKEN to the token shown when the tunnel was created',
-      );
-      return;
-    }
     const revocationsBefore = this.revocations;
-    const admission = await this.options.authenticator.admitAgent(token);
-    if ('refused' in admission) {
-      this.logger.warn({ peer, refused: admission.refused, tunnelId: 'tunnelId' in admission ? admission.tunnelId : undefined }, 'agent refused');
-      const refusal = refusalStatus(admission);
-      endCall(call, refusal.code, refusal.details);
-      return;
-    }
+    const admitted = await admitAgentCall(call, {
+      shuttingDown: this.shuttingDown,
+      authenticator: this.options.authenticator,
+      maxStreamsPerTunnel: this.options.maxStreamsPerTunnel ?? 0,
+      streamCount: (tunnelId) => this.streamCount(tunnelId),
+      logger: this.logger,
+      meter: this.options.meter,
+    });
+    if (!admitted) return;
+    const { token, admission } = admitted;
     const { tunnel } = admission;
-    // Counted and added in the same turn of the event loop as this check: no two agents pass together.
-    const maxStreams = this.options.maxStreamsPerTunnel ?? 0;
-    if (maxStreams > 0 && this.streamCount(tunnel.id) >= maxStreams) {
-      this.logger.warn({ peer, tunnelId: tunnel.id, maxStreams }, 'agent refused: too many streams for its tunnel (ST_MAX_STREAMS_PER_TUNNEL)');
-      this.options.meter?.refused('streams_per_tunnel');
-      endCall(
-        call,
-        status.RESOURCE_EXHAUSTED,
-        `tunnel ${tunnel.id} already has ${maxStreams} agent streams open (ST_MAX_STREAMS_PER_TUNNEL): stop the extra st-agent processes of this tunnel; this one retries`,
-      );
-      return;
-    }
+    const peer = call.getPeer();
     // Admitted: AgentSession reads the stream from now on, and the far link needs the large windows.
     this.options.widenWindows?.(call);
     const connectionId = randomUUID().slice(0, 8);
