@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import type { AgentFrame, BrokerFrame, ConnectResponse, Register } from '@st/proto';
+import type { AgentFrame, BrokerFrame, Register } from '@st/proto';
 import type { Logger } from '@st/logging';
 import {
   DEFAULT_RECEIVE_WINDOW,
@@ -15,6 +15,7 @@ import {
   isBrokerControlFrame,
   processGrowthBudget,
 } from '@st/tunnel-protocol';
+import type { AgentCall, SessionTunnel } from './agent-call';
 import { acceptRegister, registeredLogFields } from './agent-registration';
 import { type AgentSessionEvents, type AgentSessionOptions, sessionOptionsWithDefaults } from './agent-session-options';
 import { type BoundedConnectRequest, MAX_FRAMES_PER_MESSAGE } from './bounded-connect-request';
@@ -34,37 +35,11 @@ const FIRST_REPORT_WAIT_MS = 3_000;
 export { DEFAULT_STREAM_QUEUE_LIMIT } from './agent-session-options';
 export type { AgentSessionEvents, AgentSessionOptions } from './agent-session-options';
 
+export type { AgentCall, SessionTunnel } from './agent-call';
 export { HEALTH_BURST, HEALTH_RATE_PER_SECOND, PING_BURST, PING_RATE_PER_SECOND } from './stream-rate-limits';
 
 /** After a cut with a status, how long a peer has to take it before its HTTP/2 stream is reset. */
 const STATUS_GRACE_MS = 5_000;
-
-/**
- * The agent's Connect call as the broker uses it: grpc-js's ServerDuplexStream, or the light
- * HTTP/2 stack's LightServerCall (libs/grpc-kit/src/h2), which has the same shape.
- */
-export interface AgentCall {
-  readonly metadata: grpc.Metadata;
-  getPeer(): string;
-  write(message: ConnectResponse, callback?: (error?: Error | null) => void): boolean;
-  end(): unknown;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the events differ in arguments, as on a Duplex
-  on(event: string, listener: (...args: any[]) => void): unknown;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  once(event: string, listener: (...args: any[]) => void): unknown;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  emit(event: string, ...args: any[]): boolean;
-}
-
-/** What the broker knows about the tunnel an agent serves (from its token). */
-export interface SessionTunnel {
-  id: string;
-  userId: string;
-  upstreamUrl: string;
-  upstreamApiKey: string;
-  /** A plain HTTP tunnel: the agent forwards any path. */
-  plainHttp: boolean;
-}
 
 /**
  * One connected agent stream: the only reader of the stream (one receive loop, switching on the
