@@ -15,8 +15,9 @@ import { answerProtocolErrors } from './protocol-error-answers';
 import { type HttpServerLimits, applyHttpServerLimits, httpServerOptions } from './http-server-limits';
 import { InMemoryLimitCounters, type LimitCounters, type RequestLimits } from './limit-counters';
 import { CALLER_FORWARDING_HEADERS, forwardingHeaders } from './forwarded-headers';
-import type { JsonObjectScanner } from './json-object-scanner';
+import type { ForwardRequest, JsonBody } from './forward-request';
 import { pathRefusal } from './path-check';
+import { closeAfterAnswer, hasBody } from './request-framing';
 import { DEFAULT_MAX_JSON_DEPTH, isJsonRequest, readJsonBody, tooLarge } from './request-body';
 import { RefusalSummary } from './refusal-summary';
 import { requestIdOf } from './request-id';
@@ -65,25 +66,6 @@ export interface GatewayOptions {
 const DEFAULT_BODY_DEADLINE: Omit<BodyDeadlineOptions, 'clock'> = { idleTimeoutMs: 30_000, minBytesPerSecond: 1024, rateWindowMs: 30_000 };
 const DEFAULT_HTTP_LIMITS: HttpServerLimits = { headerTimeoutMs: 10_000, maxConnections: 4096, keepAliveTimeoutMs: 5_000, maxRequestsPerConnection: 1000 };
 const NO_REQUEST_LIMITS: RequestLimits = { tunnelConcurrency: 0, userConcurrency: 0, userRps: 0, userBurst: 0 };
-
-/** One request on its way to a tunnel, after authentication and the tunnel lookup. */
-export interface ForwardRequest {
-  tunnel: Tunnel;
-  user: User;
-  requestId: string;
-  path: string;
-  query: string;
-  /** The whole body when it was read (JSON), or undefined to stream it from `req`. */
-  body: Buffer | undefined;
-  /** True when the request already holds its place in the limits (taken before its body was read). */
-  admitted?: boolean;
-}
-
-/** A JSON body read and checked, with where its top-level "model" is. */
-export interface JsonBody {
-  body: Buffer;
-  scanner: JsonObjectScanner;
-}
 
 /**
  * Headers that never cross the tunnel: the caller's gateway key (the model server has its own),
@@ -393,25 +375,9 @@ export function hasControlChars(s: string): boolean {
   return /[\u0000-\u001f\u007f]/.test(s);
 }
 
-/**
- * The connection is closed once the (error) answer is out, whether or not its head was sent or
- * the answer already ended: the rest of a stalled body must not keep the socket.
- */
-function closeAfterAnswer(req: IncomingMessage, res: ServerResponse): void {
-  const socket = req.socket;
-  if (res.writableEnded) socket.destroy();
-  else if (!res.headersSent) res.setHeader('connection', 'close'); // Node closes it after the 408
-  else res.once('finish', () => socket.destroy());
-}
-
 function forbiddenPath(reason: string): TunnelError {
   return new TunnelError('forbidden_path', `the gateway does not forward this path: ${reason}. Send a plain path such as /v1/chat/completions`);
 }
 
-function hasBody(req: IncomingMessage): boolean {
-  if (req.method === 'GET' || req.method === 'HEAD') return false;
-  const length = req.headers['content-length'];
-  return length !== undefined ? length !== '0' : req.headers['transfer-encoding'] !== undefined;
-}
 
 const EMPTY = Buffer.alloc(0);

@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Tunnel, User } from '@st/store';
 import { TunnelError } from '@st/tunnel-protocol';
 import type { GatewayRuntime, GatewayStore } from './caller-auth';
-import { type ForwardRequest, type JsonBody, hasControlChars } from './gateway-server';
+import type { ForwardRequest, JsonBody } from './forward-request';
+import { hasControlChars } from './gateway-server';
 import { modelOf, withModel } from './model-rewrite';
 
 export interface UnifiedEndpointOptions {

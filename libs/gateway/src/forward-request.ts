@@ -1,0 +1,21 @@
+import type { Tunnel, User } from '@st/store';
+import type { JsonObjectScanner } from './json-object-scanner';
+
+/** One request on its way to a tunnel, after authentication and the tunnel lookup. */
+export interface ForwardRequest {
+  tunnel: Tunnel;
+  user: User;
+  requestId: string;
+  path: string;
+  query: string;
+  /** The whole body when it was read (JSON), or undefined to stream it from `req`. */
+  body: Buffer | undefined;
+  /** True when the request already holds its place in the limits (taken before its body was read). */
+  admitted?: boolean;
+}
+
+/** A JSON body read and checked, with where its top-level "model" is. */
+export interface JsonBody {
+  body: Buffer;
+  scanner: JsonObjectScanner;
+}
