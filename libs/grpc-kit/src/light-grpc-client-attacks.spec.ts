@@ -68,7 +68,7 @@ function outcome(call: LightClientCall<Buffer, Buffer>): Promise<{ code: grpc.st
   });
 }
 
-const headers = (list: Array<[string, string]>, flags = FLAG.END_HEADERS) => encodeFrame(FRAME.HEADERS, flags, 1, encodeHeaderBlock(list));
+const headers = (list: Array<[string, string]>, flags: number = FLAG.END_HEADERS) => encodeFrame(FRAME.HEADERS, flags, 1, encodeHeaderBlock(list));
 const RESPONSE: Array<[string, string]> = [[':status', '200'], ['content-type', 'application/grpc']];
 const message = (body: Buffer) => {
   const prefix = Buffer.alloc(5);

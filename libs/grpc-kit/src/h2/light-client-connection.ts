@@ -46,6 +46,7 @@ export class LightClientConnection extends H2Endpoint {
   private nextStreamId = 1;
   private settingsSeen = false;
   private lastSocketError: Error | undefined;
+  private tcpConnected = false;
   /** Why the connection ended, once it has: every stream's status then says so. */
   private lost: string | undefined;
   /** The server's GOAWAY, if one came. */
@@ -77,6 +78,9 @@ export class LightClientConnection extends H2Endpoint {
     if (grown && grown.connectionIncrement > 0) this.write(encodeWindowUpdate(0, grown.connectionIncrement));
     options.socket.on('error', (err: Error) => {
       this.lastSocketError = err;
+    });
+    options.socket.once('connect', () => {
+      this.tcpConnected = true;
     });
     this.listen();
     this.keepalive.start();
@@ -166,7 +170,11 @@ export class LightClientConnection extends H2Endpoint {
   private describeLoss(reason: string): string {
     const socketError = this.lastSocketError?.message;
     if (!this.settingsSeen) {
-      if (socketError) return `No connection established. Last error: ${socketError}`;
+      // A TLS handshake's failure says why (an untrusted certificate); a plaintext peer that
+      // resets the connection after our preface does not speak HTTP/2 (a TLS port, an HTTP/1.1 one).
+      const tls = (this.socket as Socket & { encrypted?: boolean }).encrypted === true;
+      if (socketError && (!this.tcpConnected || tls)) return `No connection established. Last error: ${socketError}`;
+      if (socketError) return `Connection closed before starting HTTP/2 (${socketError})`;
       if (reason.startsWith('connection error:')) return `Protocol error: the peer does not speak HTTP/2 (${reason})`;
       return 'Connection closed before starting HTTP/2';
     }
