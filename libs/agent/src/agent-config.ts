@@ -109,7 +109,7 @@ export const AGENT_SETTINGS: { [K in keyof z.infer<typeof schema>]-?: SettingSou
   },
   lightClient: {
     env: 'ST_AGENT_LIGHT_CLIENT',
-    help: "dial the broker's TunnelService/Connect with st-agent's own light HTTP/2 client (about a third of grpc-js's CPU per MB); false = grpc-js; through an HTTP proxy grpc-js is always used (default true)",
+    help: "dial the broker's TunnelService/Connect with st-agent's own light HTTP/2 client instead of grpc-js (less CPU per request); false = grpc-js; through an HTTP proxy grpc-js is always used (default true)",
   },
   logLevel: { env: 'ST_LOG_LEVEL', help: 'fatal, error, warn, info (default), debug, trace or silent' },
 };
