@@ -245,7 +245,9 @@ async function coreSection() {
   log(`${QUICK ? 'QUICK smoke run' : 'full run'} on ${cpus().length} CPUs, node ${process.version}`);
   const mock = await startMock(procs, ROOT);
   log(`mock model server at ${mock.url}`);
-  const tunnel = await startTunnel(procs, ROOT, mock.url);
+  // BENCH_CORE_AGENT_ENV='K=V …': more st-agent settings (ST_AGENT_LIGHT_CLIENT=false: grpc-js's client).
+  const agentEnv = Object.fromEntries((process.env.BENCH_CORE_AGENT_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  const tunnel = await startTunnel(procs, ROOT, mock.url, { agentEnv });
   log(`tunnel ${tunnel.tunnelId} serving at ${tunnel.gateway}${tunnel.prefix}/v1`);
 
   let ssh;

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { httpUrl, listenAddress, loadConfig, logLevel, ConfigError, type ConfigInputs, type SettingSource } from '@st/config';
+import { httpUrl, listenAddress, loadConfig, logLevel, onOff, ConfigError, type ConfigInputs, type SettingSource } from '@st/config';
 import { z } from 'zod';
 import { BrokerTargetError, loadBrokerCa } from './broker-credentials';
 import { readAgentConfigFile, type FileKey } from './config-file';
@@ -65,6 +65,7 @@ const schema = z.object({
   reconnectMaxMs: millis(30_000),
   caFile: z.string().optional(),
   metricsAddr: listenAddress().optional(),
+  lightClient: onOff(true),
   logLevel: logLevel(),
 });
 
@@ -105,6 +106,10 @@ export const AGENT_SETTINGS: { [K in keyof z.infer<typeof schema>]-?: SettingSou
     env: 'ST_AGENT_METRICS_ADDR',
     flag: 'metrics-addr',
     help: 'serve Prometheus metrics at http://<host:port>/metrics, e.g. 127.0.0.1:9464 (default: off)',
+  },
+  lightClient: {
+    env: 'ST_AGENT_LIGHT_CLIENT',
+    help: "dial the broker's TunnelService/Connect with st-agent's own light HTTP/2 client instead of grpc-js (less CPU per request); false = grpc-js; through an HTTP proxy grpc-js is always used (default true)",
   },
   logLevel: { env: 'ST_LOG_LEVEL', help: 'fatal, error, warn, info (default), debug, trace or silent' },
 };

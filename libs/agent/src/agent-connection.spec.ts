@@ -5,9 +5,11 @@ import { waitUntil } from '@st/testing';
 import { type AgentFrame, type ConnectRequest, type ConnectResponse, ExchangeErrorCode, TunnelServiceClient, TunnelServiceService, Welcome } from '@st/proto';
 import { AgentConnection } from './agent-connection';
 import { UpstreamExchange } from './upstream-exchange';
+import { brokerTarget } from './broker-credentials';
+import { LightTunnelClient } from './light-tunnel-client';
 
 /** How the fake broker behaves; chosen per call by the token. */
-type Behaviour = 'mute' | 'welcome-then-silence' | 'welcome-and-ping' | 'welcome-and-open';
+type Behaviour = 'mute' | 'welcome-then-silence' | 'welcome-and-ping' | 'welcome-and-open' | 'refuse-token';
 
 /** Frames each call received, by token. */
 const received = new Map<string, AgentFrame[]>();
@@ -27,6 +29,10 @@ beforeAll(async () => {
         for (const frame of request.frames) {
           frames.push(frame);
           if (frame.frame?.$case !== 'register' || behaviour === 'mute') continue;
+          if (behaviour === 'refuse-token') {
+            call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: 'unknown tunnel token' });
+            continue;
+          }
           // Decoding an empty message gives every field its default.
           const welcome: Welcome = { ...Welcome.decode(new Uint8Array()), tunnelId: 'tun_test', pingIntervalMs: 100, plainHttp: true, upstreamUrl: 'http://127.0.0.1:9' };
           call.write({ frames: [{ frame: { $case: 'welcome', value: welcome } }] });
@@ -55,15 +61,32 @@ beforeAll(async () => {
 
 afterAll(() => server.forceShutdown());
 
+/** Which client the agent dials with: grpc-js's, or the light one (ST_AGENT_LIGHT_CLIENT). */
+let kind: 'grpc-js' | 'light' = 'grpc-js';
+
 function connection(token: string, welcomeTimeoutMs = 5_000) {
-  const client = new TunnelServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const client =
+    kind === 'light'
+      ? new LightTunnelClient(brokerTarget(`http://127.0.0.1:${port}`), 'test', silentLogger())
+      : new TunnelServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   const conn = new AgentConnection({ client, token, agentVersion: 'test', logger: silentLogger(), welcomeTimeoutMs });
   return { conn, client };
 }
 
-describe('AgentConnection', () => {
+describe.each(['grpc-js', 'light'] as const)('AgentConnection (%s client)', (clientKind) => {
+  beforeAll(() => {
+    kind = clientKind;
+  });
+
+  it('ends with UNAUTHENTICATED when the broker refuses the token (the agent then exits with 3)', async () => {
+    const { conn, client } = connection(`refuse-token:${clientKind}`);
+    const outcome = await conn.serve();
+    client.close();
+    expect(outcome).toMatchObject({ welcomed: false, code: grpc.status.UNAUTHENTICATED, reason: 'unknown tunnel token' });
+  });
+
   it('gives up on a broker that never welcomes it (grpc-js has no connect timeout)', async () => {
-    const { conn, client } = connection('mute:1', 300);
+    const { conn, client } = connection(`mute:${clientKind}`, 300);
     const started = performance.now();
     const outcome = await conn.serve();
     client.close();
@@ -73,7 +96,7 @@ describe('AgentConnection', () => {
   });
 
   it('treats two ping intervals of silence from the broker as a dead stream', async () => {
-    const { conn, client } = connection('welcome-then-silence:1');
+    const { conn, client } = connection(`welcome-then-silence:${clientKind}`);
     const outcome = await conn.serve();
     client.close();
     expect(outcome).toMatchObject({ welcomed: true, code: grpc.status.UNAVAILABLE });
@@ -81,11 +104,11 @@ describe('AgentConnection', () => {
   });
 
   it('stays up while the broker pings, and a drain tells the broker and ends the stream cleanly', async () => {
-    const { conn, client } = connection('welcome-and-ping:1');
+    const { conn, client } = connection(`welcome-and-ping:${clientKind}`);
     const serving = conn.serve();
     // Six pongs answered: the stream outlived several of its 0.1 s ping intervals. Waited for,
     // not slept: on a busy machine the broker's 50 ms timer fires late (issue 7, item 8).
-    const pongs = () => (received.get('welcome-and-ping:1') ?? []).filter((f) => f.frame?.$case === 'pong').length;
+    const pongs = () => (received.get(`welcome-and-ping:${clientKind}`) ?? []).filter((f) => f.frame?.$case === 'pong').length;
     await waitUntil('six pongs', () => pongs() > 5, 20_000);
     const started = performance.now();
     await conn.drain(10_000);
@@ -94,7 +117,7 @@ describe('AgentConnection', () => {
     // Nothing was open: the drain ends at once, well inside (not at the end of) its 10 s grace.
     expect(performance.now() - started).toBeLessThan(5_000);
     expect(outcome).toMatchObject({ welcomed: true, code: grpc.status.OK });
-    const kinds = received.get('welcome-and-ping:1')!.map((f) => f.frame?.$case);
+    const kinds = received.get(`welcome-and-ping:${clientKind}`)!.map((f) => f.frame?.$case);
     expect(kinds[0]).toBe('register');
     expect(kinds).toContain('draining');
     expect(kinds.filter((k) => k === 'pong').length).toBeGreaterThan(5);
@@ -104,11 +127,11 @@ describe('AgentConnection', () => {
     const start = vi.spyOn(UpstreamExchange.prototype, 'start').mockImplementation(() => {
       throw new Error('a bug in the exchange');
     });
-    const { conn, client } = connection('welcome-and-open:1');
+    const { conn, client } = connection(`welcome-and-open:${clientKind}`);
     const serving = conn.serve();
     try {
       const deadline = performance.now() + 5_000;
-      const errorFrame = () => received.get('welcome-and-open:1')?.find((f) => f.frame?.$case === 'error');
+      const errorFrame = () => received.get(`welcome-and-open:${clientKind}`)?.find((f) => f.frame?.$case === 'error');
       while (!errorFrame() && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       const f = errorFrame()?.frame;
       expect(f?.$case).toBe('error');

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import { bearerMetadata } from '@st/grpc-kit';
 import type { Logger } from '@st/logging';
-import type { AgentFrame, BrokerFrame, ConnectRequest, ConnectResponse, RequestOpen, TunnelServiceClient, Welcome } from '@st/proto';
+import type { AgentFrame, BrokerFrame, ConnectResponse, RequestOpen, Welcome } from '@st/proto';
 import {
   CAPABILITY_FLOW_CONTROL,
   CAPABILITY_HEALTH_REPORT,
@@ -19,6 +19,7 @@ import { HealthMonitor } from './health-monitor';
 import type { AgentMeter } from './agent-meter';
 import { EXCHANGE_CONNECT_TIMEOUT_MS, UpstreamClient } from './upstream-client';
 import { type ExchangeContext, UpstreamExchange } from './upstream-exchange';
+import type { TunnelCall, TunnelConnectClient } from './tunnel-call';
 
 /** How a connection ended, for the supervisor to decide what to do next. */
 export interface ConnectionOutcome {
@@ -31,7 +32,8 @@ export interface ConnectionOutcome {
 }
 
 export interface AgentConnectionOptions {
-  client: TunnelServiceClient;
+  /** grpc-js's TunnelServiceClient or the light client (light-tunnel-client.ts). */
+  client: Pick<TunnelConnectClient, 'connect'>;
   token: string;
   agentVersion: string;
   /** ST_UPSTREAM_URL: when set it wins over the tunnel's address from Welcome. */
@@ -76,7 +78,7 @@ const CLOSE_TIMEOUT_MS = 2_000;
  */
 export class AgentConnection {
   private readonly exchanges = new Map<number, UpstreamExchange>();
-  private call: grpc.ClientDuplexStream<ConnectRequest, ConnectResponse> | undefined;
+  private call: TunnelCall | undefined;
   private sender: FrameSender<AgentFrame> | undefined;
   private context: ExchangeContext | undefined;
   private upstream: UpstreamClient | undefined;

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '@st/logging';
-import type { TunnelServiceClient, Welcome } from '@st/proto';
+import type { Welcome } from '@st/proto';
 import { FastTunnelServiceClient } from '@st/tunnel-protocol';
 import { AgentConnection, type ConnectionOutcome } from './agent-connection';
 import { newAgentInstanceId } from './agent-instance';
@@ -15,6 +15,8 @@ import type { AgentStreamsSnapshot } from './agent-metrics';
 import { BACKOFF_STABLE_MS, type BackoffOptions, ReconnectBackoff } from './reconnect-backoff';
 import { retryDelay } from './retry-delay';
 import { pickUrl, streamTarget } from './stream-plan';
+import { LightTunnelClient } from './light-tunnel-client';
+import type { TunnelConnectClient } from './tunnel-call';
 
 export interface AgentSupervisorOptions {
   /** `http://host:port` (plaintext) or `https://host:port` (TLS); one URL, or several joined by commas. */
@@ -47,6 +49,8 @@ export interface AgentSupervisorOptions {
   env?: NodeJS.ProcessEnv;
   /** Prometheus metrics (ST_AGENT_METRICS_ADDR); none when absent. */
   meter?: AgentMeter;
+  /** ST_AGENT_LIGHT_CLIENT: Connect on the light HTTP/2 client, not grpc-js (default true; never through a proxy). */
+  lightClient?: boolean;
 }
 
 /** Why the supervisor stopped; `exitCode` is what st-agent exits with. */
@@ -69,7 +73,7 @@ interface Stream {
   /** Its connection epoch: 1, 2, … in the order this process opened streams. */
   epoch: number;
   endpoint: BrokerEndpoint;
-  client: TunnelServiceClient;
+  client: TunnelConnectClient;
   connection: AgentConnection;
   started: number;
   welcome?: Welcome;
@@ -227,8 +231,12 @@ export class AgentSupervisor {
     this.cursor = urlIndex + 1;
     const endpoint = this.endpoints[urlIndex];
     const epoch = ++this.epoch;
-    // The tunnel's own codec (frame-encoder.ts): ts-proto's bytes, written once.
-    const client = new FastTunnelServiceClient(endpoint.broker.address, endpoint.broker.credentials, endpoint.channelOptions);
+    // The tunnel's own codec (frame-encoder.ts): ts-proto's bytes, written once. grpc-js does the
+    // CONNECT through a proxy; otherwise the light client (light-tunnel-client.ts) unless switched off.
+    const client: TunnelConnectClient =
+      (this.options.lightClient ?? true) && !endpoint.proxied
+        ? new LightTunnelClient(endpoint.broker, this.options.agentVersion, this.logger)
+        : new FastTunnelServiceClient(endpoint.broker.address, endpoint.broker.credentials, endpoint.channelOptions);
     const stream: Stream = {
       epoch,
       endpoint,

@@ -8,8 +8,12 @@ export interface BrokerTarget {
   address: string;
   /** `host` alone (an IPv6 literal without brackets), for no_proxy matching and messages. */
   host: string;
+  /** The port, for dialling without grpc-js (the light client). */
+  port: number;
   tls: boolean;
   credentials: grpc.ChannelCredentials;
+  /** ST_BROKER_CA_FILE's PEM, when given (https:// only): the one CA trusted. */
+  ca?: Buffer;
 }
 
 /** A broker URL or CA file that cannot be used; the message names the setting and the fix. */
@@ -36,9 +40,9 @@ export function brokerTarget(url: string, options: { caFile?: string } = {}): Br
   const port = parsed.port || (tls ? '443' : '80');
   const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
   const address = `${parsed.hostname}:${port}`;
-  if (!tls) return { address, host, tls, credentials: grpc.credentials.createInsecure() };
+  if (!tls) return { address, host, port: Number(port), tls, credentials: grpc.credentials.createInsecure() };
   const ca = options.caFile ? loadBrokerCa(options.caFile) : undefined;
-  return { address, host, tls, credentials: grpc.credentials.createSsl(ca ?? null) };
+  return { address, host, port: Number(port), tls, credentials: grpc.credentials.createSsl(ca ?? null), ca };
 }
 
 /**

@@ -10,6 +10,8 @@ export interface BrokerEndpoint {
   url: string;
   broker: BrokerTarget;
   channelOptions: grpc.ChannelOptions;
+  /** Dialled through an HTTP proxy (grpc-js does the CONNECT; the light client does not). */
+  proxied: boolean;
   /** What explainDialFailure needs to say why a dial failed. */
   dialContext: Parameters<typeof explainDialFailure>[1];
 }
@@ -25,13 +27,15 @@ export function prepareEndpoint(url: string, options: { caFile?: string; env?: N
     logger.warn({ caFile, brokerUrl: url }, 'ST_BROKER_CA_FILE is set but the broker URL is http:// (plaintext): the CA file is not used; use https:// for TLS');
   }
   const proxy = decideProxy(broker, options.env ?? process.env, logger);
+  const proxied = proxy.proxy !== undefined && proxy.bypassedBy === undefined;
   return {
     url,
     broker,
+    proxied,
     dialContext: {
       ...broker,
       caFile,
-      proxy: proxy.proxy && proxy.bypassedBy === undefined ? { url: proxy.proxy, variable: proxy.variable ?? 'https_proxy' } : undefined,
+      proxy: proxied ? { url: proxy.proxy!, variable: proxy.variable ?? 'https_proxy' } : undefined,
     },
     channelOptions: {
       ...CLIENT_KEEPALIVE_OPTIONS,

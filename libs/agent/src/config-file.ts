@@ -4,7 +4,7 @@ import { ConfigError } from '@st/config';
 import { parseDocument } from 'yaml';
 
 /** The keys an agent config file may set: the schema's names, camelCase. */
-export const FILE_KEYS = ['brokerUrl', 'tokenFile', 'upstreamUrl', 'caFile', 'drainGraceMs', 'reconnectMaxMs', 'brokerConnections', 'metricsAddr'] as const;
+export const FILE_KEYS = ['brokerUrl', 'tokenFile', 'upstreamUrl', 'caFile', 'drainGraceMs', 'reconnectMaxMs', 'brokerConnections', 'metricsAddr', 'lightClient'] as const;
 export type FileKey = (typeof FILE_KEYS)[number];
 
 /** Keys holding paths: relative ones are taken from the file's own directory, not the cwd. */

@@ -79,6 +79,7 @@ export async function runAgent(argv: string[]): Promise<void> {
     token: config.token,
     upstreamUrl: config.upstreamUrl,
     caFile: config.caFile,
+    lightClient: config.lightClient,
     agentVersion: AGENT_VERSION,
     agentInstanceId,
     logger,

@@ -11,6 +11,8 @@ export {
   SERVER_MAX_RECEIVE_MESSAGE_BYTES,
 } from './channel-options';
 export { bearerFromMetadata, bearerMetadata, bearerSecret } from './bearer-metadata';
+export { openLightCall, type LightCallHandle, type LightCallOptions, type LightClientTarget } from './light-grpc-client';
+export type { LightClientCall, LightServiceError } from './h2/grpc-light-client-call';
 export {
   CLIENT_FLOW_CONTROL_OPTIONS,
   RELAY_FLOW_CONTROL_OPTIONS,

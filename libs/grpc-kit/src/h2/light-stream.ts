@@ -4,6 +4,11 @@ export interface LightStreamHandler {
   onData(data: Buffer): void;
   /** The peer closed its side (END_STREAM) after the last DATA. */
   onEnd(): void;
+  /**
+   * A header block on a stream we opened (client side: the response HEADERS, then the trailers
+   * with `endStream`); the server's streams take their request HEADERS from StreamOpen instead.
+   */
+  onHeaders?(headers: Array<[name: string, value: string]>, oversize: boolean, endStream: boolean): void;
   /** The stream ended before we closed it: the peer's RST_STREAM (`code`), or the connection died. */
   onReset(code: number, reason: string): void;
   /** Queued bytes fell below the high-water mark after `queuedBytes` passed it. */
@@ -22,6 +27,8 @@ export interface StreamOwner {
   schedule(stream: LightStream): void;
   /** Sends our response HEADERS or trailers (END_STREAM on trailers). */
   sendHeaders(stream: LightStream, headers: ReadonlyArray<readonly [string, string]>, endStream: boolean): void;
+  /** Sends an empty DATA with END_STREAM (a client's half-close). */
+  sendEndStream(stream: LightStream): void;
   /** Sends RST_STREAM and forgets the stream. */
   resetStream(stream: LightStream, code: number): void;
   /** `bytes` of received DATA were passed on: the receive windows may be refilled. */
@@ -51,7 +58,8 @@ export class LightStream {
   headersSent = false;
   private readonly out: OutChunk[] = [];
   private outBytes = 0;
-  private pendingTrailers: ReadonlyArray<readonly [string, string]> | undefined;
+  /** What goes after the queued DATA: trailers, or (`null`) an empty END_STREAM DATA frame. */
+  private pendingTrailers: ReadonlyArray<readonly [string, string]> | null | undefined;
   private wantDrain = false;
 
   constructor(
@@ -103,8 +111,8 @@ export class LightStream {
     this.outBytes += data.length;
   }
 
-  /** Sends trailers (END_STREAM) once the queued DATA is out. */
-  end(trailers: ReadonlyArray<readonly [string, string]>): void {
+  /** Sends trailers (END_STREAM) once the queued DATA is out; `null`: END_STREAM on an empty DATA frame. */
+  end(trailers: ReadonlyArray<readonly [string, string]> | null): void {
     if (this.localClosed) return;
     this.localClosed = true;
     if (this.outBytes === 0) this.flushTrailers(trailers);
@@ -161,7 +169,7 @@ export class LightStream {
 
   /** After DATA went out: trailers when the queue is empty, drain when below the mark. */
   afterSend(): void {
-    if (this.outBytes === 0 && this.pendingTrailers) {
+    if (this.outBytes === 0 && this.pendingTrailers !== undefined) {
       const trailers = this.pendingTrailers;
       this.pendingTrailers = undefined;
       this.flushTrailers(trailers);
@@ -181,8 +189,9 @@ export class LightStream {
     this.handler?.onReset(code, reason);
   }
 
-  private flushTrailers(trailers: ReadonlyArray<readonly [string, string]>): void {
-    this.owner.sendHeaders(this, trailers, true);
+  private flushTrailers(trailers: ReadonlyArray<readonly [string, string]> | null): void {
+    if (trailers === null) this.owner.sendEndStream(this);
+    else this.owner.sendHeaders(this, trailers, true);
     this.owner.localClosed(this);
   }
 
