@@ -211,6 +211,7 @@ export function render(f) {
     table(['', 'direct', 'tunnel', 'ssh -R', 'tunnel/direct', 'ssh/direct', 'tunnel/ssh'], rows),
     '',
     `peak RSS: st-server ${fmtBytes(m.server.hwm)}, st-agent ${fmtBytes(m.agent.hwm)}${sshRss}`,
+    `open-file limits: ${Object.entries(f.limits ?? {}).map(([name, n]) => `${name} ${n ?? 'n/a'}`).join(', ')}`,
     `target: all complete within ${TARGET_RATIO}× the direct time: ${ok ? '✓' : '✗'} (${fmtRatio(f.ratio)})`,
     sshLine,
     ...failures,
