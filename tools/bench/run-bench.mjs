@@ -19,8 +19,8 @@
 //   BENCH_PROFILE_TOP=n  functions listed per profile (default 25)
 //   BENCH_SECTIONS=core,far,10k,observability,abuse,cli,scale  which sections run (default all): core = the three paths above,
 //                        far = the same over a 50 ms round trip between agent and broker (and for ssh -R's
-//                        connection; lib/sections/far.mjs), 10k = 10,000 concurrent streamed answers over one
-//                        agent and 10,000 idle tunnels on one broker (lib/sections/ten-k.mjs),
+//                        connection; lib/sections/far.mjs), 10k = 10,000 concurrent streamed answers (direct, over one
+//                        agent, over ssh -R) and 10,000 idle tunnels on one broker (lib/sections/ten-k.mjs),
 //                        observability = the core tunnel figures with metrics and usage off and on,
 //                        interleaved, against issue 10's 5 % (lib/sections/observability.mjs),
 //                        abuse = another tenant's latency during each attack of issue 7 (lib/abuse.mjs),

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain .mjs module of the bench, without type declarations
 import { renderLatestMarkdown, writeLatestReport } from './latest-report.mjs';
+// @ts-expect-error: a plain .mjs module of the bench, without type declarations
+import { render as renderStreams } from './streams-10k.mjs';
 import { allElements, parseXml } from './xml-tree.js';
 
 const ALL = ['core', 'far', '10k', 'abuse', 'cli', 'scale', 'profile'];
@@ -36,6 +38,43 @@ function collected(quick = false) {
       scale: { error: 'redis-server not found\n  at ...' },
       profile: { text: 'raw', figures: { summaries: [{ phase: 'c64', process: 'st-server', busyMs: 900, busyUsPerRequest: 150, topPackages: 'undici 25%', text: '== st-server, c64: PROFILE-TEXT' }] } },
     },
+  };
+}
+
+/** One path's run of the 10k streams phase as lib/streams-10k.mjs measures it. */
+const streamsRun = (wallMs: number, cpuMs: Record<string, number>, ok = 10_000) => ({
+  ok,
+  failures: 10_000 - ok,
+  firstError: ok < 10_000 ? 'ECONNRESET (after 900 ms, 0 events in)' : undefined,
+  wallMs,
+  ttftP50: 60,
+  ttftP99: 900,
+  durationP50: 2100,
+  durationP99: 2900,
+  cpuMs,
+  foreignCores: 0.1,
+  listenDrops: 0,
+});
+
+/** The figures of the 10k streams phase: direct 10 s, tunnel 15 s, ssh -R 30 s (or `ssh` as given). */
+function streamsFigures(ssh: unknown = streamsRun(30_000, { sshd: 12_000, ssh: 11_000, mock: 6000, load: 6000 })) {
+  const direct = streamsRun(10_000, { mock: 6000, load: 6000 });
+  const tunnel = streamsRun(15_000, { server: 6000, agent: 6000, mock: 6000, load: 5000 });
+  const s = ssh as { wallMs?: number } | undefined;
+  return {
+    count: 10_000,
+    tokens: 40,
+    tokenDelayMs: 50,
+    paths: s ? ['direct', 'tunnel', 'ssh'] : ['direct', 'tunnel'],
+    sshWhy: s ? undefined : 'skipped (BENCH_NO_SSH=1)',
+    limits: { mock: 20_000, 'sshd session': 20_000 },
+    direct,
+    tunnel,
+    ...(s ? { ssh: s } : {}),
+    memory: { server: { hwm: 300 * 2 ** 20 }, agent: { hwm: 310 * 2 ** 20 }, ...(s ? { sshd: { hwm: 130 * 2 ** 20 }, ssh: { hwm: 115 * 2 ** 20 } } : {}) },
+    ratio: 1.5,
+    sshRatio: s?.wallMs ? s.wallMs / 10_000 : undefined,
+    tunnelVsSsh: s?.wallMs ? 15_000 / s.wallMs : undefined,
   };
 }
 
@@ -95,6 +134,34 @@ describe('docs/benchmarks/latest.md (latest-report.mjs)', () => {
     expect(rowOf(md, '10,000 concurrent')).toMatch(/\| \? \|$/);
     expect(rowOf(md, '10,000 idle tunnels: st-server memory')).toMatch(/\| \? \|$/);
     expect(rowOf(md, 'all-in-one restart')).toBe('| all-in-one restart: serving again (10k) | ≤ 1 s | 0.4 s | ✓ |');
+  });
+
+  it('shows the 10k streams phase with its ssh -R column: the three ratios, the target and the informative line', () => {
+    const c = collected();
+    const sections: Record<string, unknown> = c.sections;
+    const figures = { streams: streamsFigures() };
+    sections['10k'] = { text: renderStreams(figures.streams), figures };
+    const md: string = renderLatestMarkdown(c, { sections: ALL, svgName: 'latest.svg' });
+    expect(rowOf(md, '10,000 concurrent')).toBe('| 10,000 concurrent streamed answers: time, tunnel / direct | ≤ 1.10× | 1.50× (ssh -R 3.00×, tunnel/ssh -R 0.50×); st-server 315 MB, st-agent 325 MB | ✗ |');
+    const wall = md.split('\n').find((l) => l.startsWith('wall time until all complete')) ?? '';
+    expect(wall.split(/\s{3,}/)).toEqual(['wall time until all complete (s)', '10.00', '15.00', '30.00', '1.50×', '3.00×', '0.50×']);
+    expect(md).toMatch(/^ +direct +tunnel +ssh -R +tunnel\/direct +ssh\/direct +tunnel\/ssh$/m);
+    expect(md).toMatch(/^CPU relay: .* 6\.0 \/ 6\.0 +12\.0 \/ 11\.0 +both: 0\.52×$/m);
+    expect(md).toContain('sshd (incl. session processes) 130.0 MiB, ssh 115.0 MiB');
+    expect(md).toContain('target: all complete within 1.1× the direct time: ✗ (1.50×)');
+    expect(md).toContain('compared with ssh -R (informative): ssh -R/direct 3.00×, tunnel/ssh -R 0.50×');
+  });
+
+  it('says how many answers ssh -R completed when it did not complete them all, and why its column is missing', () => {
+    const partial = streamsFigures(streamsRun(30_000, { sshd: 1, ssh: 1 }, 9_000));
+    expect(renderStreams(partial)).toContain('(ssh -R completed 9000 of 10000)');
+    expect(renderStreams(partial)).toContain('ssh -R: 1000 failed (first: ECONNRESET');
+    const c = collected();
+    (c.sections as Record<string, unknown>)['10k'] = { text: 'X', figures: { streams: partial } };
+    expect(rowOf(renderLatestMarkdown(c, { sections: ALL, svgName: 'latest.svg' }), '10,000 concurrent')).toContain('1.50× (ssh -R n/a, 9000 of 10000 whole)');
+    const none: string = renderStreams(streamsFigures(null));
+    expect(none).toContain('ssh -R column: n/a: skipped (BENCH_NO_SSH=1)');
+    expect(none.split('\n').find((l) => l.startsWith('wall time'))).toMatch(/15\.00 +n\/a +1\.50× +n\/a +n\/a$/);
   });
 
   it('shows the observability section under its title, with the target it states (issue 10)', () => {

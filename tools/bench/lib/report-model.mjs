@@ -114,7 +114,10 @@ export function targetRows(collected) {
   const serverMem = num(st, 'memory.server.hwm');
   const agentMem = num(st, 'memory.agent.hwm');
   const mem = serverMem !== undefined || agentMem !== undefined ? `; st-server ${fmtMB(serverMem)}, st-agent ${fmtMB(agentMem)}` : '';
-  rows.push(target('10,000 concurrent streamed answers: time, tunnel / direct', `≤ ${TEN_K_TARGETS.streamsVsDirect.toFixed(2)}×`, `${fmtRatio(streamsRatio)}${mem}`, streamsRatio === undefined ? undefined : streamsRatio <= TEN_K_TARGETS.streamsVsDirect, tenKWhy));
+  // ssh -R on the same 10,000 (informative): its time against direct, and the tunnel's against it.
+  const sshRatio = st?.ssh?.ok === st?.count ? num(st, 'sshRatio') : undefined;
+  const sshText = st?.ssh ? ` (ssh -R ${fmtRatio(sshRatio)}${sshRatio === undefined ? `, ${st.ssh.ok} of ${st.count} whole` : `, tunnel/ssh -R ${fmtRatio(num(st, 'tunnelVsSsh'))}`})` : '';
+  rows.push(target('10,000 concurrent streamed answers: time, tunnel / direct', `≤ ${TEN_K_TARGETS.streamsVsDirect.toFixed(2)}×`, `${fmtRatio(streamsRatio)}${sshText}${mem}`, streamsRatio === undefined ? undefined : streamsRatio <= TEN_K_TARGETS.streamsVsDirect, tenKWhy));
   const idle = tk?.idle;
   const idleMem = num(idle, 'loaded.hwm');
   rows.push(target('10,000 idle tunnels: st-server memory', `≤ ${TEN_K_TARGETS.idleServerMB} MB`, fmtMB(idleMem), idleMem === undefined ? undefined : idleMem / MB <= TEN_K_TARGETS.idleServerMB, tenKWhy));

@@ -61,6 +61,15 @@ export async function startSshTunnel(procs, targetPort, { log, timeoutMs = 15_00
     const sshdPort = await freePort();
     const forwardPort = await freePort();
     const config = join(dir, 'sshd_config');
+    // The 10k section sends 10,000 concurrent connections over this one SSH connection; nothing
+    // here has to be raised for that: MaxSessions counts session channels (shell/exec; `ssh -N`
+    // opens none, forwarded connections are forwarded-tcpip channels), MaxStartups counts
+    // unauthenticated connections (there is one), and there is no per-connection cap on forwarded
+    // channels in sshd_config or ssh_config. What does bound it is compiled in: at most
+    // CHANNELS_MAX_CHANNELS = 16,384 channels per connection (more is fatal for the connection),
+    // the forwarded port's listen backlog SSH_LISTEN_BACKLOG = 128 (a full queue drops SYNs,
+    // retried after ~1 s), and the open-file limit, which sshd and its session processes inherit
+    // from the bench (UsePAM no: no limits.conf); lib/streams-10k.mjs checks it.
     writeFileSync(
       config,
       [
