@@ -73,7 +73,7 @@ export function usageRequestOf(path: string, body: Buffer, checked?: CheckedMode
   const model = top.members.get('model');
   plain.model = model && body[model.valueStart] === 0x22 ? decodeJsonString(body.subarray(model.valueStart + 1, model.valueEnd - 1)) : '';
   const stream = top.members.get('stream');
-  plain.streamed = stream !== undefined && stream.count === 1 && valueText(body, stream) === 'true';
+  plain.streamed = stream !== undefined && stream.count === 1 && isTrue(body, stream);
   if (!plain.streamed || !STREAMING_PATHS.has(path)) return plain;
   const options = top.members.get('stream_options');
   if (!options) {
@@ -98,6 +98,11 @@ function withIncludeUsage(body: Buffer, options: TopMember): Buffer | undefined 
   const value = valueText(body, include);
   if (value === 'true') return undefined; // the caller asked: nothing to add, nothing to strip
   return value === 'false' || value === 'null' ? splice(body, include.valueStart, include.valueEnd, TRUE) : undefined;
+}
+
+/** Whether the member's value is `true`, compared in place (no string made per request). */
+function isTrue(body: Buffer, m: TopMember): boolean {
+  return m.valueEnd - m.valueStart === 4 && body.compare(TRUE, 0, 4, m.valueStart, m.valueEnd) === 0;
 }
 
 /** The body with [from, to) replaced by `bytes`: one copy of it, the rest byte for byte. */
