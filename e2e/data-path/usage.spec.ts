@@ -123,12 +123,17 @@ describe('usage accounting', () => {
     expect1(await directUsage(params));
   });
 
-  it("leaves the caller's bytes as the model server writes them without include_usage", async () => {
+  // vLLM's events (the mock's default) carry no usage member but the usage event; OpenAI's (and
+  // some other servers') carry `"usage":null` in each, which the gateway must strip as well.
+  it.each([
+    ['vLLM', {}],
+    ['OpenAI', { 'x-mock-usage-null': '1' }],
+  ])("leaves the caller's bytes as the model server writes them without include_usage (%s's events)", async (_style, headers) => {
     const body = { model: MODEL, messages: userMessage('the very same bytes'), max_tokens: 6, stream: true };
     const normalise = (text: string) => text.replace(/"id":"[^"]+"/g, '"id":"X"').replace(/"created":\d+/g, '"created":0');
     const [viaTunnel, viaModel] = await Promise.all([
-      postJson(`${stack.baseURL}/chat/completions`, stack.apiKey, body).then((r) => r.text()),
-      postJson(`${stack.mockUrl}/v1/chat/completions`, undefined, body).then((r) => r.text()),
+      postJson(`${stack.baseURL}/chat/completions`, stack.apiKey, body, headers).then((r) => r.text()),
+      postJson(`${stack.mockUrl}/v1/chat/completions`, undefined, body, headers).then((r) => r.text()),
     ]);
     expect(normalise(viaTunnel)).toBe(normalise(viaModel));
     expect(viaTunnel).not.toContain('usage');

@@ -1,5 +1,6 @@
 import type { Tunnel, User } from '@st/store';
 import type { JsonObjectScanner } from './json-object-scanner';
+import type { CheckedModel } from './usage-request';
 
 /** One request on its way to a tunnel, after authentication and the tunnel lookup. */
 export interface ForwardRequest {
@@ -12,6 +13,8 @@ export interface ForwardRequest {
   body: Buffer | undefined;
   /** True when the request already holds its place in the limits (taken before its body was read). */
   admitted?: boolean;
+  /** The top-level "model" the check of `body` found (usage accounting reads it, usage-request.ts). */
+  checkedModel?: CheckedModel;
 }
 
 /** A JSON body read and checked, with where its top-level "model" is. */

@@ -26,6 +26,7 @@ import { traceFieldsOf, traceForward, traceRequest } from './gateway-tracing';
 import { parseTunnelRoute } from './tunnel-route';
 import { UnifiedEndpoint } from './unified-endpoint';
 import { openExchange } from './usage-metering';
+import type { CheckedModel } from './usage-request';
 import type { UsageRecorder } from './usage-recorder';
 
 export interface GatewayOptions {
@@ -195,13 +196,16 @@ export class Gateway {
     // An OpenAI tunnel's JSON bodies are read and checked (a POST without one is a 400 too);
     // anything else streams through as is.
     let body: Buffer | undefined;
+    let checkedModel: CheckedModel | undefined;
     if (tunnel.openai && (hasBody(req) || BODY_METHODS.has(req.method ?? '')) && isJsonRequest(req.headers['content-type'])) {
-      body = (await this.readJson(req, res, requestId))?.body;
-      if (!body) return;
+      const json = await this.readJson(req, res, requestId);
+      if (!json) return;
+      body = json.body;
+      checkedModel = { span: json.scanner.model, count: json.scanner.modelCount };
     } else if (!this.withinDeclaredLimit(req, res, requestId)) {
       return;
     }
-    await this.forward(req, res, { ...forward, body });
+    await this.forward(req, res, { ...forward, body, checkedModel });
   }
 
   private async authenticate(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<User | undefined> {
@@ -316,6 +320,7 @@ export class Gateway {
       { tunnelId: f.tunnel.id, userId: f.user.id },
       { requestId: f.requestId, method, path: f.path, query: f.query, headers, body: f.body ?? EMPTY, end: !streamed },
       sink,
+      f.checkedModel,
     );
     const open = this.lifecycle.openAnswers;
     open.add(responder);

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fuzzRuns, fuzzSeed } from '@st/testing';
+import { JsonObjectScanner } from './json-object-scanner';
 import { isMeteredRoute, usageRequestOf } from './usage-request';
 
 const SETTINGS = { seed: fuzzSeed(), numRuns: fuzzRuns(300) };
@@ -64,6 +65,25 @@ describe('usageRequestOf', () => {
         expect(parse(r.body)).toEqual({ ...JSON.parse(JSON.stringify(original)), stream_options: { include_usage: true } });
         // A splice before the closing brace: the caller's bytes are all still there, in order.
         expect(r.body.toString().startsWith(JSON.stringify(original).slice(0, -1))).toBe(true);
+      }),
+      SETTINGS,
+    );
+  });
+
+  it('reads the same with the model the body check found as by its own walk, for any body', () => {
+    const key = fc.constantFrom('model', 'stream', 'stream_options', 'm\\u006fdel', 'stre\\u0061m', 'messages', 'x');
+    const value = fc.oneof(fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v)), fc.constantFrom('true', '"m\\u0031"', '"stream"', '{"include_usage":true}'));
+    const body = fc.array(fc.tuple(key, value), { maxLength: 6 }).map((members) => `{${members.map(([k, v]) => `"${k}":${v}`).join(',')}}`);
+    fc.assert(
+      fc.property(body, fc.constantFrom(CHAT, '/v1/embeddings'), (text, path) => {
+        const bytes = Buffer.from(text);
+        const scanner = new JsonObjectScanner(128);
+        scanner.push(bytes);
+        expect(scanner.end()).toBeUndefined();
+        const checked = { span: scanner.model, count: scanner.modelCount };
+        const r = usageRequestOf(path, bytes, checked);
+        const walked = usageRequestOf(path, bytes);
+        expect({ ...r, body: r.body.toString() }).toEqual({ ...walked, body: walked.body.toString() });
       }),
       SETTINGS,
     );

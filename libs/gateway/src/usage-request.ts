@@ -1,3 +1,4 @@
+import type { ModelSpan } from './json-model-capture';
 import { decodeJsonString } from './json-model-key';
 import { type TopMember, topLevelMembers, valueText } from './json-top-members';
 
@@ -22,6 +23,14 @@ export interface UsageRequest {
   askedForUsage: boolean;
 }
 
+/** The top-level "model" the gateway's body check found (JsonObjectScanner): spares a second walk. */
+export interface CheckedModel {
+  /** The last top-level "model" string's span (undefined: none, or not a string). */
+  span: ModelSpan | undefined;
+  /** How many top-level "model" members there were. */
+  count: number;
+}
+
 /** Routes whose answers carry OpenAI's `usage` object. */
 const METERED_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings']);
 /** Streamed answers exist only for these. */
@@ -33,6 +42,9 @@ const ADD_OPTIONS = Buffer.from(',"stream_options":{"include_usage":true}');
 const OPTIONS_VALUE = Buffer.from('{"include_usage":true}');
 const ADD_INCLUDE = Buffer.from(',"include_usage":true');
 const TRUE = Buffer.from('true');
+const STREAM = Buffer.from('stream');
+/** A \\u escape can spell any letter of a key; no other escape spells one. */
+const UNICODE_ESCAPE = Buffer.from('\\u');
 /** A stream_options object larger than this is left as the caller wrote it (it never is). */
 const MAX_OPTIONS_BYTES = 4096;
 
@@ -47,14 +59,21 @@ export function isMeteredRoute(method: string, path: string): boolean {
  * that asks for it. A body whose shape it cannot follow (a duplicated key, an odd stream_options)
  * goes out untouched: its answer is still counted from whatever usage it carries.
  */
-export function usageRequestOf(path: string, body: Buffer): UsageRequest {
+export function usageRequestOf(path: string, body: Buffer, checked?: CheckedModel): UsageRequest {
+  // A body that spells neither `stream` nor a \u escape has no `stream` or `stream_options`
+  // member: with the model from the body check it needs no walk of its own, which showed as
+  // 2.5 µs per request in c=64 profiles (most requests are not streamed). Two native searches.
+  if (checked && checked.count <= 1 && body.indexOf(STREAM) === -1 && body.indexOf(UNICODE_ESCAPE) === -1) {
+    const raw = checked.span?.raw;
+    if (checked.span === undefined || raw !== undefined) return { model: raw === undefined ? '' : decodeJsonString(raw), streamed: false, body, askedForUsage: false };
+  }
   const top = topLevelMembers(body, REQUEST_KEYS);
   const plain: UsageRequest = { model: '', streamed: false, body, askedForUsage: false };
   if (!top) return plain;
   const model = top.members.get('model');
   plain.model = model && body[model.valueStart] === 0x22 ? decodeJsonString(body.subarray(model.valueStart + 1, model.valueEnd - 1)) : '';
   const stream = top.members.get('stream');
-  plain.streamed = stream !== undefined && stream.count === 1 && valueText(body, stream) === 'true';
+  plain.streamed = stream !== undefined && stream.count === 1 && isTrue(body, stream);
   if (!plain.streamed || !STREAMING_PATHS.has(path)) return plain;
   const options = top.members.get('stream_options');
   if (!options) {
@@ -79,6 +98,11 @@ function withIncludeUsage(body: Buffer, options: TopMember): Buffer | undefined 
   const value = valueText(body, include);
   if (value === 'true') return undefined; // the caller asked: nothing to add, nothing to strip
   return value === 'false' || value === 'null' ? splice(body, include.valueStart, include.valueEnd, TRUE) : undefined;
+}
+
+/** Whether the member's value is `true`, compared in place (no string made per request). */
+function isTrue(body: Buffer, m: TopMember): boolean {
+  return m.valueEnd - m.valueStart === 4 && body.compare(TRUE, 0, 4, m.valueStart, m.valueEnd) === 0;
 }
 
 /** The body with [from, to) replaced by `bytes`: one copy of it, the rest byte for byte. */

@@ -13,12 +13,17 @@ interface StreamShape {
   eol: '\n' | '\r\n';
   /** Whether the stream ends with [DONE] (a cut-short one does not). */
   done: boolean;
+  /**
+   * With include_usage, whether every other event carries `"usage":null` (OpenAI's API) or no
+   * usage member at all (vLLM's: pydantic's exclude_unset).
+   */
+  usageNull: boolean;
 }
 
-/** An OpenAI / vLLM chat stream as the model server writes it, with or without include_usage. */
+/** An OpenAI or vLLM chat stream as the model server writes it, with or without include_usage. */
 function upstream(s: StreamShape, includeUsage: boolean): Buffer {
   const base = '{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[';
-  const tail = includeUsage ? ',"usage":null}' : '}';
+  const tail = includeUsage && s.usageNull ? ',"usage":null}' : '}';
   const events = s.tokens.map((t) => `data: ${base}{"index":0,"delta":{"content":${JSON.stringify(t)}},"finish_reason":null}]${tail}`);
   events.push(`data: ${base}{"index":0,"delta":{},"finish_reason":"stop"}]${tail}`);
   if (includeUsage) {
@@ -59,11 +64,12 @@ function run(tap: SseUsageTap, chunks: Buffer[]): { out: Buffer; dropped: number
 
 const shape: fc.Arbitrary<StreamShape> = fc.record({
   // Content that looks like the keys the tap looks for, quotes, escapes and newlines included.
-  tokens: fc.array(fc.oneof(fc.string(), fc.constantFrom('"usage":null', '"usage"', '\\', '\n\n', 'data: {"usage":{}}', '"choices":[]')), { maxLength: 12 }),
+  tokens: fc.array(fc.oneof(fc.string(), fc.constantFrom('"usage":null', '"usage"', 'usage"', 'xusage""usage', '\\', '\n\n', 'data: {"usage":{}}', '"choices":[]')), { maxLength: 12 }),
   prompt: fc.nat(1_000_000),
   completion: fc.nat(1_000_000),
   eol: fc.constantFrom('\n' as const, '\r\n' as const),
   done: fc.boolean(),
+  usageNull: fc.boolean(),
 });
 const cuts = fc.array(fc.nat(), { maxLength: 30 });
 
@@ -123,6 +129,17 @@ describe('SseUsageTap', () => {
     const tap = new SseUsageTap(true);
     expect(run(tap, split(bytes, [7, 40, 90])).out.toString()).toBe(bytes.toString());
     expect(tap.usage).toEqual({ promptTokens: 5, completionTokens: 3 });
+  });
+
+  it('finds the usage member wherever it is in the event, split anywhere, and strips its event', () => {
+    const kept = 'data: {"choices":[{"delta":{"content":"usage\\"\\"usage"}}],"x":"usage"}\n\n';
+    const usage = 'data: {"usage":{"prompt_tokens":1,"completion_tokens":2},"choices":[]}\n\n';
+    const bytes = Buffer.from(kept + usage + 'data: [DONE]\n\n');
+    for (let at = 0; at <= bytes.length; at++) {
+      const tap = new SseUsageTap(true);
+      expect(run(tap, split(bytes, [at])).out.toString()).toBe(kept + 'data: [DONE]\n\n');
+      expect(tap.usage).toEqual({ promptTokens: 1, completionTokens: 2 });
+    }
   });
 
   it('lets a line longer than its bound through untouched, holding at most the bound', () => {

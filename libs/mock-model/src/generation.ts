@@ -17,6 +17,12 @@ export interface GenerationPlan {
   firstTokenDelayMs: number;
   /** Set for `x-mock-error: midstream`: the socket is destroyed after this many tokens. */
   crashAfterTokens: number | undefined;
+  /**
+   * Set for `x-mock-usage-null`: with include_usage, every event but the usage one carries
+   * `"usage":null`, as OpenAI's API sends them. Unset, the events are vLLM's (pydantic's
+   * `exclude_unset`: no usage member but in the final usage event).
+   */
+  usageNull?: boolean;
 }
 
 // setTimeout turns longer delays into 1 ms (with a warning); a huge answer must stay slow.
@@ -131,7 +137,7 @@ class StreamingGeneration {
       `"created":${unixSeconds()},"model":${JSON.stringify(model)},"choices":[`;
     this.head = this.base + (chat ? '{"index":0,"delta":' : '{"index":0,"text":');
     this.tail = (chat ? ',"finish_reason":null,"logprobs":null}]' : ',"logprobs":null,"finish_reason":null}]') +
-      (includeUsage ? ',"usage":null}' : '}');
+      (includeUsage && plan.usageNull === true ? ',"usage":null}' : '}');
     this.crashAfter =
       plan.crashAfterTokens === undefined ? -1 : Math.min(plan.crashAfterTokens, plan.request.tokens);
   }
@@ -198,7 +204,7 @@ class StreamingGeneration {
       this.plan.kind === 'chat'
         ? `{"index":0,"delta":{},"finish_reason":"${finishReason}","logprobs":null}]`
         : `{"index":0,"text":"","logprobs":null,"finish_reason":"${finishReason}"}]`;
-    this.sse.event(this.base + finishChoice + (includeUsage ? ',"usage":null}' : '}'));
+    this.sse.event(this.base + finishChoice + (includeUsage && this.plan.usageNull === true ? ',"usage":null}' : '}'));
     if (includeUsage) this.sse.event(`${this.base}],"usage":${JSON.stringify(usageOf(this.plan.request))}}`);
     this.sse.done();
     this.stats.complete();

@@ -96,7 +96,8 @@ describe('MockModelServer', () => {
     for (const c of chunks) expect(c.object).toBe('chat.completion.chunk');
     expect(chunks[0].choices[0].delta).toEqual({ role: 'assistant', content: '' });
     const body = chunks.slice(0, -1);
-    for (const c of body) expect(c.usage).toBeNull();
+    // vLLM's events (pydantic's exclude_unset): no usage member but in the usage event.
+    for (const c of body) expect('usage' in c).toBe(false);
     const content = body.map((c) => c.choices[0].delta.content ?? '').join('');
     expect(content).toBe(plain.choices[0].message.content);
 
@@ -118,6 +119,18 @@ describe('MockModelServer', () => {
     expect(events).toHaveLength(1 + 2 + 1 + 1);
     expect(events.at(-1)).toBe('data: [DONE]');
     expect(text).not.toContain('"usage"');
+  });
+
+  it('sends "usage":null in every event but the usage one, as OpenAI does, with x-mock-usage-null', async () => {
+    const { url } = await start();
+    const body = { messages: MESSAGES, max_tokens: 2, stream: true, stream_options: { include_usage: true } };
+    for (const route of ['chat/completions', 'completions']) {
+      const request = route === 'chat/completions' ? body : { prompt: 'a b c', ...body, messages: undefined };
+      const res = await postJson(`${url}/v1/${route}`, request, { 'x-mock-usage-null': '1' });
+      const events = (await res.text()).split('\n\n').filter(Boolean).slice(0, -1).map((e) => JSON.parse(e.slice('data: '.length)));
+      expect(events.slice(0, -1).every((e) => e.usage === null)).toBe(true);
+      expect(events.at(-1)).toMatchObject({ choices: [], usage: { completion_tokens: 2 } });
+    }
   });
 
   it('answers text completions, plain and streamed', async () => {

@@ -323,6 +323,8 @@ export class MockModelServer {
         tokenDelayMs,
         firstTokenDelayMs: options.firstTokenDelayMs,
         crashAfterTokens: fault === 'midstream' ? MIDSTREAM_TOKENS : undefined,
+        // `x-mock-usage-null`: OpenAI's `"usage":null` in every streamed event (vLLM sends none).
+        usageNull: req.headers['x-mock-usage-null'] !== undefined,
       },
       this.counter,
     );
