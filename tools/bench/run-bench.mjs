@@ -239,15 +239,22 @@ async function scaleSection() {
   }
 }
 
+/** 'K=V K2=V2' as an object of settings (a value may hold '='). */
+function settingsOf(text) {
+  return Object.fromEntries((text ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+}
+
 /** The three paths side by side (the original bench). */
 async function coreSection() {
   const t0 = performance.now();
   log(`${QUICK ? 'QUICK smoke run' : 'full run'} on ${cpus().length} CPUs, node ${process.version}`);
   const mock = await startMock(procs, ROOT);
   log(`mock model server at ${mock.url}`);
-  // BENCH_CORE_AGENT_ENV='K=V …': more st-agent settings (ST_AGENT_LIGHT_CLIENT=false: grpc-js's client).
-  const agentEnv = Object.fromEntries((process.env.BENCH_CORE_AGENT_ENV ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-  const tunnel = await startTunnel(procs, ROOT, mock.url, { agentEnv });
+  // BENCH_CORE_AGENT_ENV='K=V …': more st-agent settings (ST_AGENT_LIGHT_CLIENT=false: grpc-js's client);
+  // BENCH_CORE_SERVER_ENV likewise for st-server (ST_LIGHT_AGENT_STREAMS=false: grpc-js's server, ST_USAGE=off).
+  const agentEnv = settingsOf(process.env.BENCH_CORE_AGENT_ENV);
+  const serverEnv = settingsOf(process.env.BENCH_CORE_SERVER_ENV);
+  const tunnel = await startTunnel(procs, ROOT, mock.url, { agentEnv, serverEnv });
   log(`tunnel ${tunnel.tunnelId} serving at ${tunnel.gateway}${tunnel.prefix}/v1`);
 
   let ssh;
