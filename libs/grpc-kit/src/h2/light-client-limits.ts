@@ -1,6 +1,7 @@
 import { CLIENT_KEEPALIVE_TIME_MS, CLIENT_KEEPALIVE_TIMEOUT_MS } from '../channel-options';
 import { SERVER_CONNECTION_WINDOW_BYTES, SERVER_STREAM_WINDOW_BYTES } from '../http2-windows';
 import type { EndpointLimits } from './h2-endpoint';
+import { PEER_FRAME_BUDGETS } from './light-limits';
 
 /**
  * Every bound of the light HTTP/2 client (light-client-connection.ts), which holds one long
@@ -29,12 +30,7 @@ export const DEFAULT_CLIENT_LIMITS: LightClientLimits = {
   maxHeaderListBytes: 16 * 1024,
   maxHeaderBlockBytes: 32 * 1024,
   maxReceiveMessageBytes: 16 * 1024 * 1024,
-  resetsPerSecond: 10,
-  resetBurst: 50,
-  settingsPerSecond: 10,
-  settingsBurst: 50,
-  uselessFramesPerSecond: 100,
-  uselessFrameBurst: 500,
+  ...PEER_FRAME_BUDGETS,
   pingsPerSecond: 10,
   pingBurst: 50,
   // The agent's keepalive as grpc-js had it (CLIENT_KEEPALIVE_OPTIONS): a PING every 7 s, with or

@@ -48,6 +48,19 @@ export interface LightLimits {
   streamHighWater: number;
 }
 
+/**
+ * What either end lets its peer spend on frames that cost it work and give nothing back (RST_STREAM,
+ * SETTINGS, empty or useless frames), per second with a burst: the same floods hit a broker and an agent.
+ */
+export const PEER_FRAME_BUDGETS = {
+  resetsPerSecond: 10,
+  resetBurst: 50,
+  settingsPerSecond: 10,
+  settingsBurst: 50,
+  uselessFramesPerSecond: 100,
+  uselessFrameBurst: 500,
+} as const;
+
 const keepaliveTime = Number(SERVER_KEEPALIVE_OPTIONS['grpc.keepalive_time_ms']);
 const keepaliveTimeout = Number(SERVER_KEEPALIVE_OPTIONS['grpc.keepalive_timeout_ms']);
 
@@ -62,12 +75,7 @@ export const DEFAULT_LIGHT_LIMITS: LightLimits = {
   // An agent opens one stream per connection and reopens it after a refusal, with backoff.
   streamOpensPerSecond: 20,
   streamOpenBurst: 100,
-  resetsPerSecond: 10,
-  resetBurst: 50,
-  settingsPerSecond: 10,
-  settingsBurst: 50,
-  uselessFramesPerSecond: 100,
-  uselessFrameBurst: 500,
+  ...PEER_FRAME_BUDGETS,
   keepaliveTimeMs: keepaliveTime,
   keepaliveTimeoutMs: keepaliveTimeout,
   minPingIntervalMs: SERVER_MIN_PING_INTERVAL_MS,
