@@ -61,6 +61,8 @@ const lastAnswer = () => page.locator('article[data-role=assistant]').last();
 const answerText = async () => squash((await lastAnswer().locator('.text').textContent()) ?? '');
 const answerWords = async () => (await answerText()).split(' ').filter(Boolean).length;
 const storedItems = () => page.evaluate('sessionStorage.length');
+/** The period of the usage rows on show, or undefined while they load. */
+const usagePeriodShown = () => page.locator('section.usage[data-state=loaded]').evaluateAll((all) => all.map((el) => el.getAttribute('data-period'))[0]);
 
 /** A table row in the page, as far as the test reads it (no DOM library in the e2e tsconfig). */
 interface TableRow {
@@ -267,7 +269,8 @@ describe.skipIf(missing !== undefined)('web console in chromium', () => {
     // The period, by keyboard: the last 24 hours hold the same requests.
     await tabTo(page, page.getByRole('combobox', { name: 'Period', exact: true }));
     await page.keyboard.press('ArrowDown');
-    await expect.poll(() => page.locator('section.usage').getAttribute('data-state'), { timeout: SHOW_MS }).toBe('loaded');
+    // data-period names the period of the rows shown, so this cannot read the table of "All time" or of no period.
+    await expect.poll(() => usagePeriodShown(), { timeout: SHOW_MS }).toBe('24h');
     expect(parseUsageTable(await cells())).toEqual(expected);
     await tabTo(page, chatLink(), 'Shift+Tab');
     await page.keyboard.press('Enter');

@@ -1,7 +1,7 @@
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { UsageRow } from '@st/proto/es';
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import type { UsageClient } from './connect-clients';
 
 /** The periods offered, as `stctl usage --since` spells them. */
@@ -14,7 +14,7 @@ type Period = (typeof PERIODS)[number]['value'];
 
 type UsageState =
   | { kind: 'loading' }
-  | { kind: 'loaded'; rows: UsageRow[] }
+  | { kind: 'loaded'; rows: UsageRow[]; period: Period }
   | { kind: 'unavailable'; message: string }
   | { kind: 'error'; message: string };
 
@@ -22,13 +22,17 @@ type UsageState =
 export function UsageView({ client }: { client: UsageClient }) {
   const [state, setState] = useState<UsageState>({ kind: 'loading' });
   const [period, setPeriod] = useState<Period>('all');
+  // Answers can arrive out of order when the period changes quickly: only the latest load may show.
+  const latest = useRef(0);
   const load = useCallback(async () => {
+    const mine = ++latest.current;
     setState({ kind: 'loading' });
     const ms = PERIODS.find((p) => p.value === period)?.ms ?? 0;
     try {
       const answer = await client.getUsage(ms > 0 ? { since: timestampFromDate(new Date(Date.now() - ms)) } : {});
-      setState({ kind: 'loaded', rows: answer.usage });
+      if (mine === latest.current) setState({ kind: 'loaded', rows: answer.usage, period });
     } catch (err) {
+      if (mine !== latest.current) return;
       const e = ConnectError.from(err);
       // A gateway of an older release has no UsageService: say so rather than fail.
       if (e.code === Code.Unimplemented) {
@@ -39,7 +43,7 @@ export function UsageView({ client }: { client: UsageClient }) {
   useEffect(() => void load(), [load]);
 
   return (
-    <section className="card usage" aria-labelledby="usage-title" data-state={state.kind}>
+    <section className="card usage" aria-labelledby="usage-title" data-state={state.kind} data-period={state.kind === 'loaded' ? state.period : undefined}>
       <div className="usage-head">
         <h2 id="usage-title">Usage</h2>
         <div className="usage-controls">
