@@ -3,6 +3,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Stack, cleanupAll, rawRequest, runStctl, startServer, startStack, stctlJson, waitForTunnel } from '@st/testing';
 import { ARTIFACTS, type ChatBody, PageRecord, README_SHOT, chromiumMissing, hasFocus, launchChromium, screenshot, tabTo } from './browser';
+import { consoleControls } from './console-controls';
 import { ELSEWHERE, startMarkdownProvider } from './markdown-model';
 import { type SentChat, expectedUsage, parseUsageTable } from './mock-usage';
 import { OBSERVE_ANSWER, type OtherUser, mockAnswer, squash, startOtherUser, waitForUsage } from './support';
@@ -42,27 +43,12 @@ let markdownApi: { close(): void } | undefined;
 /** The chats the page sent that reached the model, and how each ended: what usage adds up to. */
 const sent: SentChat[] = [];
 
-// The accessible names issue 10 lists, matched exactly.
-const apiKeyBox = () => page.getByRole('textbox', { name: 'API key', exact: true });
-const signInButton = () => page.getByRole('button', { name: 'Sign in', exact: true });
-const signOutButton = () => page.getByRole('button', { name: 'Sign out', exact: true });
-const providerBox = () => page.getByRole('combobox', { name: 'Provider', exact: true });
-const modelBox = () => page.getByRole('combobox', { name: 'Model', exact: true });
-const messageBox = () => page.getByRole('textbox', { name: 'Message', exact: true });
-const sendButton = () => page.getByRole('button', { name: 'Send', exact: true });
-const stopButton = () => page.getByRole('button', { name: 'Stop', exact: true });
-const conversation = () => page.getByRole('log', { name: 'Conversation', exact: true });
-const usageLink = () => page.getByRole('link', { name: 'Usage', exact: true });
-const chatLink = () => page.getByRole('link', { name: 'Chat', exact: true });
-const alert = () => page.getByRole('alert');
-
-const selectedProvider = () => providerBox().locator('option:checked').textContent();
-const lastAnswer = () => page.locator('article[data-role=assistant]').last();
+// The accessible names issue 10 lists, matched exactly (console-controls.ts).
+const { apiKeyBox, signInButton, signOutButton, providerBox, modelBox, messageBox, sendButton, stopButton, conversation, usageLink, chatLink, alert, selectedProvider, lastAnswer, usagePeriodShown } =
+  consoleControls(() => page);
 const answerText = async () => squash((await lastAnswer().locator('.text').textContent()) ?? '');
 const answerWords = async () => (await answerText()).split(' ').filter(Boolean).length;
 const storedItems = () => page.evaluate('sessionStorage.length');
-/** The period of the usage rows on show, or undefined while they load. */
-const usagePeriodShown = () => page.locator('section.usage[data-state=loaded]').evaluateAll((all) => all.map((el) => el.getAttribute('data-period'))[0]);
 
 /** A table row in the page, as far as the test reads it (no DOM library in the e2e tsconfig). */
 interface TableRow {
