@@ -70,7 +70,7 @@ export async function startTunnel(procs, root, upstreamUrl, { nodeArgsFor = () =
       ...serverEnv,
     }),
   });
-  const m = await procs.waitForLine(server, /st-server ready: gateway (http:\/\/127\.0\.0\.1:\d+) grpc 127\.0\.0\.1:(\d+)/, 20_000);
+  const m = await procs.waitForLine(server, /st-server ready: gateway (http:\/\/127\.0\.0\.1:\d+) grpc 127\.0\.0\.1:(\d+)/, Number(process.env.BENCH_READY_MS || 20_000));
   const gateway = m[1];
   const grpcPort = Number(m[2]);
 
