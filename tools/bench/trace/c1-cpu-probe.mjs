@@ -5,6 +5,7 @@
 //   LOOP_S=25 [LOOP_C=1]                                     one loop of that many seconds (attach perf/strace to the printed pids)
 //   PROF=<dir>                                               st-server and st-agent under --cpu-prof
 //   NODE_ARGS='--perf-basic-prof'                            other node flags for both
+//   PROBE_SERVER_ENV='ST_USAGE=off' PROBE_AGENT_ENV='K=V …'   more settings of st-server / st-agent
 //   VG=st-server|st-agent BENCH_READY_MS=300000 WARM=600     that process under callgrind; instructions per
 //                                                            thread in windows of 400 requests at c=1 and c=8
 //                                                            (callgrind_control -z / -e), twice each
@@ -31,7 +32,7 @@ const diff = (a, b) => Object.fromEntries(Object.keys(b).map((k) => [k, (b[k] - 
 const procs = new ProcessSet();
 if (process.env.VG) {
   const orig = procs.spawn.bind(procs);
-  procs.spawn = (name, cmd, args, opts) => name === process.env.VG ? orig(name, 'valgrind', ['--tool=callgrind', `--callgrind-out-file=/tmp/cg/${name}.%p`, cmd, ...args], opts) : orig(name, cmd, args, opts);
+  procs.spawn = (name, cmd, args, opts) => name === process.env.VG ? orig(name, 'valgrind', ['--tool=callgrind', `--callgrind-out-file=${process.env.VG_OUT_DIR || '/tmp/cg'}/${name}.%p`, cmd, ...args], opts) : orig(name, cmd, args, opts);
 }
 const pids = {};
 try {
@@ -39,7 +40,8 @@ try {
   const mockEntry = procs.spawn('st-mock-model', process.execPath, [binPath(root, 'mock-model')], { cwd: root, env: mockEnv });
   const m = await procs.waitForLine(mockEntry, /st-mock-model listening on (http:\/\/127\.0\.0\.1:(\d+))/, 15_000);
   const nodeArgs = process.env.PROF ? ['--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', process.env.PROF] : (process.env.NODE_ARGS ? process.env.NODE_ARGS.split(' ') : []);
-  const t = await startTunnel(procs, root, m[1], { nodeArgsFor: () => nodeArgs });
+  const envOf = (text) => Object.fromEntries((text || '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  const t = await startTunnel(procs, root, m[1], { nodeArgsFor: () => nodeArgs, serverEnv: envOf(process.env.PROBE_SERVER_ENV), agentEnv: envOf(process.env.PROBE_AGENT_ENV) });
   pids.mock = mockEntry.child.pid;
   const body = JSON.stringify({ model: 'mock-llama-3-8b', messages: [{ role: 'user', content: 'Say hello' }], max_tokens: 8, stream: false });
   const pool = new Pool(t.gateway, { connections: 1 });
