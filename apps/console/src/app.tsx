@@ -32,6 +32,11 @@ export function App() {
     clearSession();
     setApiKey(undefined);
   };
+  // Again once the chat has unmounted: a delta that landed just before the click still had its
+  // save-the-conversation effect pending, and React flushes it after the click's clearSession.
+  useEffect(() => {
+    if (!apiKey) clearSession();
+  }, [apiKey]);
 
   return (
     <div className="page">
