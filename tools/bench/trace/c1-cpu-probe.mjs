@@ -9,6 +9,7 @@
 //   VG=st-server|st-agent BENCH_READY_MS=300000 WARM=600     that process under callgrind; instructions per
 //                                                            thread in windows of 400 requests at c=1 and c=8
 //                                                            (callgrind_control -z / -e), twice each
+//   WARM=n VG_WINDOWS=1,1,1                                  requests before measuring (default 1000); the windows' concurrencies
 import { readFileSync, readdirSync } from 'node:fs';
 import { Pool } from 'undici';
 import { dirname, join } from 'node:path';
@@ -46,7 +47,7 @@ try {
   const body = JSON.stringify({ model: 'mock-llama-3-8b', messages: [{ role: 'user', content: 'Say hello' }], max_tokens: 8, stream: false });
   const pool = new Pool(t.gateway, { connections: 1 });
   const one = () => new Promise((resolve, reject) => pool.dispatch({ path: `${t.prefix}/v1/chat/completions`, method: 'POST', headers: { ...t.headers, 'content-type': 'application/json' }, body }, { onConnect() {}, onHeaders: () => true, onData: () => true, onComplete: resolve, onError: reject }));
-  for (let i = 0; i < 1000; i++) await one();
+  for (let i = 0; i < Number(process.env.WARM || 1000); i++) await one();
   Object.assign(pids, { server: t.server.child.pid, agent: t.agent.child.pid });
   const measure = async (label, fn, n) => {
     const a = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, threads(p)]));
@@ -78,7 +79,7 @@ try {
       const ir = /Ir: ([\d,]+)/.exec(out) ?? /Totals:\s+([\d,]+)/.exec(out);
       console.log(label, out.replace(/\s+/g, ' '), n);
     };
-    for (const c of [1, 8, 1, 8]) await window(`c=${c}`, async () => { await Promise.all(Array.from({ length: c }, async () => { for (let i = 0; i < 400 / c; i++) await one(); })); }, 400);
+    for (const c of (process.env.VG_WINDOWS || '1,8,1,8').split(',').map(Number)) await window(`c=${c}`, async () => { await Promise.all(Array.from({ length: c }, async () => { for (let i = 0; i < 400 / c; i++) await one(); })); }, 400);
   } else
   if (process.env.ONLY_PACED) { await measure('paced 200/s x1500', async () => { for (let i = 0; i < 1500; i++) { await one(); await sleep(5); } }, 1500); } else {
   await measure('c=1 x3000', async () => { for (let i = 0; i < 3000; i++) await one(); }, 3000);
