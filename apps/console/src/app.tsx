@@ -28,12 +28,10 @@ export function App() {
     saveApiKey(key);
     setApiKey(key);
   };
-  const signOut = () => {
-    clearSession();
-    setApiKey(undefined);
-  };
-  // Again once the chat has unmounted: a delta that landed just before the click still had its
-  // save-the-conversation effect pending, and React flushes it after the click's clearSession.
+  const signOut = () => setApiKey(undefined);
+  // Signed out: the key and the conversation are forgotten here, once the chat has unmounted, not
+  // in the click: a delta that landed just before the click still has its save-the-conversation
+  // effect pending, and React runs it after the click's handler.
   useEffect(() => {
     if (!apiKey) clearSession();
   }, [apiKey]);

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CpuMeter } from './cpu-meter.mjs';
 import { codecShare, renderCodecShare } from './codec-share.mjs';
+import { settingsOf } from './env-settings.mjs';
 import { report as profileReport, summarise } from './cpuprofile.mjs';
 import { startMock, startTunnel } from './stack.mjs';
 import { fmt, percentile } from './stats.mjs';
@@ -63,8 +64,7 @@ export async function runProfiles({ procs, root, log, startLoadgen, phases, wind
   const nodeArgsFor = (name) => ['--cpu-prof', `--cpu-prof-dir=${join(outDir, name)}`, '--cpu-prof-interval=250'];
   // Extra settings for the profiled processes (to profile a feature switched on, e.g. metrics):
   // BENCH_PROFILE_SERVER_ENV='ST_METRICS_PORT=0', BENCH_PROFILE_AGENT_ENV='ST_AGENT_METRICS_ADDR=127.0.0.1:0'.
-  const envOf = (name) => Object.fromEntries((process.env[name] ?? '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-  const tunnel = await startTunnel(procs, root, mock.url, { nodeArgsFor, serverEnv: envOf('BENCH_PROFILE_SERVER_ENV'), agentEnv: envOf('BENCH_PROFILE_AGENT_ENV') });
+  const tunnel = await startTunnel(procs, root, mock.url, { nodeArgsFor, serverEnv: settingsOf(process.env.BENCH_PROFILE_SERVER_ENV), agentEnv: settingsOf(process.env.BENCH_PROFILE_AGENT_ENV) });
   const { rpc } = startLoadgen();
   await rpc('setup', { targets: { tunnel: { origin: tunnel.gateway, prefix: tunnel.prefix, headers: tunnel.headers } } });
   const meter = new CpuMeter(() => [process.pid, ...procs.entries.filter((e) => !e.exited).map((e) => e.child.pid)]);

@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { Pool } from 'undici';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { settingsOf } from '../lib/env-settings.mjs';
 import { ProcessSet } from '../lib/procs.mjs';
 import { startMock, startTunnel } from '../lib/stack.mjs';
 
@@ -26,14 +27,13 @@ const selfMs = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 };
-const envOf = (text) => Object.fromEntries((text || '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const procs = new ProcessSet();
 try {
   const mock = await startMock(procs, root);
   const nodeArgs = process.env.PROF ? ['--cpu-prof', '--cpu-prof-interval', '200', '--cpu-prof-dir', process.env.PROF] : [];
-  const t = await startTunnel(procs, root, mock.url, { nodeArgsFor: () => nodeArgs, serverEnv: envOf(process.env.PROBE_SERVER_ENV), agentEnv: envOf(process.env.PROBE_AGENT_ENV) });
+  const t = await startTunnel(procs, root, mock.url, { nodeArgsFor: () => nodeArgs, serverEnv: settingsOf(process.env.PROBE_SERVER_ENV), agentEnv: settingsOf(process.env.PROBE_AGENT_ENV) });
   const pids = { mock: mock.entry.child.pid, server: t.server.child.pid, agent: t.agent.child.pid };
   const body = JSON.stringify({ model: 'mock-llama-3-8b', messages: [{ role: 'user', content: 'Tell me a long story' }], max_tokens: TOKENS, stream: true });
   const paths = {

@@ -14,6 +14,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { Pool } from 'undici';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { settingsOf } from '../lib/env-settings.mjs';
 import { ProcessSet } from '../lib/procs.mjs';
 import { binPath, startTunnel } from '../lib/stack.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
@@ -41,8 +42,7 @@ try {
   const mockEntry = procs.spawn('st-mock-model', process.execPath, [binPath(root, 'mock-model')], { cwd: root, env: mockEnv });
   const m = await procs.waitForLine(mockEntry, /st-mock-model listening on (http:\/\/127\.0\.0\.1:(\d+))/, 15_000);
   const nodeArgs = process.env.PROF ? ['--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', process.env.PROF] : (process.env.NODE_ARGS ? process.env.NODE_ARGS.split(' ') : []);
-  const envOf = (text) => Object.fromEntries((text || '').split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-  const t = await startTunnel(procs, root, m[1], { nodeArgsFor: () => nodeArgs, serverEnv: envOf(process.env.PROBE_SERVER_ENV), agentEnv: envOf(process.env.PROBE_AGENT_ENV) });
+  const t = await startTunnel(procs, root, m[1], { nodeArgsFor: () => nodeArgs, serverEnv: settingsOf(process.env.PROBE_SERVER_ENV), agentEnv: settingsOf(process.env.PROBE_AGENT_ENV) });
   pids.mock = mockEntry.child.pid;
   const body = JSON.stringify({ model: 'mock-llama-3-8b', messages: [{ role: 'user', content: 'Say hello' }], max_tokens: 8, stream: false });
   const pool = new Pool(t.gateway, { connections: 1 });
