@@ -201,7 +201,7 @@ export class Gateway {
       const json = await this.readJson(req, res, requestId);
       if (!json) return;
       body = json.body;
-      checkedModel = { span: json.scanner.model, count: json.scanner.modelCount };
+      checkedModel = { span: json.scanner.model, count: json.scanner.modelCount, stream: json.scanner.streamMembers };
     } else if (!this.withinDeclaredLimit(req, res, requestId)) {
       return;
     }

@@ -2,10 +2,12 @@
  * The part of the JSON body check that finds the top-level "model" member: it keeps the bytes of
  * each top-level key while the scanner walks it, and the bytes of the value when the key spelt
  * "model", so that the unified endpoint can rewrite the name by splicing bytes (see
- * json-object-scanner.ts, which decides when a key or value starts and ends).
+ * json-object-scanner.ts, which decides when a key or value starts and ends). It also notes the
+ * top-level "stream" and "stream_options" members, so that usage accounting need not walk the
+ * body again (usage-request.ts).
  */
 
-import { isModelKey, isModelKeyAt } from './json-model-key';
+import { KEY_MODEL, KEY_OTHER, KEY_STREAM, KEY_STREAM_OPTIONS, keyKindAt } from './json-model-key';
 
 /** Where the top-level `"model"` member's value is, when it is a string. */
 export interface ModelSpan {
@@ -17,6 +19,18 @@ export interface ModelSpan {
   raw: Buffer | undefined;
 }
 
+/** The top-level "stream" and "stream_options" members of a checked body. */
+export interface StreamMembers {
+  /** How many top-level "stream" members there were. */
+  streams: number;
+  /** The last "stream" member's value is `true`. */
+  streamTrue: boolean;
+  /** How many top-level "stream_options" members there were. */
+  options: number;
+  /** A top-level key was too long to read (it could spell anything escaped): walk the body to know. */
+  unsure: boolean;
+}
+
 /** A model name longer than this is not captured (no provider has one this long). */
 export const MAX_MODEL_BYTES = 1024;
 /** Keys longer than this at the top level cannot be "model", however they are escaped. */
@@ -25,12 +39,15 @@ const MAX_KEY_BYTES = 64;
 export class ModelCapture {
   /** A top-level key or the model value is being read: the scanner hands over the string's bytes. */
   capturing = false;
-  /** The top-level key just closed spelt "model": the next value is its value. */
-  nextValueIsModel = false;
+  /** The top-level key just closed spelt "model" or "stream": the next value is looked at. */
+  nextValueWanted = false;
+  /** …and it was "stream". */
+  private nextValueIsStream = false;
   /** How many top-level "model" members there were. */
   models = 0;
   /** The last top-level "model" string's span. */
   span: ModelSpan | undefined;
+  readonly stream: StreamMembers = { streams: 0, streamTrue: false, options: 0, unsure: false };
 
   // A key within one chunk is only a range of that chunk (keyChunk, keyFrom, keyTo), compared in
   // place; it is copied only when it spans chunks or the chunk ends, since a chunk's bytes are not
@@ -59,11 +76,17 @@ export class ModelCapture {
     }
   }
 
-  /** A value starts at `offset` (its string begun first); `isString` when its first byte is a quote. */
-  beginValue(isString: boolean, offset: number): void {
-    if (!this.nextValueIsModel) return;
-    this.nextValueIsModel = false;
-    if (!isString) {
+  /** A value starts at `offset` with byte `c` (its string begun first when that is a quote). */
+  beginValue(c: number, offset: number): void {
+    if (!this.nextValueWanted) return;
+    this.nextValueWanted = false;
+    if (this.nextValueIsStream) {
+      this.nextValueIsStream = false;
+      // The scanner checks the literal: a value that starts with t is `true`.
+      this.stream.streamTrue = c === 0x74;
+      return;
+    }
+    if (c !== 0x22) {
       this.span = undefined;
       return;
     }
@@ -98,10 +121,20 @@ export class ModelCapture {
     if (!this.capturingKey) return;
     this.capturingKey = false;
     this.capturing = this.capturingModel;
-    if (!this.keyOverflow && this.keyIsModel()) {
-      this.models++;
-      this.nextValueIsModel = true;
+    if (this.keyOverflow) {
+      this.stream.unsure = true;
+      return;
     }
+    const kind = this.keyKind();
+    if (kind === KEY_OTHER) return;
+    if (kind === KEY_MODEL) {
+      this.models++;
+      this.nextValueWanted = true;
+    } else if (kind === KEY_STREAM) {
+      this.stream.streams++;
+      this.nextValueWanted = true;
+      this.nextValueIsStream = true;
+    } else if (kind === KEY_STREAM_OPTIONS) this.stream.options++;
   }
 
   /** A value string closed at `offset` (just past its quote). */
@@ -119,14 +152,15 @@ export class ModelCapture {
     if (this.keyChunk !== undefined) this.copyKeyRange();
   }
 
-  /** Whether the top-level key just closed spells "model". */
-  private keyIsModel(): boolean {
+  /** What the top-level key just closed spells (json-model-key.ts). */
+  private keyKind(): number {
     if (this.keyParts.length === 0) {
       const chunk = this.keyChunk;
-      return chunk !== undefined && isModelKeyAt(chunk, this.keyFrom, this.keyTo);
+      return chunk === undefined ? KEY_OTHER : keyKindAt(chunk, this.keyFrom, this.keyTo);
     }
     if (this.keyChunk !== undefined) this.copyKeyRange();
-    return isModelKey(Buffer.concat(this.keyParts, this.keyBytes));
+    const raw = Buffer.concat(this.keyParts, this.keyBytes);
+    return keyKindAt(raw, 0, raw.length);
   }
 
   private copyKeyRange(): void {

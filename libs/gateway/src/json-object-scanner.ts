@@ -12,11 +12,11 @@
  * the body, and bodies hold prompts that must not reach the log.
  */
 
-import { ModelCapture, type ModelSpan } from './json-model-capture';
+import { ModelCapture, type ModelSpan, type StreamMembers } from './json-model-capture';
 import type { JsonScanError, JsonScanErrorKind } from './json-scan-error';
 
 export { decodeJsonString } from './json-model-key';
-export { MAX_MODEL_BYTES, type ModelSpan } from './json-model-capture';
+export { MAX_MODEL_BYTES, type ModelSpan, type StreamMembers } from './json-model-capture';
 
 export type { JsonScanError, JsonScanErrorKind } from './json-scan-error';
 
@@ -116,6 +116,11 @@ export class JsonObjectScanner {
     return this.capture.models;
   }
 
+  /** Its top-level "stream" and "stream_options" members (usage accounting reads them). */
+  get streamMembers(): StreamMembers {
+    return this.capture.stream;
+  }
+
   /** Feeds the next bytes of the body; returns the error once there is one. */
   push(chunk: Uint8Array): JsonScanError | undefined {
     if (this.state === FAILED) return this.failure;
@@ -191,7 +196,7 @@ export class JsonObjectScanner {
             continue;
           }
           // Numbers are the smallest tokens of a body: their digits are run through right here.
-          if (c >= 0x31 && c <= 0x39 && !this.capture.nextValueIsModel) {
+          if (c >= 0x31 && c <= 0x39 && !this.capture.nextValueWanted) {
             i++;
             while (i < n && chunk[i] >= 0x30 && chunk[i] <= 0x39) i++;
             state = INT;
@@ -309,10 +314,10 @@ export class JsonObjectScanner {
   private beginValue(c: number, offset: number): number {
     if (c === 0x22) {
       this.beginString(false);
-      this.capture.beginValue(true, offset);
+      this.capture.beginValue(c, offset);
       return STRING;
     }
-    this.capture.beginValue(false, offset);
+    this.capture.beginValue(c, offset);
     if (c === 0x7b || c === 0x5b) {
       if (this.depth >= this.maxDepth) return -1;
       this.open(c === 0x7b ? OBJ : ARR);

@@ -2,7 +2,8 @@ import type { Exchange, ExchangeOpener, ExchangeRequestHead, ExchangeSink, Excha
 import type { Logger } from '@st/logging';
 import type { Header } from '@st/proto';
 import type { TunnelError } from '@st/tunnel-protocol';
-import { JsonUsageScanner } from './usage-json';
+import type { TokenCounts } from './usage-counts';
+import { JsonUsageScanner, wholeAnswerUsage } from './usage-json';
 import type { UsageRecorder } from './usage-recorder';
 import type { UsageRequest } from './usage-request';
 import { SseUsageTap } from './usage-sse';
@@ -51,12 +52,14 @@ export class MeteredExchange implements Exchange, ExchangeSink {
   private over = false;
   private answered = false;
   private headSent = false;
-  private jsonStarted = false;
   private recorded = false;
   private retried = false;
   private refusal: HeldRefusal | undefined;
   private sse: SseUsageTap | undefined;
+  /** The scanner of a plain answer that comes in parts. */
   private json: JsonUsageScanner | undefined;
+  /** The usage of a plain answer that came whole in the head. */
+  private jsonCounts: TokenCounts | undefined;
 
   private constructor(
     private readonly opener: ExchangeOpener,
@@ -180,18 +183,22 @@ export class MeteredExchange implements Exchange, ExchangeSink {
 
   private begin(status: number, headers: Header[], body: Uint8Array, end: boolean): void {
     this.answered = true;
+    let json = false;
     if (status >= 200 && status < 300) {
-      const type = contentTypeOf(headers);
+      const kind = answerKindOf(headers);
       // Stripped only when the gateway asked for usage on the caller's behalf and that request went out.
-      if (type.startsWith('text/event-stream')) this.sse = new SseUsageTap(this.ctx.request.askedForUsage && !this.retried);
-      else if (type.includes('json')) this.json = new JsonUsageScanner();
+      if (kind === SSE) this.sse = new SseUsageTap(this.ctx.request.askedForUsage && !this.retried);
+      else if (kind === JSON_ANSWER) json = true;
     }
+    // A plain answer in parts is scanned as they pass; one held whole is read after it is passed on.
+    if (json && !end) this.json = new JsonUsageScanner();
     const out = this.strip(body, end);
     // Over before the answer is passed on, as a cancel from the responder must find it; counted
-    // after: the JSON scan and the record are no part of the caller's wait (issue 9, c=1).
+    // after: the JSON read and the record are no part of the caller's wait (issue 9, c=1).
     if (end) this.over = true;
     this.headSent = true;
     this.sink.head(status, headers, out, end);
+    if (json && end) this.jsonCounts = wholeAnswerUsage(body);
     this.count(body, end);
   }
 
@@ -205,8 +212,7 @@ export class MeteredExchange implements Exchange, ExchangeSink {
 
   /** Feeds a plain answer's bytes (which pass unchanged) to its scanner; records at the end. */
   private count(chunk: Uint8Array, end: boolean): void {
-    if (this.json) this.json.push(chunk, end && !this.jsonStarted);
-    this.jsonStarted = true;
+    if (this.json) this.json.push(chunk);
     if (end) this.finish();
   }
 
@@ -242,7 +248,7 @@ export class MeteredExchange implements Exchange, ExchangeSink {
     if (held > 0) this.releaseInner(held);
     if (this.recorded || !this.answered) return;
     this.recorded = true;
-    const counts = this.sse?.usage ?? this.json?.usage;
+    const counts = this.sse?.usage ?? this.json?.usage ?? this.jsonCounts;
     const { userId, tunnelId, tunnelName, request } = this.ctx;
     this.ctx.recorder.record({
       userId,
@@ -261,7 +267,23 @@ export class MeteredExchange implements Exchange, ExchangeSink {
   }
 }
 
-function contentTypeOf(headers: Header[]): string {
-  for (const h of headers) if (h.name.toLowerCase() === 'content-type') return h.value.toLowerCase();
-  return '';
+const OTHER = 0;
+const SSE = 1;
+const JSON_ANSWER = 2;
+
+/**
+ * Whether the answer is an event stream, JSON or something else, by its content-type. Header
+ * names come lower-cased from the agent, and the common values are matched as they are: only an
+ * unusual name or value is lower-cased (a string per header per request showed in c=64 profiles).
+ */
+function answerKindOf(headers: Header[]): number {
+  for (const h of headers) {
+    if (h.name !== 'content-type' && (h.name.length !== 12 || h.name.toLowerCase() !== 'content-type')) continue;
+    const v = h.value;
+    if (v === 'application/json' || v.startsWith('application/json;')) return JSON_ANSWER;
+    if (v.startsWith('text/event-stream')) return SSE;
+    const lower = v.toLowerCase();
+    return lower.startsWith('text/event-stream') ? SSE : lower.includes('json') ? JSON_ANSWER : OTHER;
+  }
+  return OTHER;
 }

@@ -31,17 +31,17 @@ describe('countsOf', () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(key, value, ws), { maxLength: 6 }), ws, (members, end) => {
         const text = `{${members.map(([k, v, w]) => `${w}"${k}"${w}:${w}${v}${w}`).join(',')}${end}}`;
-        expect(countsOf(text)).toEqual(reference(text));
+        expect(countsOf(Buffer.from(text))).toEqual(reference(text));
       }),
       SETTINGS,
     );
   });
 
   it('reads the common shapes', () => {
-    expect(countsOf('{"prompt_tokens":9,"completion_tokens":16,"total_tokens":25}')).toEqual({ promptTokens: 9, completionTokens: 16 });
-    expect(countsOf('{"prompt_tokens":3,"total_tokens":3}')).toEqual({ promptTokens: 3, completionTokens: 0 });
-    expect(countsOf('{"prompt_tokens":1,"prompt_tokens":2}')).toEqual({ promptTokens: 2, completionTokens: 0 });
-    expect(countsOf('{"prompt_tokens":1}x')).toBeUndefined();
-    expect(countsOf('{}')).toEqual({ promptTokens: 0, completionTokens: 0 });
+    expect(countsOf(Buffer.from('{"prompt_tokens":9,"completion_tokens":16,"total_tokens":25}'))).toEqual({ promptTokens: 9, completionTokens: 16 });
+    expect(countsOf(Buffer.from('{"prompt_tokens":3,"total_tokens":3}'))).toEqual({ promptTokens: 3, completionTokens: 0 });
+    expect(countsOf(Buffer.from('{"prompt_tokens":1,"prompt_tokens":2}'))).toEqual({ promptTokens: 2, completionTokens: 0 });
+    expect(countsOf(Buffer.from('{"prompt_tokens":1}x'))).toBeUndefined();
+    expect(countsOf(Buffer.from('{}'))).toEqual({ promptTokens: 0, completionTokens: 0 });
   });
 });

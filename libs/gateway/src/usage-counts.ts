@@ -8,17 +8,21 @@ export interface TokenCounts {
 export const MAX_USAGE_BYTES = 4096;
 
 /**
- * The counts of a `usage` object's JSON text (bounded by {@link MAX_USAGE_BYTES}), or undefined
- * when it is not an object. A count that is missing, negative or not a whole number reads as 0:
- * embeddings have no completion_tokens, and a server's odd value must not poison the sums.
+ * The counts of the `usage` object JSON text in buf[start, end) (bounded by
+ * {@link MAX_USAGE_BYTES}, whitespace around it allowed), or undefined when it is not an object.
+ * A count that is missing, negative or not a whole number reads as 0: embeddings have no
+ * completion_tokens, and a server's odd value must not poison the sums. Read in the answer's own
+ * bytes: no string is made for the common flat object.
  */
-export function countsOf(text: string): TokenCounts | undefined {
-  if (text.length > MAX_USAGE_BYTES || text.charCodeAt(0) !== 0x7b) return undefined;
-  const flat = flatCountsOf(text);
+export function countsOf(buf: Uint8Array, start = 0, end = buf.length): TokenCounts | undefined {
+  while (start < end && isWs(buf[start])) start++;
+  while (end > start && isWs(buf[end - 1])) end--;
+  if (end - start > MAX_USAGE_BYTES || buf[start] !== 0x7b) return undefined;
+  const flat = flatCountsOf(buf, start, end);
   if (flat) return flat;
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('utf8'));
   } catch {
     return undefined;
   }
@@ -31,59 +35,94 @@ function whole(v: unknown): number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : 0;
 }
 
-const PROMPT = 'prompt_tokens';
-const COMPLETION = 'completion_tokens';
+const PROMPT = Buffer.from('prompt_tokens');
+const COMPLETION = Buffer.from('completion_tokens');
+const NULL = Buffer.from('null');
+const TRUE = Buffer.from('true');
+const FALSE = Buffer.from('false');
+const NOT_A_COUNT = 0;
+const PROMPT_COUNT = 1;
+const COMPLETION_COUNT = 2;
 
 /**
- * The counts of a flat usage object (members whose values are whole numbers or literals, keys
- * without escapes: vLLM's, the mock's), read in place; undefined for anything else, which
- * JSON.parse then reads. JSON.parse and its object cost more than the rest of counting a small
- * answer's usage did (c=64 profiles). Same result as JSON.parse + whole() wherever it answers: a
- * later duplicate key wins, and a number it cannot read exactly (fraction, exponent, sign, 16
- * digits or more) sends the text to JSON.parse.
+ * The counts of a flat usage object in b[start, end) (members whose values are whole numbers or
+ * literals, keys without escapes: vLLM's, the mock's), read in place; undefined for anything
+ * else, which JSON.parse then reads. JSON.parse and its object cost more than the rest of
+ * counting a small answer's usage did (c=64 profiles), and so did the string it needed. Same
+ * result as JSON.parse + whole() wherever it answers: a later duplicate key wins, and a number
+ * it cannot read exactly (fraction, exponent, sign, 16 digits or more) goes to JSON.parse.
+ * `b[start]` is the opening brace and `b[end - 1]` must be the closing one.
  */
-function flatCountsOf(t: string): TokenCounts | undefined {
-  const n = t.length;
+function flatCountsOf(b: Uint8Array, start: number, end: number): TokenCounts | undefined {
   let prompt = 0;
   let completion = 0;
-  let i = skipWs(t, 1);
-  if (t.charCodeAt(i) === 0x7d) return i === n - 1 ? { promptTokens: 0, completionTokens: 0 } : undefined;
+  let i = skipWs(b, start + 1, end);
+  if (i < end && b[i] === 0x7d) return i === end - 1 ? { promptTokens: 0, completionTokens: 0 } : undefined;
   for (;;) {
-    if (t.charCodeAt(i) !== 0x22) return undefined;
+    if (i >= end || b[i] !== 0x22) return undefined;
     const keyStart = i + 1;
     let keyEnd = keyStart;
-    for (let k = t.charCodeAt(keyEnd); k !== 0x22; k = t.charCodeAt(++keyEnd)) if (k === 0x5c || keyEnd >= n) return undefined;
-    i = skipWs(t, keyEnd + 1);
-    if (t.charCodeAt(i) !== 0x3a) return undefined;
-    i = skipWs(t, i + 1);
-    const c = t.charCodeAt(i);
+    for (;; keyEnd++) {
+      if (keyEnd >= end) return undefined;
+      const k = b[keyEnd];
+      if (k === 0x22) break;
+      if (k === 0x5c) return undefined;
+    }
+    i = skipWs(b, keyEnd + 1, end);
+    if (i >= end || b[i] !== 0x3a) return undefined;
+    i = skipWs(b, i + 1, end);
+    if (i >= end) return undefined;
+    const which = countOfKey(b, keyStart, keyEnd);
+    const c = b[i];
     if (c >= 0x30 && c <= 0x39) {
-      const start = i;
+      const digits = i;
       let v = 0;
-      for (let d = c; d >= 0x30 && d <= 0x39; d = t.charCodeAt(++i)) v = v * 10 + (d - 0x30);
-      const next = t.charCodeAt(i);
-      if (i - start > 15 || next === 0x2e || next === 0x65 || next === 0x45 || (c === 0x30 && i - start > 1)) return undefined;
-      const len = keyEnd - keyStart;
-      if (len === PROMPT.length && t.startsWith(PROMPT, keyStart)) prompt = v;
-      else if (len === COMPLETION.length && t.startsWith(COMPLETION, keyStart)) completion = v;
+      for (; i < end; i++) {
+        const d = b[i];
+        if (d < 0x30 || d > 0x39) break;
+        v = v * 10 + (d - 0x30);
+      }
+      const next = i < end ? b[i] : -1;
+      if (i - digits > 15 || next === 0x2e || next === 0x65 || next === 0x45 || (c === 0x30 && i - digits > 1)) return undefined;
+      if (which === PROMPT_COUNT) prompt = v;
+      else if (which === COMPLETION_COUNT) completion = v;
     } else {
-      const word = c === 0x6e ? 'null' : c === 0x74 ? 'true' : c === 0x66 ? 'false' : undefined;
-      if (!word || !t.startsWith(word, i)) return undefined;
-      const len = keyEnd - keyStart;
+      const word = c === 0x6e ? NULL : c === 0x74 ? TRUE : c === 0x66 ? FALSE : undefined;
+      if (!word || !bytesAt(b, i, end, word)) return undefined;
       // A literal where a count was: JSON.parse + whole() reads it as 0.
-      if (len === PROMPT.length && t.startsWith(PROMPT, keyStart)) prompt = 0;
-      else if (len === COMPLETION.length && t.startsWith(COMPLETION, keyStart)) completion = 0;
+      if (which === PROMPT_COUNT) prompt = 0;
+      else if (which === COMPLETION_COUNT) completion = 0;
       i += word.length;
     }
-    i = skipWs(t, i);
-    const sep = t.charCodeAt(i);
-    if (sep === 0x7d) return i === n - 1 ? { promptTokens: prompt, completionTokens: completion } : undefined;
+    i = skipWs(b, i, end);
+    if (i >= end) return undefined;
+    const sep = b[i];
+    if (sep === 0x7d) return i === end - 1 ? { promptTokens: prompt, completionTokens: completion } : undefined;
     if (sep !== 0x2c) return undefined;
-    i = skipWs(t, i + 1);
+    i = skipWs(b, i + 1, end);
   }
 }
 
-function skipWs(t: string, i: number): number {
-  for (let c = t.charCodeAt(i); c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09; c = t.charCodeAt(++i));
+/** Which count the key b[from, to) (no escapes) names. */
+function countOfKey(b: Uint8Array, from: number, to: number): number {
+  const len = to - from;
+  if (len === PROMPT.length) return bytesAt(b, from, to, PROMPT) ? PROMPT_COUNT : NOT_A_COUNT;
+  if (len === COMPLETION.length) return bytesAt(b, from, to, COMPLETION) ? COMPLETION_COUNT : NOT_A_COUNT;
+  return NOT_A_COUNT;
+}
+
+/** Whether b holds `word` at `at` (within `end`): compared in JS, as a native call costs more than these few bytes. */
+function bytesAt(b: Uint8Array, at: number, end: number, word: Uint8Array): boolean {
+  if (at + word.length > end) return false;
+  for (let k = 0; k < word.length; k++) if (b[at + k] !== word[k]) return false;
+  return true;
+}
+
+function skipWs(b: Uint8Array, i: number, end: number): number {
+  while (i < end && isWs(b[i])) i++;
   return i;
+}
+
+function isWs(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }

@@ -40,20 +40,10 @@ export class JsonUsageScanner {
   private capturedBytes = 0;
   private failed = false;
 
-  private started = false;
-
-  /** `whole`: this chunk is the whole answer (the common small one, in the response head). */
-  push(chunk: Uint8Array, whole = false): void {
+  /** The answer's next bytes. */
+  push(chunk: Uint8Array): void {
     if (this.failed || this.usage) return;
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
-    if (whole && !this.started) {
-      const tail = tailUsage(buf);
-      if (tail !== WALK) {
-        this.usage = tail;
-        return;
-      }
-    }
-    this.started = true;
     const n = buf.length;
     let captureFrom = this.capturing ? 0 : -1;
     let i = 0;
@@ -166,7 +156,7 @@ export class JsonUsageScanner {
     this.keep(buf.subarray(Math.max(from, 0), to));
     if (!this.capturing) return;
     this.capturing = false;
-    this.usage = countsOf(Buffer.concat(this.captured).toString('utf8').trim());
+    this.usage = countsOf(Buffer.concat(this.captured, this.capturedBytes));
     this.captured = [];
   }
 
@@ -178,17 +168,31 @@ export class JsonUsageScanner {
 }
 
 /**
- * The usage of a whole answer read from its end, where OpenAI-style servers put it: the one
+ * The usage of a plain answer held whole (the common small one, which comes in the response
+ * head): read from its end when it can be (tailUsage), else walked by a {@link JsonUsageScanner}.
+ */
+export function wholeAnswerUsage(answer: Uint8Array): TokenCounts | undefined {
+  const buf = Buffer.isBuffer(answer) ? answer : Buffer.from(answer.buffer, answer.byteOffset, answer.length);
+  const tail = tailUsage(buf);
+  if (tail !== WALK) return tail;
+  const scanner = new JsonUsageScanner();
+  scanner.push(buf);
+  return scanner.usage;
+}
+
+/**
+ * The usage of a whole answer read from its end, where OpenAI-style servers put it: the last
  * `"usage"` of the answer, a key (after `{` or `,`, before `:`), is top-level when the walk from
- * its value to the end closes exactly one object, at the last byte but whitespace. Only the bytes
- * after the value are walked (a large embeddings answer is not); WALK when any of that does not
- * hold, and the state machine reads the answer. (A top-level key spelt with escapes before it,
- * `"us\u0061ge"`, which the walk would find first, is not looked for: no server writes one.)
+ * its value to the end closes exactly one object, at the last byte but whitespace. In JSON the
+ * bytes `"usage"` with a byte before them are always the string token "usage" (a quote inside a
+ * string is escaped), so that walk is the whole test. Only the bytes after the value are walked
+ * (a large embeddings answer is not); WALK when any of that does not hold, and the state machine
+ * reads the answer. (A top-level key spelt with escapes, `"us\u0061ge"`, is not looked for
+ * here: no server writes one.)
  */
 function tailUsage(buf: Buffer): TokenCounts | undefined | typeof WALK {
-  // Searched without its opening quote: a native search starts from the rarest first byte it can.
-  const hit = buf.lastIndexOf(USAGE_QUOTE);
-  if (hit < 1 || buf.indexOf(USAGE_QUOTE) !== hit || buf[hit - 1] !== QUOTE) return WALK;
+  const hit = lastUsageKey(buf);
+  if (hit < 1 || buf[hit - 1] !== QUOTE) return WALK;
   const at = hit - 1;
   let k = at - 1;
   while (k >= 0 && isWs(buf[k])) k--;
@@ -217,7 +221,24 @@ function tailUsage(buf: Buffer): TokenCounts | undefined | typeof WALK {
   if (depth !== 0 || buf[i] !== 0x7d) return WALK;
   for (i++; i < n; i++) if (!isWs(buf[i])) return WALK;
   if (valueEnd - valueStart > MAX_USAGE_BYTES) return undefined;
-  return countsOf(buf.toString('utf8', valueStart, valueEnd));
+  return countsOf(buf, valueStart, valueEnd);
+}
+
+/** Bytes from the end looked through in JS for `usage"` before a native search takes over. */
+const TAIL_SCAN = 512;
+
+/**
+ * The offset of the last `usage"` (its `u`), or -1. The usage object ends the answer, a few
+ * dozen bytes from its end: a JS loop over those costs less than the native search's call did
+ * (c=64 profiles); an answer without one near its end goes to the native search from there.
+ */
+function lastUsageKey(buf: Buffer): number {
+  const n = buf.length;
+  const floor = Math.max(0, n - TAIL_SCAN);
+  for (let i = n - USAGE_QUOTE.length; i >= floor; i--) {
+    if (buf[i] === 0x75 && buf[i + 5] === QUOTE && buf[i + 1] === 0x73 && buf[i + 2] === 0x61 && buf[i + 3] === 0x67 && buf[i + 4] === 0x65) return i;
+  }
+  return floor === 0 ? -1 : buf.lastIndexOf(USAGE_QUOTE, floor - 1);
 }
 
 function isWs(c: number): boolean {

@@ -70,17 +70,25 @@ describe('usageRequestOf', () => {
     );
   });
 
-  it('reads the same with the model the body check found as by its own walk, for any body', () => {
-    const key = fc.constantFrom('model', 'stream', 'stream_options', 'm\\u006fdel', 'stre\\u0061m', 'messages', 'x');
-    const value = fc.oneof(fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v)), fc.constantFrom('true', '"m\\u0031"', '"stream"', '{"include_usage":true}'));
+  it('reads the same with what the body check noted as by its own walk, for any body in any chunks', () => {
+    const key = fc.constantFrom('model', 'stream', 'stream_options', 'm\\u006fdel', 'stre\\u0061m', 'stream\\u005foptions', 'messages', 'x', 'k'.repeat(70));
+    const value = fc.oneof(
+      fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v)),
+      fc.constantFrom('true', 'false', '7', '"m\\u0031"', '"stream"', '{"include_usage":true}', '{"stream":true}'),
+    );
     const body = fc.array(fc.tuple(key, value), { maxLength: 6 }).map((members) => `{${members.map(([k, v]) => `"${k}":${v}`).join(',')}}`);
     fc.assert(
-      fc.property(body, fc.constantFrom(CHAT, '/v1/embeddings'), (text, path) => {
+      fc.property(body, fc.constantFrom(CHAT, '/v1/embeddings'), fc.array(fc.nat(), { maxLength: 8 }), (text, path, cuts) => {
         const bytes = Buffer.from(text);
         const scanner = new JsonObjectScanner(128);
-        scanner.push(bytes);
+        const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+        let prev = 0;
+        for (const c of [...at, bytes.length]) {
+          scanner.push(bytes.subarray(prev, c));
+          prev = c;
+        }
         expect(scanner.end()).toBeUndefined();
-        const checked = { span: scanner.model, count: scanner.modelCount };
+        const checked = { span: scanner.model, count: scanner.modelCount, stream: scanner.streamMembers };
         const r = usageRequestOf(path, bytes, checked);
         const walked = usageRequestOf(path, bytes);
         expect({ ...r, body: r.body.toString() }).toEqual({ ...walked, body: walked.body.toString() });
