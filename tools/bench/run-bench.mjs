@@ -29,6 +29,8 @@
 //                        (lib/scale.mjs; needs redis-server and the local PostgreSQL), profile = after the
 //                        others, st-server and st-agent under --cpu-prof during c=64 and a stream, summarised
 //                        (lib/profile-run.mjs; in the output and docs/benchmarks/latest.md)
+//   BENCH_OBSERVABILITY_PAIRS=n  st-server + st-agent pairs per side in the observability section (default 3)
+//   BENCH_OBSERVABILITY_AA=1     every tunnel of the observability section off: the noise between identical ones
 //   BENCH_REPORT=file    write the report (and its chart, file.svg) even from a quick or partial run
 //   BENCH_ATTACKS=a,b    only these attacks in the abuse section (names in lib/attacks/index.mjs)
 import { writeFileSync } from 'node:fs';

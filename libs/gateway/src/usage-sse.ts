@@ -326,6 +326,12 @@ export class SseUsageTap {
   }
 }
 
+/** Whether the member's value is `null`, compared in place (no string per usage event). */
+function isNullAt(buf: Uint8Array, m: TopMember): boolean {
+  const v = m.valueStart;
+  return m.valueEnd - v === 4 && buf[v] === 0x6e && buf[v + 1] === 0x75 && buf[v + 2] === 0x6c && buf[v + 3] === 0x6c;
+}
+
 /**
  * Where the first `"usage"` of buf[from, …) starts (-1: none). Searched for as `usage"`, then its
  * quote checked: Node searches a needle that short with a memchr for its first byte, and a `u` is
@@ -333,12 +339,6 @@ export class SseUsageTap {
  * on its last byte, a quote, cost about 1 ns per byte, five times this, on vLLM's streams, where
  * nothing but the usage event holds the key and every byte is searched).
  */
-/** Whether the member's value is `null`, compared in place (no string per usage event). */
-function isNullAt(buf: Uint8Array, m: TopMember): boolean {
-  const v = m.valueStart;
-  return m.valueEnd - v === 4 && buf[v] === 0x6e && buf[v + 1] === 0x75 && buf[v + 2] === 0x6c && buf[v + 3] === 0x6c;
-}
-
 function findUsage(buf: Buffer, from: number): number {
   let at = buf.indexOf(USAGE_TAIL, from + 1);
   while (at !== -1 && buf[at - 1] !== QUOTE) at = buf.indexOf(USAGE_TAIL, at + 1);

@@ -2,7 +2,7 @@
 // `node --cpu-prof`), one window per phase, each summarised by lib/cpuprofile.mjs. Used by
 // BENCH_PROFILE (one phase, instead of the bench) and by the `profile` section (c=64 and a stream,
 // after the measured sections: a measured phase never runs under the profiler, which slows it).
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CpuMeter } from './cpu-meter.mjs';
@@ -77,6 +77,9 @@ export async function runProfiles({ procs, root, log, startLoadgen, phases, wind
     windows.push({ phase, foreignCores, ...w });
   }
   await rpc('close').catch(() => {});
+  // Each phase's window and request count beside the profiles, so that two runs can be compared
+  // per request afterwards (tools/bench/trace/profile-diff.mjs).
+  writeFileSync(join(outDir, 'windows.json'), `${JSON.stringify(windows.map(({ phase, fromUs, toUs, requests }) => ({ phase, fromUs, toUs, requests })))}\n`);
   // A graceful stop, so that node writes the profiles.
   await procs.stop(tunnel.agent, 15_000);
   await procs.stop(tunnel.server, 15_000);

@@ -10,6 +10,8 @@
 //                                                            thread in windows of 400 requests at c=1 and c=8
 //                                                            (callgrind_control -z / -e), twice each
 //   WARM=n VG_WINDOWS=1,1,1                                  requests before measuring (default 1000); the windows' concurrencies
+//                                                            (0: idle as long as the window before, to subtract)
+//   VG_N=400                                                 requests per window
 import { readFileSync, readdirSync } from 'node:fs';
 import { Pool } from 'undici';
 import { dirname, join } from 'node:path';
@@ -79,7 +81,17 @@ try {
       const ir = /Ir: ([\d,]+)/.exec(out) ?? /Totals:\s+([\d,]+)/.exec(out);
       console.log(label, out.replace(/\s+/g, ' '), n);
     };
-    for (const c of (process.env.VG_WINDOWS || '1,8,1,8').split(',').map(Number)) await window(`c=${c}`, async () => { await Promise.all(Array.from({ length: c }, async () => { for (let i = 0; i < 400 / c; i++) await one(); })); }, 400);
+    // A window of 0 is idle for as long as the window before it took: what timers and samplers
+    // cost meanwhile, to subtract (under callgrind a window lasts seconds, and time-based work
+    // would otherwise count as per-request work).
+    let lastMs = 3000;
+    const VG_N = Number(process.env.VG_N || 400);
+    for (const c of (process.env.VG_WINDOWS || '1,8,1,8').split(',').map(Number)) {
+      const t0 = performance.now();
+      if (c === 0) await window(`idle ${Math.round(lastMs)} ms`, () => sleep(lastMs), VG_N);
+      else await window(`c=${c}`, async () => { await Promise.all(Array.from({ length: c }, async () => { for (let i = 0; i < VG_N / c; i++) await one(); })); }, VG_N);
+      if (c !== 0) lastMs = performance.now() - t0;
+    }
   } else
   if (process.env.ONLY_PACED) { await measure('paced 200/s x1500', async () => { for (let i = 0; i < 1500; i++) { await one(); await sleep(5); } }, 1500); } else {
   await measure('c=1 x3000', async () => { for (let i = 0; i < 3000; i++) await one(); }, 3000);
