@@ -21,3 +21,5 @@ export { NO_GATEWAY_METER } from './gateway-meter';
 export type { GatewayMeter } from './gateway-meter';
 export { ROUTE_KINDS } from './route-kind';
 export type { RouteKind } from './route-kind';
+export { openExchange } from './usage-metering';
+export { JsonObjectScanner } from './json-object-scanner';
