@@ -43,5 +43,9 @@ describe('countsOf', () => {
     expect(countsOf(Buffer.from('{"prompt_tokens":1,"prompt_tokens":2}'))).toEqual({ promptTokens: 2, completionTokens: 0 });
     expect(countsOf(Buffer.from('{"prompt_tokens":1}x'))).toBeUndefined();
     expect(countsOf(Buffer.from('{}'))).toEqual({ promptTokens: 0, completionTokens: 0 });
+    // Only the range is read: the bytes around it are not part of the object.
+    expect(countsOf(Buffer.from('x{"prompt_tokens":4} {'), 1, 20)).toEqual({ promptTokens: 4, completionTokens: 0 });
+    expect(countsOf(Buffer.from('{"prompt_tokens":4}'), 0, 18)).toBeUndefined();
+    expect(countsOf(Buffer.from('{'), 1, 1)).toBeUndefined();
   });
 });

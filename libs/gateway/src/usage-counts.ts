@@ -17,7 +17,7 @@ export const MAX_USAGE_BYTES = 4096;
 export function countsOf(buf: Uint8Array, start = 0, end = buf.length): TokenCounts | undefined {
   while (start < end && isWs(buf[start])) start++;
   while (end > start && isWs(buf[end - 1])) end--;
-  if (end - start > MAX_USAGE_BYTES || buf[start] !== 0x7b) return undefined;
+  if (start >= end || end - start > MAX_USAGE_BYTES || buf[start] !== 0x7b) return undefined;
   const flat = flatCountsOf(buf, start, end);
   if (flat) return flat;
   let parsed: unknown;

@@ -63,6 +63,12 @@ describe('JsonUsageScanner', () => {
     );
   });
 
+  it('counts the first of two top-level usage objects, whole or in parts', () => {
+    const bytes = Buffer.from('{"usage":{"prompt_tokens":1,"completion_tokens":2},"usage":{"prompt_tokens":1000,"completion_tokens":1000}}');
+    expect(wholeAnswerUsage(bytes)).toEqual({ promptTokens: 1, completionTokens: 2 });
+    expect(scan(bytes, [40]).usage).toEqual({ promptTokens: 1, completionTokens: 2 });
+  });
+
   it('ignores a "usage" that is not a top-level key', () => {
     const text = JSON.stringify({ choices: [{ usage: { prompt_tokens: 9 }, text: '"usage":{"prompt_tokens":8}' }], data: { usage: 1 } });
     expect(scan(Buffer.from(text), [3, 17, 30]).usage).toBeUndefined();

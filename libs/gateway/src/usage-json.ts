@@ -181,18 +181,20 @@ export function wholeAnswerUsage(answer: Uint8Array): TokenCounts | undefined {
 }
 
 /**
- * The usage of a whole answer read from its end, where OpenAI-style servers put it: the last
+ * The usage of a whole answer read from its end, where OpenAI-style servers put it: the one
  * `"usage"` of the answer, a key (after `{` or `,`, before `:`), is top-level when the walk from
  * its value to the end closes exactly one object, at the last byte but whitespace. In JSON the
  * bytes `"usage"` with a byte before them are always the string token "usage" (a quote inside a
- * string is escaped), so that walk is the whole test. Only the bytes after the value are walked
+ * string is escaped), so with it the only one that walk is the whole test. Only the bytes after the value are walked
  * (a large embeddings answer is not); WALK when any of that does not hold, and the state machine
  * reads the answer. (A top-level key spelt with escapes, `"us\u0061ge"`, is not looked for
  * here: no server writes one.)
  */
 function tailUsage(buf: Buffer): TokenCounts | undefined | typeof WALK {
   const hit = lastUsageKey(buf);
-  if (hit < 1 || buf[hit - 1] !== QUOTE) return WALK;
+  // A second "usage" anywhere before it (a duplicate key, or the word in a value) is left to the
+  // state machine, which keeps the first top-level one, as for an answer that comes in parts.
+  if (hit < 1 || buf[hit - 1] !== QUOTE || buf.indexOf(USAGE_QUOTE) !== hit) return WALK;
   const at = hit - 1;
   let k = at - 1;
   while (k >= 0 && isWs(buf[k])) k--;
@@ -229,7 +231,7 @@ const TAIL_SCAN = 512;
 
 /**
  * The offset of the last `usage"` (its `u`), or -1. The usage object ends the answer, a few
- * dozen bytes from its end: a JS loop over those costs less than the native search's call did
+ * dozen bytes from its end: a JS loop over those costs less than a second native search did
  * (c=64 profiles); an answer without one near its end goes to the native search from there.
  */
 function lastUsageKey(buf: Buffer): number {
