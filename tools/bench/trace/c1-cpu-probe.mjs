@@ -12,6 +12,7 @@
 //   WARM=n VG_WINDOWS=1,1,1                                  requests before measuring (default 1000); the windows' concurrencies
 //                                                            (0: idle as long as the window before, to subtract)
 //   VG_N=400                                                 requests per window
+//   VG_DUMP=1                                                a callgrind profile file per window
 import { readFileSync, readdirSync } from 'node:fs';
 import { Pool } from 'undici';
 import { dirname, join } from 'node:path';
@@ -78,8 +79,10 @@ try {
       execFileSync('callgrind_control', ['-z', String(pid)]);
       await fn();
       const out = execFileSync('callgrind_control', ['-e', String(pid)]).toString();
-      const ir = /Ir: ([\d,]+)/.exec(out) ?? /Totals:\s+([\d,]+)/.exec(out);
       console.log(label, out.replace(/\s+/g, ' '), n);
+      // VG_DUMP=1: a profile file per window (callgrind_annotate it; the JIT's code shows as ???,
+      // V8's builtins, its runtime and Node's C++ by name).
+      if (process.env.VG_DUMP === '1') execFileSync('callgrind_control', [`--dump=${label}`, String(pid)]);
     };
     // A window of 0 is idle for as long as the window before it took: what timers and samplers
     // cost meanwhile, to subtract (under callgrind a window lasts seconds, and time-based work
