@@ -1,18 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fuzzRuns, fuzzSeed } from '@st/testing';
+import { chunksAt, fuzzRuns, fuzzSeed } from '@st/testing';
 import { JsonUsageScanner, wholeAnswerUsage } from './usage-json';
 
 const SETTINGS = { seed: fuzzSeed(), numRuns: fuzzRuns(300) };
 
 function scan(bytes: Buffer, cuts: number[]): JsonUsageScanner {
-  const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
   const scanner = new JsonUsageScanner();
-  let prev = 0;
-  for (const c of [...at, bytes.length]) {
-    scanner.push(bytes.subarray(prev, c));
-    prev = c;
-  }
+  for (const chunk of chunksAt(bytes, cuts)) scanner.push(chunk);
   return scanner;
 }
 

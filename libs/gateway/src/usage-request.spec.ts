@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fuzzRuns, fuzzSeed } from '@st/testing';
+import { chunksAt, fuzzRuns, fuzzSeed } from '@st/testing';
 import { JsonObjectScanner } from './json-object-scanner';
 import { isMeteredRoute, usageRequestOf } from './usage-request';
 
@@ -81,12 +81,7 @@ describe('usageRequestOf', () => {
       fc.property(body, fc.constantFrom(CHAT, '/v1/embeddings'), fc.array(fc.nat(), { maxLength: 8 }), (text, path, cuts) => {
         const bytes = Buffer.from(text);
         const scanner = new JsonObjectScanner(128);
-        const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-        let prev = 0;
-        for (const c of [...at, bytes.length]) {
-          scanner.push(bytes.subarray(prev, c));
-          prev = c;
-        }
+        for (const chunk of chunksAt(bytes, cuts)) scanner.push(chunk);
         expect(scanner.end()).toBeUndefined();
         const checked = { span: scanner.model, count: scanner.modelCount, stream: scanner.streamMembers };
         const r = usageRequestOf(path, bytes, checked);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fuzzRuns, fuzzSeed } from '@st/testing';
+import { chunksAt, fuzzRuns, fuzzSeed } from '@st/testing';
 import { MAX_SSE_LINE, SseUsageTap } from './usage-sse';
 
 const SETTINGS = { seed: fuzzSeed(), numRuns: fuzzRuns(300) };
@@ -33,17 +33,9 @@ function upstream(s: StreamShape, includeUsage: boolean): Buffer {
   return Buffer.from(events.map((e) => `${e}${s.eol}${s.eol}`).join(''));
 }
 
-/** `bytes` cut at the given offsets (sorted, deduplicated), as chunks. */
+/** `bytes` cut at the given offsets, as copies: the tap cuts what it strips out of the chunks it is given, in place. */
 function split(bytes: Buffer, cuts: number[]): Buffer[] {
-  const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const chunks: Buffer[] = [];
-  let prev = 0;
-  for (const c of [...at, bytes.length]) {
-    // Copies: the tap cuts what it strips out of the chunks it is given, in place.
-    chunks.push(Buffer.from(bytes.subarray(prev, c)));
-    prev = c;
-  }
-  return chunks;
+  return chunksAt(bytes, cuts).map((c) => Buffer.from(c));
 }
 
 /** Runs the tap over the chunks; the bytes it passed on, and the byte accounting. */

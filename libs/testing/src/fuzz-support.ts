@@ -53,3 +53,18 @@ export async function settledHeapBytes(): Promise<number> {
   const { heapUsed, arrayBuffers } = process.memoryUsage();
   return heapUsed + arrayBuffers;
 }
+
+/**
+ * `bytes` cut at the given offsets (each taken modulo length + 1, deduplicated, sorted), as views
+ * of it: the chunks a stream reader may be handed, for properties that hold wherever they split.
+ */
+export function chunksAt(bytes: Buffer, cuts: readonly number[]): Buffer[] {
+  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+  const chunks: Buffer[] = [];
+  let from = 0;
+  for (const p of [...points, bytes.length]) {
+    chunks.push(bytes.subarray(from, p));
+    from = p;
+  }
+  return chunks;
+}

@@ -24,7 +24,7 @@ export { ProviderWatch, connectDiscoveryClient, providerView, watchProvidersConn
 export type { ProviderChangeName, ProviderEventRecord, ProviderView } from './provider-watch';
 export { closeAllRecorders, startHttpRecorder } from './http-recorder';
 export type { HttpRecorder, RecordedRequest, RecorderHandler } from './http-recorder';
-export { forceGc, fuzzRuns, fuzzSeed, settledHeapBytes } from './fuzz-support';
+export { chunksAt, forceGc, fuzzRuns, fuzzSeed, settledHeapBytes } from './fuzz-support';
 export { parseFirst, rawRequest } from './raw-http';
 export type { RawOutcome, RawResponse } from './raw-http';
 export { TestRedisServer } from './redis-server';
