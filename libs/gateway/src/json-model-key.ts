@@ -4,6 +4,8 @@
  * check finds them, see json-object-scanner.ts).
  */
 
+import { bytesAt } from './json-top-members';
+
 const MODEL_KEY = Buffer.from('model');
 const STREAM_KEY = Buffer.from('stream');
 const STREAM_OPTIONS_KEY = Buffer.from('stream_options');
@@ -22,9 +24,9 @@ export const KEY_STREAM_OPTIONS = 3;
 export function keyKindAt(chunk: Uint8Array, from: number, to: number): number {
   for (let i = from; i < to; i++) if (chunk[i] === 0x5c) return escapedKeyKind(Buffer.from(chunk.subarray(from, to)));
   const n = to - from;
-  if (n === MODEL_KEY.length) return same(chunk, from, MODEL_KEY) ? KEY_MODEL : KEY_OTHER;
-  if (n === STREAM_KEY.length) return same(chunk, from, STREAM_KEY) ? KEY_STREAM : KEY_OTHER;
-  if (n === STREAM_OPTIONS_KEY.length) return same(chunk, from, STREAM_OPTIONS_KEY) ? KEY_STREAM_OPTIONS : KEY_OTHER;
+  if (n === MODEL_KEY.length) return bytesAt(chunk, from, to, MODEL_KEY) ? KEY_MODEL : KEY_OTHER;
+  if (n === STREAM_KEY.length) return bytesAt(chunk, from, to, STREAM_KEY) ? KEY_STREAM : KEY_OTHER;
+  if (n === STREAM_OPTIONS_KEY.length) return bytesAt(chunk, from, to, STREAM_OPTIONS_KEY) ? KEY_STREAM_OPTIONS : KEY_OTHER;
   return KEY_OTHER;
 }
 
@@ -32,11 +34,6 @@ function escapedKeyKind(raw: Buffer): number {
   // Small (≤ the capture's key limit) and already checked to be a well-formed string.
   const key = JSON.parse(`"${raw.toString('utf8')}"`) as string;
   return key === 'model' ? KEY_MODEL : key === 'stream' ? KEY_STREAM : key === 'stream_options' ? KEY_STREAM_OPTIONS : KEY_OTHER;
-}
-
-function same(chunk: Uint8Array, from: number, word: Uint8Array): boolean {
-  for (let k = 0; k < word.length; k++) if (chunk[from + k] !== word[k]) return false;
-  return true;
 }
 
 /** Decodes a captured model value (raw bytes between the quotes, checked by the scanner). */

@@ -41,8 +41,19 @@ const MAX_KEY_BYTES = 64;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
-function isSpace(c: number): boolean {
+/** JSON's whitespace: space, LF, CR, tab. */
+export function isJsonSpace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+/**
+ * Whether `buf` holds `word` at `at`, not reading past `end`: compared in JS, as a native call
+ * (Buffer.compare, equals) costs more than the few bytes of a key or a literal.
+ */
+export function bytesAt(buf: Uint8Array, at: number, end: number, word: Uint8Array): boolean {
+  if (at + word.length > end) return false;
+  for (let k = 0; k < word.length; k++) if (buf[at + k] !== word[k]) return false;
+  return true;
 }
 
 /** Strings up to this long are scanned byte by byte; longer ones by a native search (a call costs more than a short scan). */
@@ -94,12 +105,12 @@ export function skipValue(buf: Uint8Array, at: number, end: number): number {
   }
   // A number or a literal: up to the next delimiter.
   let i = at;
-  while (i < end && buf[i] !== 0x2c && buf[i] !== 0x7d && buf[i] !== 0x5d && !isSpace(buf[i])) i++;
+  while (i < end && buf[i] !== 0x2c && buf[i] !== 0x7d && buf[i] !== 0x5d && !isJsonSpace(buf[i])) i++;
   return i > at ? i : -1;
 }
 
 function skipSpace(buf: Uint8Array, i: number, end: number): number {
-  while (i < end && isSpace(buf[i])) i++;
+  while (i < end && isJsonSpace(buf[i])) i++;
   return i;
 }
 

@@ -1,3 +1,5 @@
+import { bytesAt, isJsonSpace } from './json-top-members';
+
 /** Token counts read from one answer's `usage` object. */
 export interface TokenCounts {
   promptTokens: number;
@@ -15,8 +17,8 @@ export const MAX_USAGE_BYTES = 4096;
  * bytes: no string is made for the common flat object.
  */
 export function countsOf(buf: Uint8Array, start = 0, end = buf.length): TokenCounts | undefined {
-  while (start < end && isWs(buf[start])) start++;
-  while (end > start && isWs(buf[end - 1])) end--;
+  while (start < end && isJsonSpace(buf[start])) start++;
+  while (end > start && isJsonSpace(buf[end - 1])) end--;
   if (start >= end || end - start > MAX_USAGE_BYTES || buf[start] !== 0x7b) return undefined;
   const flat = flatCountsOf(buf, start, end);
   if (flat) return flat;
@@ -111,18 +113,7 @@ function countOfKey(b: Uint8Array, from: number, to: number): number {
   return NOT_A_COUNT;
 }
 
-/** Whether b holds `word` at `at` (within `end`): compared in JS, as a native call costs more than these few bytes. */
-function bytesAt(b: Uint8Array, at: number, end: number, word: Uint8Array): boolean {
-  if (at + word.length > end) return false;
-  for (let k = 0; k < word.length; k++) if (b[at + k] !== word[k]) return false;
-  return true;
-}
-
 function skipWs(b: Uint8Array, i: number, end: number): number {
-  while (i < end && isWs(b[i])) i++;
+  while (i < end && isJsonSpace(b[i])) i++;
   return i;
-}
-
-function isWs(c: number): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }

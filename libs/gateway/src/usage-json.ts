@@ -1,4 +1,4 @@
-import { skipString, skipValue } from './json-top-members';
+import { isJsonSpace, skipString, skipValue } from './json-top-members';
 import { MAX_USAGE_BYTES, type TokenCounts, countsOf } from './usage-counts';
 
 const QUOTE = 0x22;
@@ -185,9 +185,9 @@ export function wholeAnswerUsage(answer: Uint8Array): TokenCounts | undefined {
  * `"usage"` of the answer, a key (after `{` or `,`, before `:`), is top-level when the walk from
  * its value to the end closes exactly one object, at the last byte but whitespace. In JSON the
  * bytes `"usage"` with a byte before them are always the string token "usage" (a quote inside a
- * string is escaped), so with it the only one that walk is the whole test. Only the bytes after the value are walked
- * (a large embeddings answer is not); WALK when any of that does not hold, and the state machine
- * reads the answer. (A top-level key spelt with escapes, `"us\u0061ge"`, is not looked for
+ * string is escaped), so, that token being the answer's only one, the walk is the whole test.
+ * Only the bytes after the value are walked (a large embeddings answer is not); WALK when any of
+ * that does not hold, and the state machine reads the answer. (A top-level key spelt with escapes, `"us\u0061ge"`, is not looked for
  * here: no server writes one.)
  */
 function tailUsage(buf: Buffer): TokenCounts | undefined | typeof WALK {
@@ -197,14 +197,14 @@ function tailUsage(buf: Buffer): TokenCounts | undefined | typeof WALK {
   if (hit < 1 || buf[hit - 1] !== QUOTE || buf.indexOf(USAGE_QUOTE) !== hit) return WALK;
   const at = hit - 1;
   let k = at - 1;
-  while (k >= 0 && isWs(buf[k])) k--;
+  while (k >= 0 && isJsonSpace(buf[k])) k--;
   if (k < 0 || (buf[k] !== 0x7b && buf[k] !== 0x2c)) return WALK;
   const n = buf.length;
   let i = at + QUOTED_USAGE.length;
-  while (i < n && isWs(buf[i])) i++;
+  while (i < n && isJsonSpace(buf[i])) i++;
   if (buf[i] !== 0x3a) return WALK;
   i++;
-  while (i < n && isWs(buf[i])) i++;
+  while (i < n && isJsonSpace(buf[i])) i++;
   const valueStart = i;
   const valueEnd = skipValue(buf, valueStart, n);
   if (valueEnd === -1) return WALK;
@@ -221,7 +221,7 @@ function tailUsage(buf: Buffer): TokenCounts | undefined | typeof WALK {
     }
   }
   if (depth !== 0 || buf[i] !== 0x7d) return WALK;
-  for (i++; i < n; i++) if (!isWs(buf[i])) return WALK;
+  for (i++; i < n; i++) if (!isJsonSpace(buf[i])) return WALK;
   if (valueEnd - valueStart > MAX_USAGE_BYTES) return undefined;
   return countsOf(buf, valueStart, valueEnd);
 }
@@ -241,10 +241,6 @@ function lastUsageKey(buf: Buffer): number {
     if (buf[i] === 0x75 && buf[i + 5] === QUOTE && buf[i + 1] === 0x73 && buf[i + 2] === 0x61 && buf[i + 3] === 0x67 && buf[i + 4] === 0x65) return i;
   }
   return floor === 0 ? -1 : buf.lastIndexOf(USAGE_QUOTE, floor - 1);
-}
-
-function isWs(c: number): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
 
 /** Whether a key's raw bytes (between its quotes) spell "usage", escapes decoded. */

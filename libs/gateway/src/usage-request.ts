@@ -1,6 +1,6 @@
 import type { ModelSpan, StreamMembers } from './json-model-capture';
 import { decodeJsonString } from './json-model-key';
-import { type TopMember, topLevelMembers, valueText } from './json-top-members';
+import { type TopMember, isJsonSpace, topLevelMembers, valueText } from './json-top-members';
 
 /**
  * What usage accounting needs from a request before it goes out: which model it names, whether
@@ -96,13 +96,9 @@ function quickUsageRequest(path: string, body: Buffer, checked: CheckedModel): U
   // No stream_options: one is added as the last member, before the closing brace (the object
   // has a member, "stream", so the comma goes first).
   let close = body.length - 1;
-  while (close > 0 && isSpace(body[close])) close--;
+  while (close > 0 && isJsonSpace(body[close])) close--;
   if (body[close] !== 0x7d) return undefined;
   return { model, streamed, body: splice(body, close, close, ADD_OPTIONS), askedForUsage: true };
-}
-
-function isSpace(c: number): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
 
 /** The last model name decoded, by its raw bytes: a tunnel under load is asked for one model. */

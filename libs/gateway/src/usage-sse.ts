@@ -1,4 +1,4 @@
-import { type TopMember, memberCut, topLevelMembers, valueText } from './json-top-members';
+import { type TopMember, bytesAt, memberCut, topLevelMembers, valueText } from './json-top-members';
 import { type TokenCounts, countsOf } from './usage-counts';
 
 /** What one chunk became: the bytes to pass on, and how many were removed for good. */
@@ -326,10 +326,11 @@ export class SseUsageTap {
   }
 }
 
+const NULL = Buffer.from('null');
+
 /** Whether the member's value is `null`, compared in place (no string per usage event). */
 function isNullAt(buf: Uint8Array, m: TopMember): boolean {
-  const v = m.valueStart;
-  return m.valueEnd - v === 4 && buf[v] === 0x6e && buf[v + 1] === 0x75 && buf[v + 2] === 0x6c && buf[v + 3] === 0x6c;
+  return m.valueEnd - m.valueStart === NULL.length && bytesAt(buf, m.valueStart, m.valueEnd, NULL);
 }
 
 /**
@@ -347,8 +348,7 @@ function findUsage(buf: Buffer, from: number): number {
 
 /** Whether buf[at, at + 14) is `,"usage":null}` (a few byte compares: cheaper than a native call). */
 function endsWithNull(buf: Buffer, at: number): boolean {
-  for (let i = 0; i < NULL_LAST.length; i++) if (buf[at + i] !== NULL_LAST[i]) return false;
-  return true;
+  return bytesAt(buf, at, buf.length, NULL_LAST);
 }
 
 /** Whether buf[from, to) is a `data:` line. */
