@@ -68,22 +68,20 @@ export async function run(ctx) {
   const aa = process.env.BENCH_OBSERVABILITY_AA === '1';
   const stacks = {};
   const scrapeUrls = [];
+  const OFF = { serverEnv: { ST_USAGE: 'off' } };
   for (let i = 1; i <= pairs; i++) {
-    stacks[`off${i}`] = await startTunnel(procs, root, mock.url, { serverEnv: { ST_USAGE: 'off' } });
-    if (aa) {
-      stacks[`on${i}`] = await startTunnel(procs, root, mock.url, { serverEnv: { ST_USAGE: 'off' } });
-      continue;
+    stacks[`off${i}`] = await startTunnel(procs, root, mock.url, OFF);
+    let on = OFF;
+    if (!aa) {
+      const serverMetrics = await freePort();
+      const agentMetrics = await freePort();
+      on = { serverEnv: { ST_USAGE: 'on', ST_METRICS_PORT: String(serverMetrics) }, agentEnv: { ST_AGENT_METRICS_ADDR: `127.0.0.1:${agentMetrics}` } };
+      scrapeUrls.push(`http://127.0.0.1:${serverMetrics}/metrics`, `http://127.0.0.1:${agentMetrics}/metrics`);
     }
-    const serverMetrics = await freePort();
-    const agentMetrics = await freePort();
-    stacks[`on${i}`] = await startTunnel(procs, root, mock.url, {
-      serverEnv: { ST_USAGE: 'on', ST_METRICS_PORT: String(serverMetrics) },
-      agentEnv: { ST_AGENT_METRICS_ADDR: `127.0.0.1:${agentMetrics}` },
-    });
-    scrapeUrls.push(`http://127.0.0.1:${serverMetrics}/metrics`, `http://127.0.0.1:${agentMetrics}/metrics`);
+    stacks[`on${i}`] = await startTunnel(procs, root, mock.url, on);
   }
   const paths = Object.keys(stacks);
-  log(`observability${aa ? ' (A/A: all off)' : ''}: ${pairs} tunnel(s) with metrics and usage off, ${pairs} with both on, each its own st-server and st-agent`);
+  log(`observability${aa ? ' (A/A: all off)' : ''}: ${pairs} tunnel(s) with metrics and usage off, ${pairs} with ${aa ? 'the same' : 'both on'}, each its own st-server and st-agent`);
   const scraper = startScraper(scrapeUrls);
   await scraper.first;
   if (scraper.stats.failed > 0) throw new Error(`observability: the metrics of an "on" tunnel could not be scraped: ${scraper.stats.firstError}`);
@@ -152,7 +150,7 @@ export const PAIRS = 3;
  */
 export function sides(byPath, pairs) {
   const side = (prefix) => {
-    const runs = Array.from({ length: pairs }, (_, i) => byPath[`${prefix}${i + 1}`]).filter(Boolean);
+    const runs = sideOf(byPath, prefix, pairs);
     const out = {};
     for (const key of new Set(runs.flatMap((r) => Object.keys(r)))) {
       const values = runs.map((r) => r[key]).filter((v) => typeof v === 'number' && Number.isFinite(v));
@@ -164,6 +162,11 @@ export function sides(byPath, pairs) {
   return { off: side('off'), on: side('on') };
 }
 
+/** The results of one side's processes in a phase (`off1`…`offN` or `on1`…`onN`). */
+function sideOf(byPath, prefix, pairs) {
+  return Array.from({ length: pairs }, (_, i) => byPath[`${prefix}${i + 1}`]).filter(Boolean);
+}
+
 /**
  * How far apart the processes of one side came out, per figure (the largest max/min - 1 of the
  * two sides): the machine's noise between identical st-servers, which the 5 % is judged within.
@@ -173,7 +176,9 @@ export function spreadOf(perProcess, pairs) {
   return FIGURES.map((f) => {
     let worst;
     for (const prefix of ['off', 'on']) {
-      const values = Array.from({ length: pairs }, (_, i) => perProcess[f.phase]?.[`${prefix}${i + 1}`]?.[f.key]).filter((v) => Number.isFinite(v) && v > 0);
+      const values = sideOf(perProcess[f.phase] ?? {}, prefix, pairs)
+        .map((r) => r[f.key])
+        .filter((v) => Number.isFinite(v) && v > 0);
       if (values.length < 2) continue;
       const spread = Math.max(...values) / Math.min(...values) - 1;
       worst = worst === undefined ? spread : Math.max(worst, spread);
