@@ -49,9 +49,15 @@ export interface FrameSenderOptions<F> {
   idleTime?: () => number;
 }
 
-/** A batch is cut at this many frames or body bytes, whichever comes first. */
+/**
+ * A batch is cut at this many frames or body bytes, whichever comes first. The bytes are kept
+ * small enough that the broker can hold a big answer's 64 KiB chunks as views of the message it
+ * received: it copies any chunk under 1/8 of the buffer beneath it (unpinned-chunk.ts), and with
+ * 1 MiB batches every byte of a 17 MB answer was copied a second time (issue 9). 128 KiB still
+ * carries a turn's worth of token events (512 frames of a few hundred bytes) in one message.
+ */
 export const MAX_FRAMES_PER_BATCH = 512;
-export const MAX_BATCH_BYTES = 1024 * 1024;
+export const MAX_BATCH_BYTES = 128 * 1024;
 /** Bytes handed to the transport and not yet passed on before the sender stops writing. */
 export const MAX_IN_FLIGHT_BYTES = 4 * 1024 * 1024;
 
