@@ -2,13 +2,13 @@ import { PassThrough } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '@st/logging';
 import { type AgentFrame, type Data, ExchangeErrorCode, type Header, type RequestOpen } from '@st/proto';
-import { AutoReceiveWindow, type GrowthBudget } from '@st/tunnel-protocol';
+import { AutoReceiveWindow, GatheredData, type GrowthBudget } from '@st/tunnel-protocol';
 import { AgentExchangeSpans } from './agent-tracing';
 import { forwardablePath } from './path-policy';
 import type { UpstreamClient } from './upstream-client';
 import type { UpstreamTicket } from './upstream-pool';
 import { upstreamRequestHeaders, wireHeadersFromRaw } from './upstream-headers';
-import { bodySegments } from './body-segments';
+import { bodySegments, joinedSegment } from './body-segments';
 import type { AgentMeter } from './agent-meter';
 import { describeRequestFailure, describeResponseFailure } from './upstream-error';
 
@@ -48,7 +48,8 @@ const EMPTY = new Uint8Array(0);
  *
  * Response bytes are gathered per event-loop turn and sent as one frame just before the stream's
  * batch is written: a model server writes one small chunk per SSE event, and a frame per event
- * cost more than the event itself. The head rides in the same frame as the first bytes, so a
+ * cost more than the event itself. The frame keeps the events as views (GatheredData), which the
+ * encoder copies once into the message. The head rides in the same frame as the first bytes, so a
  * small answer is one frame. Bytes beyond the broker's credit are held and the upstream body is
  * paused, which pushes back on the model server's socket instead of buffering here.
  */
@@ -227,13 +228,15 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     let next = 0;
     if (!this.headSent) {
       this.headSent = true;
-      const body = segments.length > 0 ? segments[next++] : EMPTY;
+      const body = segments.length > 0 ? joinedSegment(segments[next++]) : EMPTY;
       endSent = end && next === segments.length;
       this.ctx.send({ frame: { $case: 'head', value: { exchangeId: this.id, status: this.status, headers: this.headers, body, end: endSent } } });
     }
     for (; next < segments.length; next++) {
       const last = next === segments.length - 1;
-      this.ctx.send({ frame: { $case: 'data', value: { exchangeId: this.id, chunk: segments[next], end: last && end } } });
+      const { parts, bytes } = segments[next];
+      const value = parts.length === 1 ? { exchangeId: this.id, chunk: parts[0], end: last && end } : new GatheredData(this.id, parts, bytes, last && end);
+      this.ctx.send({ frame: { $case: 'data', value } });
       endSent = last && end;
     }
     if (end && !endSent) this.ctx.send({ frame: { $case: 'data', value: { exchangeId: this.id, chunk: EMPTY, end: true } } });

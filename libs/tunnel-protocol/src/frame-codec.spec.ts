@@ -4,6 +4,7 @@ import { ConnectRequest, ConnectResponse, ExchangeRequest, ExchangeResponse } fr
 import { fuzzRuns, fuzzSeed } from '@st/testing';
 import { decodeAgentFrames, decodeConnectRequest, decodeConnectResponse } from './frame-decoder';
 import { encodeConnectRequest, encodeConnectResponse } from './frame-encoder';
+import { GatheredData } from './gathered-data';
 import { decodeExchangeRequest, decodeExchangeResponse } from './relay-decoder';
 import { encodeExchangeRequest, encodeExchangeResponse } from './relay-encoder';
 import { connectRequest, connectResponse, damage, damaged, exchangeRequest, exchangeResponse } from './testing/frame-arbitraries';
@@ -145,6 +146,36 @@ describe('bodies', () => {
     // tag+len of the frame (1+3), of Data (1+3), exchange id (2), chunk tag+len (1+3) + the chunk
     expect(bytes.length).toBe(14 + chunk.length);
     expect(bytes.equals(ConnectRequest.encode({ frames: [{ frame: { $case: 'data', value: { exchangeId: 1, chunk, end: false } } }] }).finish())).toBe(true);
+  });
+});
+
+describe('a gathered body (GatheredData)', () => {
+  const cut = fc.tuple(fc.uint8Array({ maxLength: 3000 }), fc.array(fc.nat(), { maxLength: 8 }));
+  const partsOf = (body: Uint8Array, at: number[]): Uint8Array[] => {
+    const cuts = [...new Set(at.map((n) => n % (body.length + 1)))].sort((a, b) => a - b);
+    return [0, ...cuts].map((from, i) => body.subarray(from, [...cuts, body.length][i]));
+  };
+
+  it('encodes to the bytes of its parts joined, in any cut, among other frames', () => {
+    fc.assert(
+      fc.property(cut, fc.nat(1000), fc.boolean(), ([body, at], exchangeId, end) => {
+        const parts = partsOf(body, at);
+        const gathered = new GatheredData(exchangeId, parts, body.length, end);
+        const plain = { exchangeId, chunk: body, end };
+        const credit = { frame: { $case: 'credit' as const, value: { exchangeId: 3, bytes: 9 } } };
+        const ours = encodeConnectRequest({ frames: [credit, { frame: { $case: 'data', value: gathered } }, credit] });
+        expect(ours.equals(ConnectRequest.encode({ frames: [credit, { frame: { $case: 'data', value: plain } }, credit] }).finish())).toBe(true);
+        const toAgent = encodeConnectResponse({ frames: [{ frame: { $case: 'data', value: gathered } }] });
+        expect(toAgent.equals(ConnectResponse.encode({ frames: [{ frame: { $case: 'data', value: plain } }] }).finish())).toBe(true);
+        expect(Buffer.from(gathered.chunk).equals(Buffer.from(body))).toBe(true);
+      }),
+      options(),
+    );
+  });
+
+  it('is refused, not sent as garbage, when its parts do not add up to its length', () => {
+    const gathered = new GatheredData(1, [new Uint8Array(3), new Uint8Array(4)], 8, false);
+    expect(() => encodeConnectRequest({ frames: [{ frame: { $case: 'data', value: gathered } }] })).toThrow(/size and write passes disagree/);
   });
 });
 

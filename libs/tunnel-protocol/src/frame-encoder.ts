@@ -18,6 +18,7 @@ import {
   type ResponseHead,
   Welcome,
 } from '@st/proto';
+import { GatheredData, dataBytes } from './gathered-data';
 
 /*
  * The encoder of the tunnel's gRPC messages (ConnectRequest, ConnectResponse; RelayService's are
@@ -154,7 +155,8 @@ export function sizeData(m: Data): number {
   const slot = reserve();
   let n = 0;
   if (m.exchangeId !== 0) n += 1 + uint32Size(m.exchangeId);
-  if (m.chunk.length !== 0) n += 1 + bytesSize(m.chunk);
+  const bytes = dataBytes(m);
+  if (bytes !== 0) n += 1 + varintSize(bytes) + bytes;
   if (m.end !== false) n += 2;
   sizes[slot] = n;
   return n;
@@ -275,7 +277,16 @@ export function writeHead(m: ResponseHead): void {
 
 export function writeData(m: Data): void {
   if (m.exchangeId !== 0) { out[at++] = 8; writeVarint(m.exchangeId); }
-  if (m.chunk.length !== 0) { out[at++] = 18; writeBytes(m.chunk); }
+  if (m instanceof GatheredData) {
+    if (m.byteLength !== 0) {
+      out[at++] = 18;
+      writeVarint(m.byteLength);
+      for (const part of m.parts) {
+        out.set(part, at);
+        at += part.length;
+      }
+    }
+  } else if (m.chunk.length !== 0) { out[at++] = 18; writeBytes(m.chunk); }
   if (m.end !== false) { out[at++] = 24; out[at++] = m.end ? 1 : 0; }
 }
 

@@ -1,4 +1,5 @@
 import type { AgentFrame, BrokerFrame } from '@st/proto';
+import { dataBytes } from './gathered-data';
 
 /**
  * Roughly how many bytes a frame adds to a batch: its body bytes plus a small allowance for the
@@ -7,7 +8,7 @@ import type { AgentFrame, BrokerFrame } from '@st/proto';
 export function agentFrameSize(frame: AgentFrame): number {
   const f = frame.frame;
   if (!f) return 0;
-  if (f.$case === 'data') return f.value.chunk.length + 16;
+  if (f.$case === 'data') return dataBytes(f.value) + 16;
   if (f.$case === 'head') return f.value.body.length + 128;
   return 16;
 }
@@ -15,7 +16,7 @@ export function agentFrameSize(frame: AgentFrame): number {
 export function brokerFrameSize(frame: BrokerFrame): number {
   const f = frame.frame;
   if (!f) return 0;
-  if (f.$case === 'data') return f.value.chunk.length + 16;
+  if (f.$case === 'data') return dataBytes(f.value) + 16;
   if (f.$case === 'open') return f.value.body.length + 256;
   return 16;
 }

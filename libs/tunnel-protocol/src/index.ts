@@ -7,6 +7,7 @@ export { toWireHeaders, fromWireHeaders, headerValue, isHopByHop, connectionToke
 export { isPlainPath } from './plain-path';
 export * from './protocol-constants';
 export { agentFrameSize, brokerFrameSize } from './frame-size';
+export { GatheredData, dataBytes } from './gathered-data';
 export { exchangeIdOf, isAgentControlFrame, isBrokerControlFrame } from './control-frames';
 export { AutoReceiveWindow, GrowthBudget, processGrowthBudget, windowLimitFor } from './receive-window';
 export { encodeConnectRequest, encodeConnectResponse } from './frame-encoder';
