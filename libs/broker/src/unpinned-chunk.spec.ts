@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { unpinnedChunk } from './unpinned-chunk';
 
 /** The messages st-agent's FrameSender would write for these frames, as the broker receives them. */
-async function receivedChunks(frames: AgentFrame[]): Promise<Uint8Array[]> {
+async function received(frames: AgentFrame[]): Promise<{ chunks: Uint8Array[]; messages: number }> {
   const messages: Buffer[] = [];
   const sender = new FrameSender<AgentFrame>(
     {
@@ -19,7 +19,8 @@ async function receivedChunks(frames: AgentFrame[]): Promise<Uint8Array[]> {
   );
   for (const frame of frames) sender.send(frame);
   await new Promise((r) => setImmediate(r));
-  return messages.flatMap((m) => decodeConnectRequest(m).frames.flatMap((f) => (f.frame?.$case === 'data' ? [f.frame.value.chunk] : [])));
+  const chunks = messages.flatMap((m) => decodeConnectRequest(m).frames.flatMap((f) => (f.frame?.$case === 'data' ? [f.frame.value.chunk] : [])));
+  return { chunks, messages: messages.length };
 }
 
 const data = (exchangeId: number, chunk: Uint8Array): AgentFrame => ({ frame: { $case: 'data', value: { exchangeId, chunk, end: false } } });
@@ -27,8 +28,9 @@ const data = (exchangeId: number, chunk: Uint8Array): AgentFrame => ({ frame: { 
 describe('unpinnedChunk', () => {
   it('holds a big answer’s chunks, batched as st-agent batches them, as views of the message (no second copy)', async () => {
     const frames = Array.from({ length: 40 }, (_, i) => data(1 + (i % 3), new Uint8Array(DEFAULT_MAX_CHUNK_BYTES).fill(i)));
-    const chunks = await receivedChunks(frames);
+    const { chunks, messages } = await received(frames);
     expect(chunks).toHaveLength(40);
+    expect(messages).toBeLessThanOrEqual(20); // batched, not a message per chunk
     chunks.forEach((chunk, i) => {
       expect(chunk[0]).toBe(i);
       expect(unpinnedChunk(chunk)).toBe(chunk);
@@ -37,7 +39,9 @@ describe('unpinnedChunk', () => {
 
   it('copies a small chunk out of a big message, so a stalled caller does not pin the rest', async () => {
     const padding = data(9, new Uint8Array(DEFAULT_MAX_CHUNK_BYTES));
-    const [, tiny] = await receivedChunks([padding, data(1, new Uint8Array([42]))]);
+    const {
+      chunks: [, tiny],
+    } = await received([padding, data(1, new Uint8Array([42]))]);
     const held = unpinnedChunk(tiny);
     expect(held).not.toBe(tiny);
     expect([...held]).toEqual([42]);

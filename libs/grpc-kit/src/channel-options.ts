@@ -50,7 +50,7 @@ export const MESSAGE_SIZE_OPTIONS: ChannelOptions = {
 /**
  * Largest message our gRPC servers accept. One message of frames is decoded whole before any
  * of it can be looked at: 16 MiB of Pings is 2.7 M frames and stalled the broker for seconds
- * (issue 7). Agents batch at most FrameSender's MAX_BATCH_BYTES (128 KiB; 1 MiB before 2026-12-03) of bodies per message,
+ * (issue 7). Agents batch at most FrameSender's MAX_BATCH_BYTES (256 KiB; 1 MiB before 2026-12-03) of bodies per message,
  * the relay sends 64 KiB chunks, and the management calls are small: 2 MiB leaves room for
  * all of them while a hostile message decodes in a fraction of a second (the broker cuts the
  * stream at the first frame over its rate limits). Larger messages end the call with

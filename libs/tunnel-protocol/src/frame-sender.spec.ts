@@ -100,7 +100,7 @@ describe('FrameSender', () => {
     expect(t.batches.map((b) => b.length)).toEqual([MAX_FRAMES_PER_BATCH, 5]);
 
     const big = new FakeTransport();
-    const sb = new FrameSender(big, () => 48 * 1024);
+    const sb = new FrameSender(big, () => 100 * 1024);
     for (let i = 0; i < 5; i++) sb.send(i);
     await tick();
     expect(big.batches.map((b) => b.length)).toEqual([2, 2, 1]);

@@ -50,14 +50,15 @@ export interface FrameSenderOptions<F> {
 }
 
 /**
- * A batch is cut at this many frames or body bytes, whichever comes first. The bytes are kept
- * small enough that the broker can hold a big answer's 64 KiB chunks as views of the message it
- * received: it copies any chunk under 1/8 of the buffer beneath it (unpinned-chunk.ts), and with
- * 1 MiB batches every byte of a 17 MB answer was copied a second time (issue 9). 128 KiB still
- * carries a turn's worth of token events (512 frames of a few hundred bytes) in one message.
+ * A batch is cut at this many frames or bytes (FrameSender's sizeOf: bodies plus a small allowance
+ * per frame), whichever comes first, in both directions. The bytes are kept small enough that the
+ * broker holds a big answer's 64 KiB chunks as views of the message it received: it copies any
+ * chunk under 1/8 of the buffer beneath it (unpinned-chunk.ts), and with 1 MiB batches every byte
+ * of a 17 MB answer was copied a second time (issue 9). 256 KiB carries three such chunks per
+ * message, and 512 token frames of up to ~500 bytes.
  */
 export const MAX_FRAMES_PER_BATCH = 512;
-export const MAX_BATCH_BYTES = 128 * 1024;
+export const MAX_BATCH_BYTES = 256 * 1024;
 /** Bytes handed to the transport and not yet passed on before the sender stops writing. */
 export const MAX_IN_FLIGHT_BYTES = 4 * 1024 * 1024;
 
