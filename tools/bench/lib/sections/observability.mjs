@@ -66,6 +66,10 @@ export async function run(ctx) {
   const pairs = Math.max(1, Number(process.env.BENCH_OBSERVABILITY_PAIRS) || (quick ? 1 : PAIRS));
   // BENCH_OBSERVABILITY_AA=1: every tunnel off, to see how far apart identical ones come out.
   const aa = process.env.BENCH_OBSERVABILITY_AA === '1';
+  // BENCH_OBSERVABILITY_ON=usage or metrics: the "on" side turns on only that one, to tell which costs.
+  const onParts = onPartsOf(process.env.BENCH_OBSERVABILITY_ON);
+  // BENCH_OBSERVABILITY_PHASES=ttft,c64: only those phases (the others read n/a).
+  const phases = new Set((process.env.BENCH_OBSERVABILITY_PHASES || 'big,sse,ttft,c1,c64').split(',').map((p) => p.trim()));
   const stacks = {};
   const scrapeUrls = [];
   const OFF = { serverEnv: { ST_USAGE: 'off' } };
@@ -73,10 +77,14 @@ export async function run(ctx) {
     stacks[`off${i}`] = await startTunnel(procs, root, mock.url, OFF);
     let on = OFF;
     if (!aa) {
-      const serverMetrics = await freePort();
-      const agentMetrics = await freePort();
-      on = { serverEnv: { ST_USAGE: 'on', ST_METRICS_PORT: String(serverMetrics) }, agentEnv: { ST_AGENT_METRICS_ADDR: `127.0.0.1:${agentMetrics}` } };
-      scrapeUrls.push(`http://127.0.0.1:${serverMetrics}/metrics`, `http://127.0.0.1:${agentMetrics}/metrics`);
+      on = { serverEnv: { ST_USAGE: onParts.usage ? 'on' : 'off' }, agentEnv: {} };
+      if (onParts.metrics) {
+        const serverMetrics = await freePort();
+        const agentMetrics = await freePort();
+        on.serverEnv.ST_METRICS_PORT = String(serverMetrics);
+        on.agentEnv.ST_AGENT_METRICS_ADDR = `127.0.0.1:${agentMetrics}`;
+        scrapeUrls.push(`http://127.0.0.1:${serverMetrics}/metrics`, `http://127.0.0.1:${agentMetrics}/metrics`);
+      }
     }
     stacks[`on${i}`] = await startTunnel(procs, root, mock.url, on);
   }
@@ -118,20 +126,30 @@ export async function run(ctx) {
     // Streams first, c=64 last: a st-server that has just served a c=64 burst spends about three
     // times the CPU on the next big stream (garbage collection, until an idle spell lets V8
     // collect), so whichever tunnel ran c=64 last would look the dearer in the stream phases.
-    log(`observability big: ${bigTokens}-token answers, ${spec.big.runs} per tunnel`);
-    perProcess.big = await streamPhase(phaseCtx, paths, { tokens: bigTokens, ...spec.big });
-    log(`observability SSE: ${spec.sse.tokens}-token answers, ${spec.sse.runs} per tunnel`);
-    perProcess.sse = await streamPhase(phaseCtx, paths, spec.sse);
-    log(`observability TTFT: ${spec.ttft.count} small streamed answers per tunnel`);
-    perProcess.ttft = await ttftPhase(phaseCtx, paths, spec.ttft);
-    log(`observability c=1: ${spec.c1.count} requests per tunnel in ${spec.c1.rounds} interleaved rounds`);
-    perProcess.c1 = await closedLoopPhase(phaseCtx, paths, { concurrency: 1, ...spec.c1 });
-    log(`observability c=64: ${spec.c64.durationMs} ms per tunnel in ${spec.c64.rounds} rounds`);
-    perProcess.c64 = await closedLoopPhase(phaseCtx, paths, { concurrency: 64, ...spec.c64 });
+    if (phases.has('big')) {
+      log(`observability big: ${bigTokens}-token answers, ${spec.big.runs} per tunnel`);
+      perProcess.big = await streamPhase(phaseCtx, paths, { tokens: bigTokens, ...spec.big });
+    }
+    if (phases.has('sse')) {
+      log(`observability SSE: ${spec.sse.tokens}-token answers, ${spec.sse.runs} per tunnel`);
+      perProcess.sse = await streamPhase(phaseCtx, paths, spec.sse);
+    }
+    if (phases.has('ttft')) {
+      log(`observability TTFT: ${spec.ttft.count} small streamed answers per tunnel`);
+      perProcess.ttft = await ttftPhase(phaseCtx, paths, spec.ttft);
+    }
+    if (phases.has('c1')) {
+      log(`observability c=1: ${spec.c1.count} requests per tunnel in ${spec.c1.rounds} interleaved rounds`);
+      perProcess.c1 = await closedLoopPhase(phaseCtx, paths, { concurrency: 1, ...spec.c1 });
+    }
+    if (phases.has('c64')) {
+      log(`observability c=64: ${spec.c64.durationMs} ms per tunnel in ${spec.c64.rounds} rounds`);
+      perProcess.c64 = await closedLoopPhase(phaseCtx, paths, { concurrency: 64, ...spec.c64 });
+    }
     await rpc('close').catch(() => {});
     const elapsedS = (performance.now() - t0) / 1000;
     const results = Object.fromEntries(Object.entries(perProcess).map(([phase, byPath]) => [phase, sides(byPath, pairs)]));
-    const figures = { quick, aa, pairs, spec, bigTokens, results, perProcess, scrapes: { ...scraper.stats }, elapsedS, quietWait };
+    const figures = { quick, aa, onParts, pairs, spec, bigTokens, results, perProcess, scrapes: { ...scraper.stats }, elapsedS, quietWait };
     figures.spread = spreadOf(perProcess, pairs);
     figures.comparison = compare(results);
     figures.targets = [overallTarget(figures.comparison)];
@@ -139,6 +157,14 @@ export async function run(ctx) {
   } finally {
     scraper.stop();
   }
+}
+
+/** Which of usage and metrics the "on" side turns on (BENCH_OBSERVABILITY_ON: usage, metrics, both). */
+export function onPartsOf(value = 'both') {
+  if (value === 'both' || value === '') return { usage: true, metrics: true };
+  if (value === 'usage') return { usage: true, metrics: false };
+  if (value === 'metrics') return { usage: false, metrics: true };
+  throw new Error(`BENCH_OBSERVABILITY_ON=${value}: expected usage, metrics or both`);
 }
 
 /** st-server + st-agent pairs per side (see run). */
@@ -217,6 +243,15 @@ function badness(c) {
 
 const fmtPct = (x) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)} %`;
 
+function onSideText(f) {
+  const parts = f.onParts ?? { usage: true, metrics: true };
+  const usage = parts.usage ? 'ST_USAGE=on' : 'ST_USAGE=off (BENCH_OBSERVABILITY_ON=metrics)';
+  const metrics = parts.metrics
+    ? `ST_METRICS_PORT and ST_AGENT_METRICS_ADDR scraped every ${SCRAPE_MS / 1000} s (${f.scrapes.scrapes} scrapes, ${f.scrapes.failed} failed)`
+    : 'no metrics port (BENCH_OBSERVABILITY_ON=usage)';
+  return `${usage}, ${metrics}`;
+}
+
 export function render(f) {
   const mark = (ok) => (ok === undefined ? '?' : ok ? '✓' : '✗');
   const spread = f.spread;
@@ -235,7 +270,7 @@ export function render(f) {
   const lines = [
     '',
     `Observability overhead: metrics + usage on vs off, no exporter${f.quick ? ' (QUICK)' : ''}, ${fmt(f.elapsedS, 0)} s`,
-    `  off: ST_USAGE=off, no metrics port; on: ${f.aa ? 'the same (A/A run: BENCH_OBSERVABILITY_AA=1)' : `ST_USAGE=on, ST_METRICS_PORT and ST_AGENT_METRICS_ADDR scraped every ${SCRAPE_MS / 1000} s (${f.scrapes.scrapes} scrapes, ${f.scrapes.failed} failed)`}`,
+    `  off: ST_USAGE=off, no metrics port; on: ${f.aa ? 'the same (A/A run: BENCH_OBSERVABILITY_AA=1)' : onSideText(f)}`,
     `  each side ${f.pairs ?? 1} st-server + st-agent process pair(s), its figure their median${f.spread ? '; spread = how far apart the processes of one side came out (max/min, the worse side): the noise between identical processes' : ''}`,
     `  interleaved: per tunnel c=1 ${f.spec.c1.count} requests in ${f.spec.c1.rounds} rounds, c=64 ${f.spec.c64.durationMs / 1000} s in ${f.spec.c64.rounds} rounds, TTFT ${f.spec.ttft.count}, SSE median of ${f.spec.sse.runs} × 2000 tokens and ${f.spec.big.runs} × ${f.bigTokens} tokens per tunnel`,
     `  the load generator's streams do not ask for usage: the on tunnel adds stream_options.include_usage and strips it again`,
