@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fuzzRuns, fuzzSeed } from '@st/testing';
-import { countsOf } from './usage-counts';
+import { countsOf, readFlatUsage } from './usage-counts';
 
 const SETTINGS = { seed: fuzzSeed(), numRuns: fuzzRuns(500) };
 
@@ -47,5 +47,27 @@ describe('countsOf', () => {
     expect(countsOf(Buffer.from('x{"prompt_tokens":4} {'), 1, 20)).toEqual({ promptTokens: 4, completionTokens: 0 });
     expect(countsOf(Buffer.from('{"prompt_tokens":4}'), 0, 18)).toBeUndefined();
     expect(countsOf(Buffer.from('{'), 1, 1)).toBeUndefined();
+  });
+
+  it('finds where a flat usage object ends as it reads it, whatever follows, and leaves the rest to JSON.parse', () => {
+    const flatKey = fc.constantFrom('prompt_tokens', 'completion_tokens', 'total_tokens', 'x');
+    fc.assert(
+      fc.property(fc.array(fc.tuple(flatKey, fc.nat(), ws), { maxLength: 5 }), fc.array(fc.tuple(key, value, ws), { maxLength: 4 }), fc.constantFrom('', '}', ',"model":"m"}', '  \n'), (flat, odd, after) => {
+        // A flat object is read to its closing brace, with JSON.parse's counts, and nothing after it is looked at.
+        const text = `{${flat.map(([k, v, w]) => `${w}"${k}"${w}:${w}${v}${w}`).join(',')}}`;
+        const out = { promptTokens: -1, completionTokens: -1 };
+        expect(readFlatUsage(Buffer.from(text + after), 0, text.length + after.length, out)).toBe(text.length);
+        expect(out).toEqual(reference(text));
+        // Any object: either read to its end with JSON.parse's counts, or refused (-1), never a wrong end.
+        const any = `{${odd.map(([k, v, w]) => `${w}"${k}"${w}:${w}${v}${w}`).join(',')}}`;
+        const got = { promptTokens: -1, completionTokens: -1 };
+        const end = readFlatUsage(Buffer.from(any + after), 0, any.length + after.length, got);
+        expect([-1, any.length]).toContain(end);
+        if (end !== -1) expect(got).toEqual(reference(any));
+        // An object cut short by the limit is refused.
+        if (text.length > 1) expect(readFlatUsage(Buffer.from(text), 0, text.length - 1, out)).toBe(-1);
+      }),
+      SETTINGS,
+    );
   });
 });

@@ -5,6 +5,20 @@ import { JsonUsageScanner, wholeAnswerUsage } from './usage-json';
 
 const SETTINGS = { seed: fuzzSeed(), numRuns: fuzzRuns(300) };
 
+/** A usage object's text as JSON.parse reads it, whole counts or 0; none when it is not an object or over 4096 bytes. */
+function reference(usage: string): { promptTokens: number; completionTokens: number } | undefined {
+  let u: unknown;
+  try {
+    u = JSON.parse(usage);
+  } catch {
+    return undefined;
+  }
+  if (typeof u !== 'object' || u === null || Array.isArray(u) || usage.length > 4096) return undefined;
+  const whole = (v: unknown) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : 0);
+  const r = u as Record<string, unknown>;
+  return { promptTokens: whole(r.prompt_tokens), completionTokens: whole(r.completion_tokens) };
+}
+
 function scan(bytes: Buffer, cuts: number[]): JsonUsageScanner {
   const scanner = new JsonUsageScanner();
   for (const chunk of chunksAt(bytes, cuts)) scanner.push(chunk);
@@ -56,6 +70,37 @@ describe('JsonUsageScanner', () => {
       ),
       SETTINGS,
     );
+  });
+
+  it('reads a flat usage object of any member shape from the end as the walk reads it, up to the size limit', () => {
+    // readFlatUsage finds the object's end as it reads it: odd members (literals, duplicates,
+    // numbers it leaves to JSON.parse, escaped keys, nesting) and sizes on either side of
+    // MAX_USAGE_BYTES must come out as JSON.parse reads them.
+    const key = fc.constantFrom('prompt_tokens', 'completion_tokens', 'total_tokens', 'prompt\\u005ftokens', 'x');
+    const value = fc.oneof(fc.nat().map(String), fc.constantFrom('0', '007', '1.5', '1e3', '-4', '12345678901234567', 'null', 'true', 'false', '"9"', '{"cached_tokens":3}', '[1]'));
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(key, value), { maxLength: 6 }),
+        fc.constantFrom(0, 1, 4000, 4060, 4100),
+        fc.boolean(),
+        fc.constantFrom('', ' ', '\n'),
+        (members, pad, after, tail) => {
+          const usage = `{${members.map(([k, v]) => `"${k}":${v}`).join(',')}${' '.repeat(pad)}}`;
+          const bytes = Buffer.from(`{"id":"x","choices":[{"text":"usage"}],"usage":${usage}${after ? ',"model":"m"' : ''}}${tail}`);
+          expect(wholeAnswerUsage(bytes)).toEqual(reference(usage));
+        },
+      ),
+      SETTINGS,
+    );
+    // Exactly at the limit, and one byte over it.
+    const sized = (bytes: number) => {
+      const head = '{"prompt_tokens":5';
+      return Buffer.from(`{"usage":${head}${' '.repeat(bytes - head.length - 1)}}}`);
+    };
+    expect(wholeAnswerUsage(sized(4096))).toEqual({ promptTokens: 5, completionTokens: 0 });
+    expect(wholeAnswerUsage(sized(4097))).toBeUndefined();
+    expect(scan(sized(4096), []).usage).toEqual({ promptTokens: 5, completionTokens: 0 });
+    expect(scan(sized(4097), []).usage).toBeUndefined();
   });
 
   it('counts the first of two top-level usage objects, whole or in parts', () => {

@@ -1,5 +1,5 @@
 import { isJsonSpace, skipString, skipValue } from './json-top-members';
-import { MAX_USAGE_BYTES, type TokenCounts, countsOf } from './usage-counts';
+import { MAX_USAGE_BYTES, type TokenCounts, countsOf, readFlatUsage } from './usage-counts';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -206,7 +206,14 @@ function tailUsage(buf: Buffer): TokenCounts | undefined | typeof WALK {
   i++;
   while (i < n && isJsonSpace(buf[i])) i++;
   const valueStart = i;
-  const valueEnd = skipValue(buf, valueStart, n);
+  // The common value, a flat object, is read as it is walked (readFlatUsage): its end and its
+  // counts in one pass. Anything else is skipped here and read by countsOf below.
+  let flat: TokenCounts | undefined = buf[valueStart] === 0x7b ? { promptTokens: 0, completionTokens: 0 } : undefined;
+  let valueEnd = flat ? readFlatUsage(buf, valueStart, Math.min(n, valueStart + MAX_USAGE_BYTES), flat) : -1;
+  if (valueEnd === -1) {
+    flat = undefined;
+    valueEnd = skipValue(buf, valueStart, n);
+  }
   if (valueEnd === -1) return WALK;
   let depth = 1;
   for (i = valueEnd; i < n; i++) {
@@ -222,6 +229,7 @@ function tailUsage(buf: Buffer): TokenCounts | undefined | typeof WALK {
   }
   if (depth !== 0 || buf[i] !== 0x7d) return WALK;
   for (i++; i < n; i++) if (!isJsonSpace(buf[i])) return WALK;
+  if (flat) return flat;
   if (valueEnd - valueStart > MAX_USAGE_BYTES) return undefined;
   return countsOf(buf, valueStart, valueEnd);
 }
