@@ -59,6 +59,8 @@ const common = {
   tsconfig: join(root, 'tsconfig.base.json'),
   sourcemap: true,
   logLevel: 'warning',
+  // Free `Buffer` and `performance` read from modules, not the accessor globals (node-globals.mjs says why).
+  inject: [join(root, 'tools/build/node-globals.mjs')],
 };
 
 if (values.standalone) {
