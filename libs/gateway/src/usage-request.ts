@@ -33,10 +33,13 @@ export interface CheckedModel {
   stream?: StreamMembers;
 }
 
-/** Routes whose answers carry OpenAI's `usage` object. */
-const METERED_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings']);
-/** Streamed answers exist only for these. */
-const STREAMING_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions']);
+/**
+ * Streamed answers exist only for these. Compared as strings, not looked up in a Set: the path
+ * is a new string per request, and a Set lookup hashes all of it first (callgrind, st-server).
+ */
+function isStreamingPath(path: string): boolean {
+  return path === '/v1/chat/completions' || path === '/v1/completions';
+}
 
 const REQUEST_KEYS: ReadonlySet<string> = new Set(['model', 'stream', 'stream_options']);
 const OPTION_KEYS: ReadonlySet<string> = new Set(['include_usage']);
@@ -49,7 +52,8 @@ const MAX_OPTIONS_BYTES = 4096;
 
 /** Whether a request to `path` on an OpenAI tunnel is counted. */
 export function isMeteredRoute(method: string, path: string): boolean {
-  return method === 'POST' && METERED_PATHS.has(path);
+  // Routes whose answers carry OpenAI's `usage` object.
+  return method === 'POST' && (isStreamingPath(path) || path === '/v1/embeddings');
 }
 
 /**
@@ -68,7 +72,7 @@ export function usageRequestOf(path: string, body: Buffer, checked?: CheckedMode
   plain.model = model && body[model.valueStart] === 0x22 ? decodeJsonString(body.subarray(model.valueStart + 1, model.valueEnd - 1)) : '';
   const stream = top.members.get('stream');
   plain.streamed = stream !== undefined && stream.count === 1 && isTrue(body, stream);
-  if (!plain.streamed || !STREAMING_PATHS.has(path)) return plain;
+  if (!plain.streamed || !isStreamingPath(path)) return plain;
   const options = top.members.get('stream_options');
   if (!options) {
     // No stream_options: one is added as the last member.
@@ -91,7 +95,7 @@ function quickUsageRequest(path: string, body: Buffer, checked: CheckedModel): U
   if (!stream || stream.unsure || checked.count > 1 || stream.streams > 1 || (span !== undefined && span.raw === undefined)) return undefined;
   const model = span === undefined ? '' : modelName(span.raw!);
   const streamed = stream.streams === 1 && stream.streamTrue;
-  if (!streamed || !STREAMING_PATHS.has(path)) return { model, streamed, body, askedForUsage: false };
+  if (!streamed || !isStreamingPath(path)) return { model, streamed, body, askedForUsage: false };
   if (stream.options > 0) return undefined;
   // No stream_options: one is added as the last member, before the closing brace (the object
   // has a member, "stream", so the comma goes first).
