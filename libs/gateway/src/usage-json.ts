@@ -1,5 +1,6 @@
 import { isJsonSpace, skipString, skipValue } from './json-top-members';
 import { MAX_USAGE_BYTES, type TokenCounts, countsOf, readFlatUsage } from './usage-counts';
+import { lastUsageQuote } from './usage-key-search';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -239,16 +240,14 @@ const TAIL_SCAN = 512;
 
 /**
  * The offset of the last `usage"` (its `u`), or -1. The usage object ends the answer, a few
- * dozen bytes from its end: a JS loop over those costs less than a second native search did
- * (c=64 profiles); an answer without one near its end goes to the native search from there.
+ * dozen bytes from its end: a JS search over those costs less than a native one (see
+ * usage-key-search.ts); an answer without one near its end goes to the native search from there.
  */
 function lastUsageKey(buf: Buffer): number {
   const n = buf.length;
   const floor = Math.max(0, n - TAIL_SCAN);
-  for (let i = n - USAGE_QUOTE.length; i >= floor; i--) {
-    if (buf[i] === 0x75 && buf[i + 5] === QUOTE && buf[i + 1] === 0x73 && buf[i + 2] === 0x61 && buf[i + 3] === 0x67 && buf[i + 4] === 0x65) return i;
-  }
-  return floor === 0 ? -1 : buf.lastIndexOf(USAGE_QUOTE, floor - 1);
+  const hit = lastUsageQuote(buf, floor, n);
+  return hit !== -1 || floor === 0 ? hit : buf.lastIndexOf(USAGE_QUOTE, floor - 1);
 }
 
 /** Whether a key's raw bytes (between its quotes) spell "usage", escapes decoded. */
