@@ -1,4 +1,5 @@
 import type { Tunnel, User } from '@st/store';
+import type { MeteredRequest } from './gateway-meter';
 import type { JsonObjectScanner } from './json-object-scanner';
 import type { CheckedModel } from './usage-request';
 
@@ -15,6 +16,8 @@ export interface ForwardRequest {
   admitted?: boolean;
   /** The top-level "model" the check of `body` found (usage accounting reads it, usage-request.ts). */
   checkedModel?: CheckedModel;
+  /** The metrics' handle of the request (gateway-meter.ts). */
+  metered?: MeteredRequest;
 }
 
 /** A JSON body read and checked, with where its top-level "model" is. */

@@ -57,8 +57,7 @@ describe('GatewayMetrics', () => {
     metrics.request('/t/t-1/v1/models', b);
     b.finish(401);
     const c = fakeResponse();
-    metrics.request('/t/t-1/v1/chat/completions', c);
-    metrics.plain(c);
+    metrics.plain(metrics.request('/t/t-1/v1/chat/completions', c));
     c.abort();
     const m = await scrape(registry);
     expect(m.value('st_gateway_requests_total', { kind: 'chat', code: '200' })).toBe(1);
@@ -74,9 +73,9 @@ describe('GatewayMetrics', () => {
     const metrics = new GatewayMetrics(registry);
     const res = fakeResponse();
     now = 1000;
-    metrics.request('/v1/chat/completions', res);
+    const request = metrics.request('/v1/chat/completions', res);
     const { calls, sink } = recorder();
-    const metered = metrics.sink(res, sink);
+    const metered = metrics.sink(request, sink);
     now = 1100;
     metered.head(200, SSE_HEADERS, new Uint8Array(0), false);
     now = 1250;
@@ -103,14 +102,12 @@ describe('GatewayMetrics', () => {
     const registry = new MetricsRegistry({ defaultMetrics: false });
     const metrics = new GatewayMetrics(registry);
     const res = fakeResponse();
-    metrics.request('/v1/chat/completions', res);
-    const metered = metrics.sink(res, recorder().sink);
+    const metered = metrics.sink(metrics.request('/v1/chat/completions', res), recorder().sink);
     metered.head(200, SSE_HEADERS, chunk('a'), false);
     metered.data(chunk('b'), false);
     metered.error(new TunnelError('upstream_reset', 'cut'));
     const other = fakeResponse();
-    metrics.request('/v1/chat/completions', other);
-    metrics.sink(other, recorder().sink).error(tooLarge(10));
+    metrics.sink(metrics.request('/v1/chat/completions', other), recorder().sink).error(tooLarge(10));
     metrics.rejected(new TunnelError('rate_limited', 'tunnel t has 2 requests open (ST_LIMIT_TUNNEL_CONCURRENCY): retry when some finish'));
     metrics.rejected(new TunnelError('not_found', 'no such tunnel'));
     const m = await scrape(registry);
@@ -143,6 +140,6 @@ describe('GatewayMetrics', () => {
 
   it('with metrics off hands the responder itself to the exchange', () => {
     const { sink } = recorder();
-    expect(NO_GATEWAY_METER.sink(fakeResponse(), sink)).toBe(sink);
+    expect(NO_GATEWAY_METER.sink(NO_GATEWAY_METER.request('/v1/chat/completions', fakeResponse()), sink)).toBe(sink);
   });
 });

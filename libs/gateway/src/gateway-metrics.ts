@@ -3,16 +3,13 @@ import type { ExchangeSink } from '@st/broker';
 import { type CounterChild, type CounterVec, type HistogramChild, LIMIT_REFUSALS, type MetricsRegistry, SECONDS_BUCKETS, TOKEN_RATE_BUCKETS } from '@st/metrics';
 import type { Header } from '@st/proto';
 import type { TunnelError } from '@st/tunnel-protocol';
-import type { GatewayMeter } from './gateway-meter';
+import type { GatewayMeter, MeteredRequest } from './gateway-meter';
 import { GATEWAY_LIMITS, type GatewayLimit, limitOf } from './refusal-limit';
 import { KIND_CHAT, KIND_COMPLETIONS, KIND_OTHER, KIND_PLAIN, ROUTE_KINDS, routeKindOf } from './route-kind';
 import { CONTENT_FIELD, StreamTokens, TEXT_FIELD } from './stream-tokens';
 
 /** The code counted for a response whose connection closed before it was complete (nginx's). */
 export const CLIENT_CLOSED = 499;
-
-const METER = Symbol('st.requestMeter');
-type Metered = ServerResponse & { [METER]?: RequestMeter };
 
 /**
  * The gateway's Prometheus metrics. Per request: one small object (this file's RequestMeter,
@@ -60,23 +57,21 @@ export class GatewayMetrics implements GatewayMeter {
     for (const limit of GATEWAY_LIMITS) this.refusals.set(limit, refusals.child(limit));
   }
 
-  request(url: string, res: ServerResponse): void {
-    const meter = new RequestMeter(this, routeKindOf(url));
-    (res as Metered)[METER] = meter;
-    // 'close' comes once per response; `once` would wrap the listener in a closure per request.
-    res.on('close', onClose);
-  }
-
-  plain(res: ServerResponse): void {
-    const meter = (res as Metered)[METER];
-    if (meter) meter.kind = KIND_PLAIN;
-  }
-
-  sink(res: ServerResponse, responder: ExchangeSink): ExchangeSink {
-    const meter = (res as Metered)[METER];
-    if (!meter) return responder;
-    meter.inner = responder;
+  request(url: string, res: ServerResponse): MeteredRequest {
+    const meter = new RequestMeter(this, routeKindOf(url), res);
+    // 'close' comes once per response; `once` would wrap the listener in more closures.
+    res.on('close', meter.onClose);
     return meter;
+  }
+
+  plain(request: MeteredRequest): void {
+    if (request instanceof RequestMeter) request.kind = KIND_PLAIN;
+  }
+
+  sink(request: MeteredRequest, responder: ExchangeSink): ExchangeSink {
+    if (!(request instanceof RequestMeter)) return responder;
+    request.inner = responder;
+    return request;
   }
 
   rejected(error: TunnelError): void {
@@ -116,13 +111,6 @@ export class GatewayMetrics implements GatewayMeter {
   }
 }
 
-function onClose(this: ServerResponse): void {
-  const meter = (this as Metered)[METER];
-  if (!meter) return;
-  (this as Metered)[METER] = undefined;
-  meter.owner.closed(meter, this);
-}
-
 const EVENT_STREAM = /^text\/event-stream/i;
 
 /**
@@ -139,7 +127,11 @@ class RequestMeter implements ExchangeSink {
   constructor(
     readonly owner: GatewayMetrics,
     public kind: number,
+    private readonly res: ServerResponse,
   ) {}
+
+  /** The response's 'close' listener (it comes once). */
+  readonly onClose = (): void => this.owner.closed(this, this.res);
 
   head(status: number, headers: Header[], body: Uint8Array, end: boolean): void {
     this.inner!.head(status, headers, body, end);

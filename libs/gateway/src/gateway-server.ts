@@ -148,7 +148,7 @@ export class Gateway {
       return;
     }
     traceRequest(req, res, requestId, url);
-    this.meter.request(url, res);
+    const metered = this.meter.request(url, res);
     const route = parseTunnelRoute(url);
     const unified = !route && (url === '/v1' || url.startsWith('/v1/') || url.startsWith('/v1?'));
     if (!route && !unified) {
@@ -170,7 +170,7 @@ export class Gateway {
     if (!route) {
       const refusal = pathRefusal(url.split('?')[0], true);
       if (refusal) return this.reject(res, requestId, forbiddenPath(refusal));
-      return this.unified.handle(req, res, user, requestId);
+      return this.unified.handle(req, res, user, requestId, metered);
     }
 
     // An id with control characters can exist nowhere (and PostgreSQL rejects NUL): answer as for any unknown id.
@@ -178,7 +178,7 @@ export class Gateway {
     if (!tunnel) {
       return this.reject(res, requestId, new TunnelError('not_found', `tunnel ${JSON.stringify(route.tunnelId.slice(0, 80))} not found`));
     }
-    if (!tunnel.openai) this.meter.plain(res);
+    if (!tunnel.openai) this.meter.plain(metered);
     const stopped = await this.stoppedError(tunnel);
     if (stopped) return this.reject(res, requestId, stopped);
     if (tunnel.openai && !route.path.startsWith('/v1/') && route.path !== '/v1') {
@@ -188,7 +188,7 @@ export class Gateway {
     if (refusal) return this.reject(res, requestId, forbiddenPath(refusal));
     // The limits come before the body is read: a flood over them must cost a 429, not the reading
     // and checking of every body it sends (the bench's abuse section measures the difference).
-    const forward: ForwardRequest = { tunnel, user, requestId, path: route.path, query: route.query, body: undefined, admitted: true };
+    const forward: ForwardRequest = { tunnel, user, requestId, path: route.path, query: route.query, body: undefined, admitted: true, metered };
     let admitted = this.admit(res, forward);
     if (admitted instanceof Promise) admitted = await admitted;
     // Over a limit the 429 is out; Node discards the unread body and keeps the connection.
@@ -310,7 +310,7 @@ export class Gateway {
       logger: this.logger,
       apiAnswer: f.tunnel.openai,
     });
-    const sink = this.meter.sink(res, responder);
+    const sink = this.meter.sink(f.metered, responder);
     const exchange = openExchange(
       this.options.opener,
       this.options.usage,

@@ -3,6 +3,7 @@ import type { Tunnel, User } from '@st/store';
 import { TunnelError } from '@st/tunnel-protocol';
 import type { GatewayRuntime, GatewayStore } from './caller-auth';
 import type { ForwardRequest, JsonBody } from './forward-request';
+import type { MeteredRequest } from './gateway-meter';
 import { hasControlChars } from './gateway-server';
 import { modelOf, withModel } from './model-rewrite';
 
@@ -24,7 +25,7 @@ export interface UnifiedEndpointOptions {
 export class UnifiedEndpoint {
   constructor(private readonly options: UnifiedEndpointOptions) {}
 
-  async handle(req: IncomingMessage, res: ServerResponse, user: User, requestId: string): Promise<void> {
+  async handle(req: IncomingMessage, res: ServerResponse, user: User, requestId: string, metered?: MeteredRequest): Promise<void> {
     const url = req.url ?? '/v1';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -65,6 +66,7 @@ export class UnifiedEndpoint {
       path,
       query,
       body: withModel(json.body, found!.span, model.slice(slash + 1)),
+      metered,
     });
   }
 

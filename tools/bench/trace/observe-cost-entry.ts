@@ -64,8 +64,7 @@ function one(): void {
   let res: FinishedResponse | undefined;
   if (useMetrics) {
     res = new FinishedResponse();
-    metrics.request('/t/demo/v1/chat/completions', res as unknown as ServerResponse);
-    sink = metrics.sink(res as unknown as ServerResponse, responder);
+    sink = metrics.sink(metrics.request('/t/demo/v1/chat/completions', res as unknown as ServerResponse), responder);
   }
   openExchange(opener, useUsage ? batcher : undefined, logger, tunnel, BODY, target, head, sink, checked);
   res?.emit('close');
