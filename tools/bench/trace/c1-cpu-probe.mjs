@@ -13,7 +13,9 @@
 //                                                            (0: idle as long as the window before, to subtract)
 //   VG_N=400                                                 requests per window
 //   VG_DUMP=1                                                a callgrind profile file per window
-import { readFileSync, readdirSync } from 'node:fs';
+//   PROBE_STDOUT=<dir>                                       each child's stdout in <dir>/<name>.out (NODE_ARGS=--trace-gc: collections)
+//   VG_ARGS='--separate-threads=yes'                         more callgrind options (a file per thread: -01 is main)
+import { createWriteStream, readFileSync, readdirSync } from 'node:fs';
 import { Pool } from 'undici';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +39,17 @@ const diff = (a, b) => Object.fromEntries(Object.keys(b).map((k) => [k, (b[k] - 
 const procs = new ProcessSet();
 if (process.env.VG) {
   const orig = procs.spawn.bind(procs);
-  procs.spawn = (name, cmd, args, opts) => name === process.env.VG ? orig(name, 'valgrind', ['--tool=callgrind', `--callgrind-out-file=${process.env.VG_OUT_DIR || '/tmp/cg'}/${name}.%p`, cmd, ...args], opts) : orig(name, cmd, args, opts);
+  procs.spawn = (name, cmd, args, opts) => name === process.env.VG ? orig(name, 'valgrind', ['--tool=callgrind', ...(process.env.VG_ARGS ?? '').split(' ').filter(Boolean), `--callgrind-out-file=${process.env.VG_OUT_DIR || '/tmp/cg'}/${name}.%p`, cmd, ...args], opts) : orig(name, cmd, args, opts);
+}
+if (process.env.PROBE_STDOUT) {
+  // Each child's stdout into <dir>/<name>.out (e.g. NODE_ARGS=--trace-gc, to count collections).
+  const orig = procs.spawn.bind(procs);
+  procs.spawn = (name, ...rest) => {
+    const entry = orig(name, ...rest);
+    const out = createWriteStream(join(process.env.PROBE_STDOUT, `${name}.out`));
+    entry.child.stdout.on('data', (d) => out.write(d));
+    return entry;
+  };
 }
 const pids = {};
 try {
@@ -48,7 +60,10 @@ try {
   const t = await startTunnel(procs, root, m[1], { nodeArgsFor: () => nodeArgs, serverEnv: settingsOf(process.env.PROBE_SERVER_ENV), agentEnv: settingsOf(process.env.PROBE_AGENT_ENV) });
   pids.mock = mockEntry.child.pid;
   const body = JSON.stringify({ model: 'mock-llama-3-8b', messages: [{ role: 'user', content: 'Say hello' }], max_tokens: 8, stream: false });
-  const pool = new Pool(t.gateway, { connections: 1 });
+  // One connection per concurrent request: on one, undici sends them one after another, and a
+  // "c=8" window would be c=1 with a queue in the client.
+  const concurrencies = [Number(process.env.LOOP_C || 1), ...(process.env.VG_WINDOWS || '1,8,1,8').split(',').map(Number), 8];
+  const pool = new Pool(t.gateway, { connections: Math.max(...concurrencies) });
   const one = () => new Promise((resolve, reject) => pool.dispatch({ path: `${t.prefix}/v1/chat/completions`, method: 'POST', headers: { ...t.headers, 'content-type': 'application/json' }, body }, { onConnect() {}, onHeaders: () => true, onData: () => true, onComplete: resolve, onError: reject }));
   for (let i = 0; i < Number(process.env.WARM || 1000); i++) await one();
   Object.assign(pids, { server: t.server.child.pid, agent: t.agent.child.pid });

@@ -91,7 +91,7 @@ function selfCosts(file, ranges) {
 
 function load(arg, mapEnv) {
   const [file, n] = arg.split(/:(?=\d+$)/);
-  const pid = /\.(\d+)(?:\.\d+)?$/.exec(basename(file))?.[1];
+  const pid = /\.(\d+)(?:\.\d+)?(?:-\d+)?$/.exec(basename(file))?.[1];
   const ranges = perfMap(mapEnv ?? (pid ? `/tmp/perf-${pid}.map` : undefined));
   return { ...selfCosts(file, ranges), n: Number(n || 1), mapped: ranges.length > 0 };
 }
